@@ -1,0 +1,58 @@
+//! One error type for the engine, grouped by cause. Variants carry the facts a user needs to act
+//! (which tensor, which key, which offset) because these messages end up verbatim in the app and CLI.
+
+use std::fmt;
+
+/// Engine result alias.
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- the file is not a readable GGUF ---
+    #[error("not a GGUF file: it starts with bytes {found:02x?}, a GGUF file starts with \"GGUF\"")]
+    BadMagic { found: Vec<u8> },
+    #[error("unsupported GGUF version {0}: ctxscope reads GGUF versions 2 and 3")]
+    UnsupportedVersion(u32),
+    #[error("GGUF file is truncated or corrupt: {what} needs {needed} bytes at offset {offset}, but the file ends at byte {file_len}")]
+    Truncated { what: String, offset: u64, needed: u64, file_len: u64 },
+    #[error("GGUF file is corrupt: {0}")]
+    Malformed(String),
+    #[error("tensor '{tensor}' has ggml type id {type_id}, which ctxscope does not know (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, K-quants)")]
+    UnknownTensorType { tensor: String, type_id: u32 },
+
+    // --- the file is a GGUF, but not a model we can run ---
+    #[error("unsupported architecture '{0}': ctxscope runs llama-architecture models")]
+    UnsupportedArchitecture(String),
+    #[error("GGUF metadata key '{0}' is missing")]
+    MissingMetadata(String),
+    #[error("GGUF metadata key '{key}' holds {found}, expected {expected}")]
+    MetadataType { key: String, expected: &'static str, found: String },
+    #[error("model metadata is inconsistent: {0}")]
+    InconsistentModel(String),
+    #[error("tensor '{0}' is missing from the GGUF file")]
+    MissingTensor(String),
+    #[error("tensor '{name}' has shape {found:?}, expected {expected:?}")]
+    TensorShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error("unsupported tokenizer: {0}")]
+    UnsupportedTokenizer(String),
+    #[error("model too large: {0}")]
+    TooLarge(String),
+
+    // --- the request is wrong ---
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("tokenizer failed: {0}")]
+    Tokenizer(String),
+
+    // --- something failed underneath ---
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn malformed(msg: impl fmt::Display) -> Self {
+        Self::Malformed(msg.to_string())
+    }
+}

