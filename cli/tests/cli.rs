@@ -1,0 +1,95 @@
+//! The `ctxscope` CLI contract on the real default model (later tooling parses this output).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn ctxscope(args: &[&str]) -> Output {
+    let model = root().join("public/models/smollm2-135m-instruct-q4_1.gguf");
+    assert!(model.exists(), "{} is missing: run scripts/fetch-model.sh", model.display());
+    // Run from the repo root so the default --model path resolves.
+    Command::new(env!("CARGO_BIN_EXE_ctxscope")).args(args).current_dir(root()).output().unwrap()
+}
+
+fn json_stdout(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ctxscope-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn info_reports_the_model() {
+    let v = json_stdout(&ctxscope(&["info"]));
+    assert_eq!(v["architecture"], "llama");
+    assert_eq!(v["block_count"], 30);
+    assert_eq!(v["head_count"], 9);
+    assert_eq!(v["head_count_kv"], 3);
+    assert_eq!(v["head_dim"], 64);
+    assert_eq!(v["context_length"], 8192);
+    assert_eq!(v["rope_freq_base"], 100000.0);
+    assert_eq!(v["vocab_size"], 49152);
+    assert_eq!(v["tensor_types"]["Q4_1"], 210);
+    assert_eq!(v["tensor_types"]["Q8_0"], 1);
+}
+
+#[test]
+fn tokenize_prints_ids() {
+    let f = temp_file("hello.txt", b"Hello, World!");
+    let v = json_stdout(&ctxscope(&["tokenize", "--text-file", f.to_str().unwrap()]));
+    assert_eq!(v["ids"], serde_json::json!([19556, 28, 2260, 17]));
+}
+
+#[test]
+fn score_follows_the_contract() {
+    let p = temp_file("p.txt", b"The colour of a clear daytime sky is");
+    let c = temp_file("c.txt", b" blue.");
+    let v = json_stdout(&ctxscope(&[
+        "score", "--prompt-file", p.to_str().unwrap(), "--continuation-file", c.to_str().unwrap(), "--backend", "cpu",
+    ]));
+    assert_eq!(v["prompt_tokens"], 8);
+    assert_eq!(v["continuation_ids"], serde_json::json!([4461, 30]));
+    let logprobs: Vec<f64> = v["logprobs"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let sum = v["logprob_sum"].as_f64().unwrap();
+    assert!((logprobs.iter().sum::<f64>() - sum).abs() < 1e-9);
+    assert_eq!(v["top5_ids"].as_array().unwrap().len(), 5);
+    assert_eq!(v["top5_logits"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn generate_streams_paris() {
+    let out = ctxscope(&["generate", "--prompt", "The capital of France is", "--max-tokens", "6"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Paris"));
+}
+
+#[test]
+fn errors_are_one_line_and_nonzero() {
+    let bad = temp_file("bad.gguf", b"GGUF\x03\0\0\0short");
+    for args in [
+        vec!["info", "--model", "/nonexistent/model.gguf"],
+        vec!["info", "--model", bad.to_str().unwrap()],
+        vec!["tokenize", "--text-file", "/nonexistent.txt"],
+    ] {
+        let out = ctxscope(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("ctxscope: "), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let empty = temp_file("empty.txt", b"");
+    let cont = temp_file("cont.txt", b" x");
+    let out = ctxscope(&["score", "--prompt-file", empty.to_str().unwrap(), "--continuation-file", cont.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("prompt is empty"));
+}
