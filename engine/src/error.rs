@@ -38,6 +38,16 @@ pub enum Error {
     #[error("model too large: {0}")]
     TooLarge(String),
 
+    // --- the GPU ---
+    #[error("no usable GPU: {0}")]
+    NoGpu(String),
+    #[error("the GPU device was lost ({0}); reload the model to continue")]
+    DeviceLost(String),
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    #[error("does not fit on this GPU: {0}")]
+    DoesNotFit(String),
+
     // --- the request is wrong ---
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -5,12 +5,14 @@
 //! - [`tokenizer`]: the model's BPE tokenizer rebuilt from GGUF metadata
 //! - [`rope`]: rotary-embedding frequency and cos/sin tables
 //! - [`cpu`]: the CPU reference forward pass (the oracle for GPU kernels)
+//! - [`gpu`]: the WGSL engine (kernels in `shaders/`, launchers in `gpu/ops/`)
 //! - [`session`]: the backend interface; [`score`] and [`generate`] are built on it
 
 pub mod cpu;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod gpu;
 pub mod rope;
 pub mod score;
 pub mod session;

@@ -13,7 +13,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::QTensor;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 
 use crate::error::{Error, Result};
@@ -72,6 +72,17 @@ impl ModelFile {
             return Err(Error::MissingTensor(name.to_string()));
         }
         Ok(self.content.tensor(&mut Cursor::new(&self.bytes[..]), name, &Device::Cpu)?)
+    }
+
+    /// A tensor's raw GGUF bytes (no copy), its ggml type and its shape (outermost first).
+    pub fn tensor_data(&self, name: &str) -> Result<(GgmlDType, Vec<usize>, &[u8])> {
+        let info = self.content.tensor_infos.get(name).ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+        let dims = info.shape.dims().to_vec();
+        let elems: usize = dims.iter().product();
+        let size = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+        // check_tensor_extents proved start + size lies inside the file.
+        let start = (self.content.tensor_data_offset + info.offset) as usize;
+        Ok((info.ggml_dtype, dims, &self.bytes[start..start + size]))
     }
 
     /// True when the file holds a tensor of this name.

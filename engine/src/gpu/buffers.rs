@@ -1,0 +1,70 @@
+//! Creating storage buffers and reading results back (async on the web, blocking natively).
+
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use crate::error::{Error, Result};
+
+pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// A storage buffer holding `data`; fails with a clear message past the binding limit.
+pub(crate) fn upload(ctx: &GpuContext, label: &str, data: &[u8]) -> Result<wgpu::Buffer> {
+    check_size(ctx, label, data.len() as u64)?;
+    let mut contents = data.to_vec();
+    contents.resize(data.len().div_ceil(4).max(1) * 4, 0);
+    Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: &contents, usage: STORAGE }))
+}
+
+/// An uninitialised storage buffer of `bytes`.
+pub(crate) fn storage(ctx: &GpuContext, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
+    check_size(ctx, label, bytes)?;
+    Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.div_ceil(4).max(1) * 4,
+        usage: STORAGE,
+        mapped_at_creation: false,
+    }))
+}
+
+fn check_size(ctx: &GpuContext, label: &str, bytes: u64) -> Result<()> {
+    if bytes > ctx.max_binding() {
+        return Err(Error::DoesNotFit(format!(
+            "{label} needs a {:.1} MiB buffer; this GPU binds at most {:.1} MiB",
+            bytes as f64 / (1 << 20) as f64,
+            ctx.max_binding() as f64 / (1 << 20) as f64
+        )));
+    }
+    Ok(())
+}
+
+/// Copies `bytes` bytes of `src` (from `offset`) into a mappable buffer and returns them as f32.
+pub(crate) async fn read_f32(ctx: &GpuContext, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<f32>> {
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
+    ctx.queue.submit([encoder.finish()]);
+    let (tx, rx) = futures_channel::oneshot::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    ctx.device
+        .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+        .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+    let mapped = rx.await.map_err(|_| Error::DeviceLost("readback was cancelled".into()))?;
+    ctx.check()?;
+    mapped.map_err(|e| Error::Gpu(format!("mapping a readback buffer: {e}")))?;
+    let data = {
+        let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
+        bytemuck::pod_collect_to_vec::<u8, f32>(&view)
+    };
+    staging.unmap();
+    Ok(data)
+}

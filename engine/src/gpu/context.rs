@@ -1,0 +1,102 @@
+//! The wgpu device: adapter selection, limits (the adapter's real ones, with a fallback ladder),
+//! and error/device-loss capture so that validation problems become `Error`s, not panics.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// What went wrong on the device since the last check (first error wins).
+#[derive(Default)]
+struct Faults {
+    lost: Option<String>,
+    error: Option<String>,
+}
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter_info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    faults: Arc<Mutex<Faults>>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext").field("adapter", &self.adapter_info.name).finish_non_exhaustive()
+    }
+}
+
+impl GpuContext {
+    /// Picks the high-performance adapter and requests a device with its full limits, falling
+    /// back to WebGPU's defaults and then to downlevel limits if the driver refuses.
+    pub async fn new() -> Result<Self> {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if cfg!(target_arch = "wasm32") {
+            descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
+        } else if descriptor.backends.is_empty() || descriptor.backends == wgpu::Backends::all() {
+            descriptor.backends = wgpu::Backends::PRIMARY;
+        }
+        let instance = wgpu::Instance::new(descriptor);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::NoGpu(format!("no GPU adapter found ({e})")))?;
+        let adapter_info = adapter.get_info();
+        let ladder = [adapter.limits(), wgpu::Limits::default(), wgpu::Limits::downlevel_defaults()];
+        let mut last_error = String::new();
+        for limits in ladder {
+            let request = adapter.request_device(&wgpu::DeviceDescriptor {
+                label: Some("ctxscope"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            });
+            match request.await {
+                Ok((device, queue)) => {
+                    let faults = Arc::new(Mutex::new(Faults::default()));
+                    let on_lost = faults.clone();
+                    device.set_device_lost_callback(move |reason, message| {
+                        if let Ok(mut f) = on_lost.lock() {
+                            f.lost.get_or_insert(format!("{reason:?}: {message}"));
+                        }
+                    });
+                    let on_error = faults.clone();
+                    device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+                        if let Ok(mut f) = on_error.lock() {
+                            f.error.get_or_insert(error.to_string());
+                        }
+                    }));
+                    return Ok(Self { device, queue, adapter_info, limits, faults });
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Err(Error::NoGpu(format!("adapter '{}' refused every device request: {last_error}", adapter_info.name)))
+    }
+
+    /// Blocking constructor for native callers.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Self> {
+        pollster::block_on(Self::new())
+    }
+
+    /// Fails if the device was lost or reported an error since the last check.
+    pub fn check(&self) -> Result<()> {
+        let mut f = self.faults.lock().map_err(|_| Error::Gpu("fault state poisoned".into()))?;
+        if let Some(lost) = &f.lost {
+            return Err(Error::DeviceLost(lost.clone()));
+        }
+        if let Some(error) = f.error.take() {
+            return Err(Error::Gpu(error));
+        }
+        Ok(())
+    }
+
+    /// Largest buffer a single binding may cover.
+    pub fn max_binding(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+}

@@ -1,0 +1,13 @@
+//! The WGSL engine: the whole llama forward pass on the GPU through wgpu (WebGPU in the
+//! browser, Vulkan/Metal/DX12 natively). Kernels live in `shaders/`, one file each; `ops/` has
+//! one launcher per kernel; `model.rs` strings them into a forward pass with a GPU KV cache.
+
+mod buffers;
+mod context;
+mod kernels;
+mod model;
+pub(crate) mod ops;
+mod weights;
+
+pub use context::GpuContext;
+pub use model::{EntropyTrace, GpuModel, GpuSession};

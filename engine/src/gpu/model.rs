@@ -1,0 +1,382 @@
+//! The llama forward pass on the GPU: weights uploaded once, a KV cache per session, prefill in
+//! chunks (each chunk one submission, short enough for GPU watchdogs) and token-by-token decode.
+
+use std::sync::Arc;
+
+use super::buffers::{self, read_f32};
+use super::context::GpuContext;
+use super::kernels::Pipelines;
+use super::ops::attention::{AttentionIo, AttentionShape};
+use super::ops::rope::CacheSlot;
+use super::ops::Ops;
+use super::weights::GpuWeight;
+use crate::error::{Error, Result};
+use crate::gguf::{ModelFile, ModelSpec};
+use crate::rope::RopeFrequencies;
+use crate::session::Forward;
+
+/// Tokens per prefill submission.
+const PREFILL_CHUNK: usize = 512;
+
+struct LayerWeights {
+    attn_norm: wgpu::Buffer,
+    attn_q: GpuWeight,
+    attn_k: GpuWeight,
+    attn_v: GpuWeight,
+    attn_output: GpuWeight,
+    ffn_norm: wgpu::Buffer,
+    ffn_gate: GpuWeight,
+    ffn_up: GpuWeight,
+    ffn_down: GpuWeight,
+}
+
+/// A model's weights on the GPU.
+pub struct GpuModel {
+    ctx: Arc<GpuContext>,
+    pipes: Pipelines,
+    spec: ModelSpec,
+    token_embd: GpuWeight,
+    output: Option<GpuWeight>,
+    output_norm: wgpu::Buffer,
+    layers: Vec<LayerWeights>,
+    rope: RopeFrequencies,
+    weight_bytes: u64,
+}
+
+/// Per-(layer, head, position) attention entropy collected during a forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntropyTrace {
+    pub layers: usize,
+    pub heads: usize,
+    /// `values[(layer * heads + head) * positions + position]`, in nats.
+    pub values: Vec<f32>,
+    pub positions: usize,
+}
+
+impl GpuModel {
+    pub fn load(ctx: Arc<GpuContext>, file: &ModelFile) -> Result<Self> {
+        let spec = file.spec().clone();
+        let w = |name: &str| GpuWeight::load(&ctx, file, name);
+        let f = |name: &str| GpuWeight::load_f32(&ctx, file, name);
+        let layers = (0..spec.block_count)
+            .map(|l| {
+                let n = |t: &str| format!("blk.{l}.{t}.weight");
+                Ok(LayerWeights {
+                    attn_norm: f(&n("attn_norm"))?,
+                    attn_q: w(&n("attn_q"))?,
+                    attn_k: w(&n("attn_k"))?,
+                    attn_v: w(&n("attn_v"))?,
+                    attn_output: w(&n("attn_output"))?,
+                    ffn_norm: f(&n("ffn_norm"))?,
+                    ffn_gate: w(&n("ffn_gate"))?,
+                    ffn_up: w(&n("ffn_up"))?,
+                    ffn_down: w(&n("ffn_down"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let token_embd = w("token_embd.weight")?;
+        let output = if spec.tied_output { None } else { Some(w("output.weight")?) };
+        let output_norm = f("output_norm.weight")?;
+        ctx.check()?;
+        let mut weight_bytes = token_embd.buffer.size() + output.as_ref().map_or(0, |o| o.buffer.size()) + output_norm.size();
+        for l in &layers {
+            weight_bytes += [&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down]
+                .iter()
+                .map(|w| w.buffer.size())
+                .sum::<u64>()
+                + l.attn_norm.size()
+                + l.ffn_norm.size();
+        }
+        let rope = RopeFrequencies::standard(spec.rope_freq_base, spec.head_dim);
+        Ok(Self { pipes: Pipelines::new(spec.head_dim), ctx, spec, token_embd, output, output_norm, layers, rope, weight_bytes })
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Bytes of weights resident on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    /// A session whose KV cache holds up to `capacity` tokens. Fails up front, with the numbers,
+    /// if one layer's cache would exceed the device's binding limit.
+    pub fn session(&self, capacity: usize) -> Result<GpuSession<'_>> {
+        let s = &self.spec;
+        let layer_bytes = (s.head_count_kv * capacity * s.head_dim * 4) as u64;
+        if layer_bytes > self.ctx.max_binding() {
+            return Err(Error::DoesNotFit(format!(
+                "a {capacity}-token KV cache needs {:.1} MiB per layer for K (and V); this GPU binds at most {:.1} MiB",
+                layer_bytes as f64 / (1 << 20) as f64,
+                self.ctx.max_binding() as f64 / (1 << 20) as f64
+            )));
+        }
+        let mut k_cache = Vec::with_capacity(s.block_count);
+        let mut v_cache = Vec::with_capacity(s.block_count);
+        for _ in 0..s.block_count {
+            k_cache.push(buffers::storage(&self.ctx, "k cache", layer_bytes)?);
+            v_cache.push(buffers::storage(&self.ctx, "v cache", layer_bytes)?);
+        }
+        let mask = vec![0u32; s.block_count * s.head_count * 2];
+        let mask = buffers::upload(&self.ctx, "attention mask", bytemuck::cast_slice(&mask))?;
+        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None })
+    }
+}
+
+/// Scratch activations for one chunk of `n` tokens.
+struct Scratch {
+    ids: wgpu::Buffer,
+    x: wgpu::Buffer,
+    x2: wgpu::Buffer,
+    h: wgpu::Buffer,
+    q: wgpu::Buffer,
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    attn: wgpu::Buffer,
+    gate: wgpu::Buffer,
+    up: wgpu::Buffer,
+    cos: wgpu::Buffer,
+    sin: wgpu::Buffer,
+    entropy: wgpu::Buffer,
+    lse: wgpu::Buffer,
+}
+
+/// One sequence on the GPU: the KV cache and the per-head attention mask.
+pub struct GpuSession<'m> {
+    model: &'m GpuModel,
+    k_cache: Vec<wgpu::Buffer>,
+    v_cache: Vec<wgpu::Buffer>,
+    capacity: usize,
+    len: usize,
+    mask: wgpu::Buffer,
+    entropy: Option<EntropyTrace>,
+}
+
+impl GpuSession<'_> {
+    /// Sets (window, sinks) per (layer, head); window 0 = full causal attention.
+    pub fn set_mask(&mut self, per_layer_head: &[(u32, u32)]) -> Result<()> {
+        let s = &self.model.spec;
+        if per_layer_head.len() != s.block_count * s.head_count {
+            return Err(Error::InvalidInput(format!(
+                "mask has {} entries; the model has {} layers × {} heads",
+                per_layer_head.len(),
+                s.block_count,
+                s.head_count
+            )));
+        }
+        let words: Vec<u32> = per_layer_head.iter().flat_map(|&(w, s)| [w, s]).collect();
+        self.model.ctx.queue.write_buffer(&self.mask, 0, bytemuck::cast_slice(&words));
+        Ok(())
+    }
+
+    /// Starts recording attention entropy for every position run from now on.
+    pub fn record_entropy(&mut self) {
+        let s = &self.model.spec;
+        self.entropy = Some(EntropyTrace { layers: s.block_count, heads: s.head_count, values: Vec::new(), positions: 0 });
+    }
+
+    /// The entropy recorded so far.
+    pub fn entropy(&self) -> Option<&EntropyTrace> {
+        self.entropy.as_ref()
+    }
+
+    fn scratch(&self, n: usize) -> Result<Scratch> {
+        let s = &self.model.spec;
+        let ctx = &self.model.ctx;
+        let f = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
+        let (q_dim, kv_dim) = (s.head_count * s.head_dim, s.head_count_kv * s.head_dim);
+        Ok(Scratch {
+            ids: f("ids", n)?,
+            x: f("x", n * s.embedding_length)?,
+            x2: f("x2", n * s.embedding_length)?,
+            h: f("h", n * s.embedding_length)?,
+            q: f("q", n * q_dim)?,
+            k: f("k", n * kv_dim)?,
+            v: f("v", n * kv_dim)?,
+            attn: f("attn", n * q_dim)?,
+            gate: f("gate", n * s.feed_forward_length)?,
+            up: f("up", n * s.feed_forward_length)?,
+            cos: f("cos", n * s.head_dim / 2)?,
+            sin: f("sin", n * s.head_dim / 2)?,
+            entropy: f("entropy", s.block_count * s.head_count * n)?,
+            lse: f("lse", s.block_count * s.head_count * n)?,
+        })
+    }
+
+    /// Runs one chunk; returns logits for `rows` (indices into the chunk).
+    async fn run_chunk(&mut self, tokens: &[u32], rows: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let m = self.model;
+        let s = &m.spec;
+        let ctx = &m.ctx;
+        let ops = Ops { ctx, pipes: &m.pipes };
+        let n = tokens.len();
+        let sc = self.scratch(n)?;
+        ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(tokens));
+        let (cos, sin) = m.rope.cos_sin(self.len..self.len + n);
+        ctx.queue.write_buffer(&sc.cos, 0, bytemuck::cast_slice(&cos));
+        ctx.queue.write_buffer(&sc.sin, 0, bytemuck::cast_slice(&sin));
+
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let d = s.embedding_length;
+        ops.embed(&mut enc, &sc.ids, &m.token_embd, &sc.x, n);
+        for (l, w) in m.layers.iter().enumerate() {
+            ops.rms_norm(&mut enc, &sc.x, &w.attn_norm, &sc.h, n, d, s.rms_norm_eps);
+            ops.matmul(&mut enc, &sc.h, &w.attn_q, &sc.q, n, None);
+            ops.matmul(&mut enc, &sc.h, &w.attn_k, &sc.k, n, None);
+            ops.matmul(&mut enc, &sc.h, &w.attn_v, &sc.v, n, None);
+            let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: self.len, capacity: self.capacity };
+            ops.rope_and_cache(&mut enc, &sc.q, &sc.k, &sc.v, &sc.cos, &sc.sin, slot, n, s.head_count, s.head_count_kv, s.head_dim);
+            let shape = AttentionShape {
+                n,
+                start: self.len,
+                heads: s.head_count,
+                kv_heads: s.head_count_kv,
+                capacity: self.capacity,
+                layer: l,
+                scale: 1.0 / (s.head_dim as f32).sqrt(),
+            };
+            let io = AttentionIo {
+                q: &sc.q,
+                k_cache: &self.k_cache[l],
+                v_cache: &self.v_cache[l],
+                mask: &self.mask,
+                out: &sc.attn,
+                entropy: &sc.entropy,
+                lse: &sc.lse,
+            };
+            ops.attention(&mut enc, &shape, &io);
+            ops.matmul(&mut enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x));
+            ops.rms_norm(&mut enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps);
+            ops.matmul(&mut enc, &sc.h, &w.ffn_gate, &sc.gate, n, None);
+            ops.matmul(&mut enc, &sc.h, &w.ffn_up, &sc.up, n, None);
+            ops.swiglu(&mut enc, &sc.gate, &sc.up, n * s.feed_forward_length);
+            ops.matmul(&mut enc, &sc.gate, &w.ffn_down, &sc.x, n, Some(&sc.x2));
+        }
+        let logits = if rows.is_empty() {
+            None
+        } else {
+            // Gather the requested rows, normalise, project onto the vocabulary.
+            let r = rows.len();
+            let row_bytes = (d * 4) as u64;
+            let sel = buffers::storage(ctx, "selected rows", r as u64 * row_bytes)?;
+            for (i, &row) in rows.iter().enumerate() {
+                enc.copy_buffer_to_buffer(&sc.x, row as u64 * row_bytes, &sel, i as u64 * row_bytes, row_bytes);
+            }
+            let normed = buffers::storage(ctx, "normed rows", r as u64 * row_bytes)?;
+            ops.rms_norm(&mut enc, &sel, &m.output_norm, &normed, r, d, s.rms_norm_eps);
+            let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
+            let logits = buffers::storage(ctx, "logits", (r * s.vocab_size * 4) as u64)?;
+            ops.matmul(&mut enc, &normed, out_w, &logits, r, None);
+            Some(logits)
+        };
+        ctx.queue.submit([enc.finish()]);
+        ctx.check()?;
+        self.len += n;
+
+        if let Some(trace) = self.entropy.as_mut() {
+            let values = read_f32(ctx, &sc.entropy, 0, sc.entropy.size()).await?;
+            trace.append(&values, n);
+        }
+        match logits {
+            None => Ok(Vec::new()),
+            Some(buf) => {
+                let flat = read_f32(ctx, &buf, 0, buf.size()).await?;
+                Ok(flat.chunks(s.vocab_size).map(<[f32]>::to_vec).collect())
+            }
+        }
+    }
+
+    /// Async forward pass (the form the browser uses).
+    pub async fn forward_async(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let s = &self.model.spec;
+        if tokens.is_empty() {
+            return Err(Error::InvalidInput("no tokens to run".into()));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= s.vocab_size) {
+            return Err(Error::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", s.vocab_size)));
+        }
+        if let Some(&bad) = logit_rows.iter().find(|&&r| r >= tokens.len()) {
+            return Err(Error::InvalidInput(format!("logit row {bad} is outside the {} tokens run", tokens.len())));
+        }
+        if self.len + tokens.len() > self.capacity {
+            return Err(Error::InvalidInput(format!(
+                "{} tokens after {} exceed this session's KV cache of {} tokens",
+                tokens.len(),
+                self.len,
+                self.capacity
+            )));
+        }
+        let mut out = vec![Vec::new(); logit_rows.len()];
+        for (c, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
+            let base = c * PREFILL_CHUNK;
+            let (slots, rows): (Vec<usize>, Vec<usize>) = logit_rows
+                .iter()
+                .enumerate()
+                .filter(|(_, &r)| r >= base && r < base + chunk.len())
+                .map(|(slot, &r)| (slot, r - base))
+                .unzip();
+            let logits = self.run_chunk(chunk, &rows).await?;
+            for (slot, row) in slots.into_iter().zip(logits) {
+                out[slot] = row;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl EntropyTrace {
+    /// Appends a chunk laid out [layer][head][n].
+    fn append(&mut self, chunk: &[f32], n: usize) {
+        let old = std::mem::take(&mut self.values);
+        let total = self.positions + n;
+        let mut values = Vec::with_capacity(self.layers * self.heads * total);
+        for lh in 0..self.layers * self.heads {
+            values.extend_from_slice(&old[lh * self.positions..(lh + 1) * self.positions]);
+            values.extend_from_slice(&chunk[lh * n..(lh + 1) * n]);
+        }
+        self.values = values;
+        self.positions = total;
+    }
+
+    /// Mean entropy of each (layer, head) over all recorded positions.
+    pub fn mean_per_head(&self) -> Vec<Vec<f32>> {
+        (0..self.layers)
+            .map(|l| {
+                (0..self.heads)
+                    .map(|h| {
+                        let row = &self.values[(l * self.heads + h) * self.positions..][..self.positions];
+                        row.iter().map(|&v| v as f64).sum::<f64>() as f32 / self.positions.max(1) as f32
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Forward for GpuSession<'_> {
+    fn spec(&self) -> &ModelSpec {
+        &self.model.spec
+    }
+
+    fn position(&self) -> usize {
+        self.len
+    }
+
+    fn reset(&mut self) {
+        self.len = 0;
+        if let Some(t) = self.entropy.as_mut() {
+            t.values.clear();
+            t.positions = 0;
+        }
+    }
+
+    fn forward(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.forward_async(tokens, logit_rows))
+    }
+}

@@ -1,0 +1,91 @@
+//! Test harness for kernels: a device (lavapipe in CI), buffers in and out, CPU references.
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+
+use super::Ops;
+use crate::gpu::buffers;
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernels::Pipelines;
+use crate::gpu::weights::{gpu_layout, GpuWeight};
+
+pub(crate) struct TestGpu {
+    pub ctx: GpuContext,
+    pub pipes: Pipelines,
+}
+
+/// Deterministic values in [-scale, scale).
+pub(crate) fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x2545_F491_4F6C_DD1D).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+pub(crate) fn assert_close(got: &[f32], expected: &[f32], tol: f32, what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}: length");
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        let bound = tol * (1.0 + e.abs());
+        assert!((g - e).abs() <= bound, "{what}: element {i}: GPU {g} vs CPU {e} (tolerance {bound})");
+    }
+}
+
+/// Reference `x · wᵀ` in f64.
+pub(crate) fn cpu_matmul(x: &[f32], w: &[f32], n: usize, in_dim: usize, out_dim: usize) -> Vec<f32> {
+    let mut y = vec![0.0; n * out_dim];
+    for t in 0..n {
+        for o in 0..out_dim {
+            let s: f64 = (0..in_dim).map(|c| x[t * in_dim + c] as f64 * w[o * in_dim + c] as f64).sum();
+            y[t * out_dim + o] = s as f32;
+        }
+    }
+    y
+}
+
+impl TestGpu {
+    pub fn new() -> Self {
+        let ctx = GpuContext::new_blocking().expect("kernel tests need a GPU adapter (lavapipe: apt install mesa-vulkan-drivers)");
+        Self { ctx, pipes: Pipelines::new(64) }
+    }
+
+    pub fn buffer(&self, data: &[f32]) -> wgpu::Buffer {
+        buffers::upload(&self.ctx, "test", bytemuck::cast_slice(data)).unwrap()
+    }
+
+    pub fn buffer_u32(&self, data: &[u32]) -> wgpu::Buffer {
+        buffers::upload(&self.ctx, "test", bytemuck::cast_slice(data)).unwrap()
+    }
+
+    pub fn zeros(&self, n: usize) -> wgpu::Buffer {
+        self.buffer(&vec![0.0; n])
+    }
+
+    pub fn read(&self, b: &wgpu::Buffer) -> Vec<f32> {
+        pollster::block_on(buffers::read_f32(&self.ctx, b, 0, b.size())).unwrap()
+    }
+
+    pub fn run(&self, f: impl FnOnce(&Ops<'_>, &mut wgpu::CommandEncoder)) {
+        let ops = Ops { ctx: &self.ctx, pipes: &self.pipes };
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        f(&ops, &mut enc);
+        self.ctx.queue.submit([enc.finish()]);
+        self.ctx.check().unwrap();
+    }
+
+    /// A random [rows, cols] weight in `dtype`, on the GPU, plus its dequantized values
+    /// (candle's dequantization: the CPU reference's).
+    pub fn weight(&self, dtype: GgmlDType, rows: usize, cols: usize, seed: u64) -> (GpuWeight, Vec<f32>) {
+        let t = Tensor::from_vec(random(rows * cols, seed, 1.0), (rows, cols), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&t, dtype).unwrap();
+        let f32s = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let raw = q.data().unwrap();
+        let (qtype, bytes) = gpu_layout(dtype, &raw).unwrap();
+        let buffer = buffers::upload(&self.ctx, "weight", &bytes).unwrap();
+        (GpuWeight { buffer, qtype, rows, cols }, f32s)
+    }
+}

@@ -1,0 +1,21 @@
+// embed.wgsl — x[i, :] = W[ids[i], :]: token-embedding gather from quantized storage.
+
+struct Params {
+    n: u32,
+    dim: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read_write> x: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let quads = p.dim / 4u;
+    let i = gid.x / quads;
+    let c = (gid.x % quads) * 4u;
+    if (i < p.n) {
+        x[gid.x] = load_w4(ids[i], c, p.dim);
+    }
+}

@@ -1,0 +1,81 @@
+// matmul.wgsl — Y[n, out] = X[n, in] · W[out, in]ᵀ (+ R), W read straight from quantized storage.
+// Tiled for prefill: a 64×64 output tile per workgroup, 16×16 threads computing 4×4 each, K in
+// steps of 16 through workgroup memory. `in` must be a multiple of 32 (one quant block).
+
+struct Params {
+    n: u32,
+    in_dim: u32,
+    out_dim: u32,
+    add_residual: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read> r: array<f32>;
+
+const TILE: u32 = 64u;
+const TK: u32 = 16u;
+
+var<workgroup> xs: array<array<f32, 17>, 64>; // [token][k], padded against bank conflicts
+var<workgroup> ws: array<array<f32, 17>, 64>; // [output][k]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tok0 = wg.y * TILE;
+    let out0 = wg.x * TILE;
+    let t = lid.y * 16u + lid.x;           // 0..255
+    let load_row = t / 4u;                  // 0..63
+    let load_col = (t % 4u) * 4u;           // 0, 4, 8, 12
+    var acc: array<array<f32, 4>, 4>;
+    for (var k0 = 0u; k0 < p.in_dim; k0 += TK) {
+        let tok = tok0 + load_row;
+        var xv = vec4<f32>(0.0);
+        if (tok < p.n) {
+            xv = x[(tok * p.in_dim + k0 + load_col) / 4u];
+        }
+        xs[load_row][load_col] = xv.x;
+        xs[load_row][load_col + 1u] = xv.y;
+        xs[load_row][load_col + 2u] = xv.z;
+        xs[load_row][load_col + 3u] = xv.w;
+        let o = out0 + load_row;
+        var wv = vec4<f32>(0.0);
+        if (o < p.out_dim) {
+            wv = load_w4(o, k0 + load_col, p.in_dim);
+        }
+        ws[load_row][load_col] = wv.x;
+        ws[load_row][load_col + 1u] = wv.y;
+        ws[load_row][load_col + 2u] = wv.z;
+        ws[load_row][load_col + 3u] = wv.w;
+        workgroupBarrier();
+        for (var k = 0u; k < TK; k++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = xs[lid.y + 16u * i][k];
+                b[i] = ws[lid.x + 16u * i][k];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let tok = tok0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let o = out0 + lid.x + 16u * j;
+            if (tok < p.n && o < p.out_dim) {
+                let idx = tok * p.out_dim + o;
+                var v = acc[i][j];
+                if (p.add_residual != 0u) {
+                    v += r[idx];
+                }
+                y[idx] = v;
+            }
+        }
+    }
+}

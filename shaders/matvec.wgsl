@@ -1,0 +1,47 @@
+// matvec.wgsl — y[out] = W[out, in] · x[in] (+ r) for one token (decode). Each group of 32
+// threads reduces one output row; 8 rows per workgroup. Rows beyond 65535 workgroups spill
+// into the y dimension of the grid (large vocabularies).
+
+struct Params {
+    n: u32,
+    in_dim: u32,
+    out_dim: u32,
+    add_residual: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read> r: array<f32>;
+
+const ROWS_PER_GROUP: u32 = 8u;
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let group = (wg.y * nwg.x + wg.x) * ROWS_PER_GROUP;
+    let row = group + t / 32u;
+    let lane = t % 32u;
+    var sum = 0.0;
+    if (row < p.out_dim) {
+        for (var c = lane * 4u; c < p.in_dim; c += 128u) {
+            sum += dot(load_w4(row, c, p.in_dim), x[c / 4u]);
+        }
+    }
+    partial[t] = sum;
+    workgroupBarrier();
+    for (var stride = 16u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial[t] += partial[t + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u && row < p.out_dim) {
+        var v = partial[t];
+        if (p.add_residual != 0u) {
+            v += r[row];
+        }
+        y[row] = v;
+    }
+}
