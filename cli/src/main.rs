@@ -1,27 +1,36 @@
 //! `ctxscope`: the engine from the command line. JSON goes to stdout; errors are one line on
 //! stderr and a non-zero exit.
 
+mod bench;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ctxscope_engine::cpu::CpuModel;
 use ctxscope_engine::generate::generate_greedy;
+use ctxscope_engine::gpu::{GpuContext, GpuModel};
 use ctxscope_engine::score::score;
 use ctxscope_engine::{ModelFile, TextTokenizer, DEFAULT_MODEL_FILE};
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(name = "ctxscope", version, about = "Long-context playground engine: inspect, tokenize, generate, score")]
+#[command(name = "ctxscope", version, about = "Long-context playground engine: inspect, tokenize, generate, score, bench")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum Backend {
+    /// The CPU reference (candle, f32).
     Cpu,
+    /// The WGSL engine on the GPU (wgpu: Vulkan, Metal or DX12).
+    Gpu,
+    /// The GPU if an adapter exists, else the CPU.
+    Auto,
 }
 
 #[derive(clap::Args)]
@@ -66,7 +75,12 @@ enum Command {
         continuation_file: PathBuf,
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
+        /// Add per-layer and per-head attention entropy (nats, mean over positions); GPU only.
+        #[arg(long)]
+        entropy: bool,
     },
+    /// GPU throughput: prefill tokens/s per length, decode tokens/s, memory.
+    Bench(bench::BenchArgs),
 }
 
 fn default_model() -> PathBuf {
@@ -74,6 +88,10 @@ fn default_model() -> PathBuf {
 }
 
 type CliResult = Result<(), String>;
+
+fn err(e: ctxscope_engine::Error) -> String {
+    e.to_string()
+}
 
 fn open_model(path: &Path) -> Result<ModelFile, String> {
     ModelFile::open(path).map_err(|e| format!("{}: {e}", path.display()))
@@ -89,8 +107,33 @@ fn print_json(value: &serde_json::Value) -> CliResult {
     Ok(())
 }
 
+/// A loaded model on the chosen backend.
+enum Engine {
+    Cpu(CpuModel),
+    Gpu(GpuModel),
+}
+
+impl Engine {
+    fn load(file: &ModelFile, backend: Backend) -> Result<Self, String> {
+        let gpu = match backend {
+            Backend::Cpu => None,
+            Backend::Gpu => Some(GpuContext::new_blocking().map_err(err)?),
+            Backend::Auto => match GpuContext::new_blocking() {
+                Ok(ctx) => Some(ctx),
+                Err(e) => {
+                    eprintln!("ctxscope: {e}; using the CPU");
+                    None
+                }
+            },
+        };
+        Ok(match gpu {
+            Some(ctx) => Self::Gpu(GpuModel::load(Arc::new(ctx), file).map_err(err)?),
+            None => Self::Cpu(CpuModel::load(file).map_err(err)?),
+        })
+    }
+}
+
 fn run(cli: Cli) -> CliResult {
-    let err = |e: ctxscope_engine::Error| e.to_string();
     match cli.command {
         Command::Info { model } => {
             let file = open_model(&model.model)?;
@@ -104,29 +147,59 @@ fn run(cli: Cli) -> CliResult {
             let ids = tokenizer.encode(&read_text(&text_file)?).map_err(err)?;
             print_json(&json!({ "ids": ids }))
         }
-        Command::Generate { model, prompt, max_tokens, backend: Backend::Cpu } => {
+        Command::Generate { model, prompt, max_tokens, backend } => {
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let cpu = CpuModel::load(&file).map_err(err)?;
+            let capacity = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + max_tokens;
             let mut stdout = std::io::stdout();
-            let mut session = cpu.session();
-            generate_greedy(&mut session, &tokenizer, &prompt, max_tokens, &mut |piece| {
+            let mut on_text = |piece: &str| {
                 // A closed pipe (e.g. `| head`) is not an error worth reporting mid-stream.
                 let _ = write!(stdout, "{piece}").and_then(|_| stdout.flush());
-            })
+            };
+            match Engine::load(&file, backend)? {
+                Engine::Cpu(m) => generate_greedy(&mut m.session(), &tokenizer, &prompt, max_tokens, &mut on_text),
+                Engine::Gpu(m) => {
+                    generate_greedy(&mut m.session(capacity).map_err(err)?, &tokenizer, &prompt, max_tokens, &mut on_text)
+                }
+            }
             .map_err(err)?;
             println!();
             Ok(())
         }
-        Command::Score { model, prompt_file, continuation_file, backend: Backend::Cpu } => {
+        Command::Score { model, prompt_file, continuation_file, backend, entropy } => {
             let prompt = read_text(&prompt_file)?;
             let continuation = read_text(&continuation_file)?;
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let cpu = CpuModel::load(&file).map_err(err)?;
-            let out = score(&mut cpu.session(), &tokenizer, &prompt, &continuation).map_err(err)?;
-            print_json(&serde_json::to_value(out).map_err(|e| e.to_string())?)
+            let engine = Engine::load(&file, backend)?;
+            if entropy && matches!(engine, Engine::Cpu(_)) {
+                return Err("--entropy needs the GPU engine (--backend gpu or auto with a GPU present)".into());
+            }
+            let (out, trace) = match &engine {
+                Engine::Cpu(m) => (score(&mut m.session(), &tokenizer, &prompt, &continuation).map_err(err)?, None),
+                Engine::Gpu(m) => {
+                    let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + tokenizer.encode(&continuation).map_err(err)?.len();
+                    let mut session = m.session(total.max(1)).map_err(err)?;
+                    if entropy {
+                        session.record_entropy();
+                    }
+                    let out = score(&mut session, &tokenizer, &prompt, &continuation).map_err(err)?;
+                    (out, session.entropy().cloned())
+                }
+            };
+            let mut value = serde_json::to_value(&out).map_err(|e| e.to_string())?;
+            value["backend"] = json!(match engine {
+                Engine::Cpu(_) => "cpu",
+                Engine::Gpu(_) => "gpu",
+            });
+            if let Some(trace) = trace {
+                let per_head = trace.mean_per_head();
+                let per_layer: Vec<f32> = per_head.iter().map(|h| h.iter().sum::<f32>() / h.len() as f32).collect();
+                value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": per_layer, "per_head_mean": per_head });
+            }
+            print_json(&value)
         }
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -104,11 +104,21 @@ impl GpuModel {
         self.weight_bytes
     }
 
+    /// Bytes of scratch activations for one full prefill chunk (the per-chunk peak besides the
+    /// weights and the KV cache).
+    pub fn scratch_bytes(&self) -> u64 {
+        let s = &self.spec;
+        let n = PREFILL_CHUNK;
+        let floats = n * (1 + 3 * s.embedding_length + 2 * s.head_count * s.head_dim + 2 * s.head_count_kv * s.head_dim
+            + 2 * s.feed_forward_length + s.head_dim + 2 * s.block_count * s.head_count);
+        (floats * 4) as u64
+    }
+
     /// A session whose KV cache holds up to `capacity` tokens. Fails up front, with the numbers,
     /// if one layer's cache would exceed the device's binding limit.
     pub fn session(&self, capacity: usize) -> Result<GpuSession<'_>> {
         let s = &self.spec;
-        let layer_bytes = (s.head_count_kv * capacity * s.head_dim * 4) as u64;
+        let layer_bytes = (s.head_count_kv as u64 * s.head_dim as u64 * 4).saturating_mul(capacity as u64);
         if layer_bytes > self.ctx.max_binding() {
             return Err(Error::DoesNotFit(format!(
                 "a {capacity}-token KV cache needs {:.1} MiB per layer for K (and V); this GPU binds at most {:.1} MiB",
@@ -124,7 +134,7 @@ impl GpuModel {
         }
         let mask = vec![0u32; s.block_count * s.head_count * 2];
         let mask = buffers::upload(&self.ctx, "attention mask", bytemuck::cast_slice(&mask))?;
-        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None })
+        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None, scratch: None, logit_bufs: None })
     }
 }
 
@@ -155,6 +165,16 @@ pub struct GpuSession<'m> {
     len: usize,
     mask: wgpu::Buffer,
     entropy: Option<EntropyTrace>,
+    /// Activations for the last chunk size used; reused while the size repeats (every decode step).
+    scratch: Option<(usize, Scratch)>,
+    /// Row-gather, norm and logits buffers for the last logit-row count used.
+    logit_bufs: Option<(usize, LogitBuffers)>,
+}
+
+struct LogitBuffers {
+    rows: wgpu::Buffer,
+    normed: wgpu::Buffer,
+    logits: wgpu::Buffer,
 }
 
 impl GpuSession<'_> {
@@ -183,6 +203,29 @@ impl GpuSession<'_> {
     /// The entropy recorded so far.
     pub fn entropy(&self) -> Option<&EntropyTrace> {
         self.entropy.as_ref()
+    }
+
+    fn take_scratch(&mut self, n: usize) -> Result<Scratch> {
+        match self.scratch.take() {
+            Some((size, sc)) if size == n => Ok(sc),
+            _ => self.scratch(n),
+        }
+    }
+
+    fn take_logit_buffers(&mut self, r: usize) -> Result<LogitBuffers> {
+        if let Some((size, bufs)) = self.logit_bufs.take() {
+            if size == r {
+                return Ok(bufs);
+            }
+        }
+        let s = &self.model.spec;
+        let ctx = &self.model.ctx;
+        let row_bytes = (s.embedding_length * 4) as u64;
+        Ok(LogitBuffers {
+            rows: buffers::storage(ctx, "selected rows", r as u64 * row_bytes)?,
+            normed: buffers::storage(ctx, "normed rows", r as u64 * row_bytes)?,
+            logits: buffers::storage(ctx, "logits", (r * s.vocab_size * 4) as u64)?,
+        })
     }
 
     fn scratch(&self, n: usize) -> Result<Scratch> {
@@ -215,7 +258,8 @@ impl GpuSession<'_> {
         let ctx = &m.ctx;
         let ops = Ops { ctx, pipes: &m.pipes };
         let n = tokens.len();
-        let sc = self.scratch(n)?;
+        let sc = self.take_scratch(n)?;
+        let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
         ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(tokens));
         let (cos, sin) = m.rope.cos_sin(self.len..self.len + n);
         ctx.queue.write_buffer(&sc.cos, 0, bytemuck::cast_slice(&cos));
@@ -257,23 +301,17 @@ impl GpuSession<'_> {
             ops.swiglu(&mut enc, &sc.gate, &sc.up, n * s.feed_forward_length);
             ops.matmul(&mut enc, &sc.gate, &w.ffn_down, &sc.x, n, Some(&sc.x2));
         }
-        let logits = if rows.is_empty() {
-            None
-        } else {
+        if let Some(lb) = &lb {
             // Gather the requested rows, normalise, project onto the vocabulary.
             let r = rows.len();
             let row_bytes = (d * 4) as u64;
-            let sel = buffers::storage(ctx, "selected rows", r as u64 * row_bytes)?;
             for (i, &row) in rows.iter().enumerate() {
-                enc.copy_buffer_to_buffer(&sc.x, row as u64 * row_bytes, &sel, i as u64 * row_bytes, row_bytes);
+                enc.copy_buffer_to_buffer(&sc.x, row as u64 * row_bytes, &lb.rows, i as u64 * row_bytes, row_bytes);
             }
-            let normed = buffers::storage(ctx, "normed rows", r as u64 * row_bytes)?;
-            ops.rms_norm(&mut enc, &sel, &m.output_norm, &normed, r, d, s.rms_norm_eps);
+            ops.rms_norm(&mut enc, &lb.rows, &m.output_norm, &lb.normed, r, d, s.rms_norm_eps);
             let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
-            let logits = buffers::storage(ctx, "logits", (r * s.vocab_size * 4) as u64)?;
-            ops.matmul(&mut enc, &normed, out_w, &logits, r, None);
-            Some(logits)
-        };
+            ops.matmul(&mut enc, &lb.normed, out_w, &lb.logits, r, None);
+        }
         ctx.queue.submit([enc.finish()]);
         ctx.check()?;
         self.len += n;
@@ -282,13 +320,18 @@ impl GpuSession<'_> {
             let values = read_f32(ctx, &sc.entropy, 0, sc.entropy.size()).await?;
             trace.append(&values, n);
         }
-        match logits {
-            None => Ok(Vec::new()),
-            Some(buf) => {
-                let flat = read_f32(ctx, &buf, 0, buf.size()).await?;
-                Ok(flat.chunks(s.vocab_size).map(<[f32]>::to_vec).collect())
+        let out = match &lb {
+            None => Vec::new(),
+            Some(lb) => {
+                let flat = read_f32(ctx, &lb.logits, 0, (rows.len() * s.vocab_size * 4) as u64).await?;
+                flat.chunks(s.vocab_size).map(<[f32]>::to_vec).collect()
             }
+        };
+        self.scratch = Some((n, sc));
+        if let Some(lb) = lb {
+            self.logit_bufs = Some((rows.len(), lb));
         }
+        Ok(out)
     }
 
     /// Async forward pass (the form the browser uses).
