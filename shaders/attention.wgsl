@@ -2,7 +2,9 @@
 // with a logical mask per (layer, head) and the attention entropy of every query.
 //
 // Workgroup = 64 consecutive queries of one query head. Keys stream through workgroup memory in
-// tiles of KEY_TILE; each tile is scored, then folded into the running (max m, sum l, o) once.
+// tiles of KEY_TILE; each visible key is folded into the running (max m, sum l, o) online.
+// q and o live in a struct of 16 named vec4s (head_dim 64), not arrays: drivers put
+// dynamically indexed private arrays in slow local memory (measured: 26× slower matmuls).
 // Query at absolute position i sees key j iff j <= i and (window == 0 || i - j < window ||
 // j < sinks). Tiles that no query of the workgroup can see are never loaded: the loop visits the
 // sink tiles, then only the tiles from the window's lower edge to the last query.
@@ -37,11 +39,48 @@ const NEG_BIG: f32 = -3.0e38;
 var<workgroup> k_tile: array<array<vec4<f32>, QUADS>, KEY_TILE>;
 var<workgroup> v_tile: array<array<vec4<f32>, QUADS>, KEY_TILE>;
 
-var<private> qv: array<vec4<f32>, QUADS>;
-var<private> acc: array<vec4<f32>, QUADS>;
+// 64 floats in registers.
+struct Row64 {
+    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+    a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
+    a8: vec4<f32>, a9: vec4<f32>, a10: vec4<f32>, a11: vec4<f32>,
+    a12: vec4<f32>, a13: vec4<f32>, a14: vec4<f32>, a15: vec4<f32>,
+}
+
+var<private> qv: Row64;
+var<private> acc: Row64;
 var<private> m: f32;
 var<private> l: f32;
 var<private> t: f32;
+
+fn score(jj: u32) -> f32 {
+    let k = &k_tile[jj];
+    return dot(qv.a0, (*k)[0]) + dot(qv.a1, (*k)[1]) + dot(qv.a2, (*k)[2]) + dot(qv.a3, (*k)[3])
+        + dot(qv.a4, (*k)[4]) + dot(qv.a5, (*k)[5]) + dot(qv.a6, (*k)[6]) + dot(qv.a7, (*k)[7])
+        + dot(qv.a8, (*k)[8]) + dot(qv.a9, (*k)[9]) + dot(qv.a10, (*k)[10]) + dot(qv.a11, (*k)[11])
+        + dot(qv.a12, (*k)[12]) + dot(qv.a13, (*k)[13]) + dot(qv.a14, (*k)[14]) + dot(qv.a15, (*k)[15]);
+}
+
+// acc = acc * c + e * V[jj]
+fn accumulate(c: f32, e: f32, jj: u32) {
+    let v = &v_tile[jj];
+    acc.a0 = fma(vec4<f32>(e), (*v)[0], acc.a0 * c);
+    acc.a1 = fma(vec4<f32>(e), (*v)[1], acc.a1 * c);
+    acc.a2 = fma(vec4<f32>(e), (*v)[2], acc.a2 * c);
+    acc.a3 = fma(vec4<f32>(e), (*v)[3], acc.a3 * c);
+    acc.a4 = fma(vec4<f32>(e), (*v)[4], acc.a4 * c);
+    acc.a5 = fma(vec4<f32>(e), (*v)[5], acc.a5 * c);
+    acc.a6 = fma(vec4<f32>(e), (*v)[6], acc.a6 * c);
+    acc.a7 = fma(vec4<f32>(e), (*v)[7], acc.a7 * c);
+    acc.a8 = fma(vec4<f32>(e), (*v)[8], acc.a8 * c);
+    acc.a9 = fma(vec4<f32>(e), (*v)[9], acc.a9 * c);
+    acc.a10 = fma(vec4<f32>(e), (*v)[10], acc.a10 * c);
+    acc.a11 = fma(vec4<f32>(e), (*v)[11], acc.a11 * c);
+    acc.a12 = fma(vec4<f32>(e), (*v)[12], acc.a12 * c);
+    acc.a13 = fma(vec4<f32>(e), (*v)[13], acc.a13 * c);
+    acc.a14 = fma(vec4<f32>(e), (*v)[14], acc.a14 * c);
+    acc.a15 = fma(vec4<f32>(e), (*v)[15], acc.a15 * c);
+}
 
 fn load_tile(kv_head: u32, key0: u32, lid: u32) {
     let total = p.start + p.n;
@@ -61,11 +100,8 @@ fn load_tile(kv_head: u32, key0: u32, lid: u32) {
     }
 }
 
-// Scores the loaded tile for query position i (keys key0..), keeping keys in [lo, hi] that
-// `visible` allows, and folds them into (m, l, t, acc).
+// Folds the visible keys of the loaded tile (keys key0..) into (m, l, t, acc) for query i.
 fn fold_tile(i: u32, in_range: bool, key0: u32, lo: u32, window: u32, sinks: u32, sink_pass: bool) {
-    var s: array<f32, KEY_TILE>;
-    var tile_max = NEG_BIG;
     for (var jj = 0u; jj < KEY_TILE; jj++) {
         let j = key0 + jj;
         var ok = in_range && j <= i;
@@ -74,40 +110,37 @@ fn fold_tile(i: u32, in_range: bool, key0: u32, lo: u32, window: u32, sinks: u32
         } else {
             ok = ok && j >= lo && (window == 0u || i - j < window || j < sinks);
         }
-        s[jj] = NEG_BIG;
         if (ok) {
-            var d = 0.0;
-            for (var c = 0u; c < QUADS; c++) {
-                d += dot(qv[c], k_tile[jj][c]);
+            let s = score(jj);
+            var c = 1.0;
+            if (s > m) {
+                // New maximum: rescale what has been summed so far.
+                if (l > 0.0) {
+                    c = exp(m - s);
+                    t = c * (t + (m - s) * l);
+                    l *= c;
+                }
+                m = s;
             }
-            s[jj] = d;
-            tile_max = max(tile_max, d);
-        }
-    }
-    if (tile_max <= NEG_BIG) {
-        return;
-    }
-    let m_new = max(m, tile_max);
-    if (l > 0.0) {
-        let corr = exp(m - m_new);
-        t = corr * (t + (m - m_new) * l);
-        l *= corr;
-        for (var c = 0u; c < QUADS; c++) {
-            acc[c] *= corr;
-        }
-    }
-    m = m_new;
-    for (var jj = 0u; jj < KEY_TILE; jj++) {
-        if (s[jj] > NEG_BIG) {
-            let z = s[jj] - m;
+            let z = s - m;
             let e = exp(z);
             l += e;
             t += e * z;
-            for (var c = 0u; c < QUADS; c++) {
-                acc[c] += e * v_tile[jj][c];
-            }
+            accumulate(c, e, jj);
         }
     }
+}
+
+fn q_quad(r: u32, h: u32, c: u32) -> vec4<f32> {
+    return q[(r * p.heads + h) * QUADS + c] * p.scale;
+}
+
+fn store_out(r: u32, h: u32, inv: f32) {
+    let b = (r * p.heads + h) * QUADS;
+    out[b] = acc.a0 * inv; out[b + 1u] = acc.a1 * inv; out[b + 2u] = acc.a2 * inv; out[b + 3u] = acc.a3 * inv;
+    out[b + 4u] = acc.a4 * inv; out[b + 5u] = acc.a5 * inv; out[b + 6u] = acc.a6 * inv; out[b + 7u] = acc.a7 * inv;
+    out[b + 8u] = acc.a8 * inv; out[b + 9u] = acc.a9 * inv; out[b + 10u] = acc.a10 * inv; out[b + 11u] = acc.a11 * inv;
+    out[b + 12u] = acc.a12 * inv; out[b + 13u] = acc.a13 * inv; out[b + 14u] = acc.a14 * inv; out[b + 15u] = acc.a15 * inv;
 }
 
 @compute @workgroup_size(64)
@@ -132,12 +165,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     m = NEG_BIG;
     l = 0.0;
     t = 0.0;
-    for (var c = 0u; c < QUADS; c++) {
-        acc[c] = vec4<f32>(0.0);
-        qv[c] = vec4<f32>(0.0);
-        if (in_range) {
-            qv[c] = q[(r * p.heads + h) * QUADS + c] * p.scale;
-        }
+    let z4 = vec4<f32>(0.0);
+    acc = Row64(z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4);
+    qv = acc;
+    if (in_range) {
+        qv = Row64(q_quad(r, h, 0u), q_quad(r, h, 1u), q_quad(r, h, 2u), q_quad(r, h, 3u),
+            q_quad(r, h, 4u), q_quad(r, h, 5u), q_quad(r, h, 6u), q_quad(r, h, 7u),
+            q_quad(r, h, 8u), q_quad(r, h, 9u), q_quad(r, h, 10u), q_quad(r, h, 11u),
+            q_quad(r, h, 12u), q_quad(r, h, 13u), q_quad(r, h, 14u), q_quad(r, h, 15u));
     }
 
     let sink_end = min(sinks, lo);
@@ -156,9 +191,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     if (in_range) {
         let inv = 1.0 / l;
-        for (var c = 0u; c < QUADS; c++) {
-            out[(r * p.heads + h) * QUADS + c] = acc[c] * inv;
-        }
+        store_out(r, h, inv);
         let at = (p.layer * p.heads + h) * p.n + r;
         entropy[at] = log(l) - t * inv;
         lse[at] = m + log(l);

@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Text the prompts are cut from (repeated as needed); defaults to a built-in paragraph.
     #[arg(long)]
     text_file: Option<PathBuf>,
+    /// Time every kernel with GPU timestamp queries and add a per-kernel breakdown (slows the
+    /// run slightly: each submission waits for its timestamps).
+    #[arg(long)]
+    profile: bool,
     /// Print JSON (always on; kept for the documented command line).
     #[arg(long)]
     json: bool,
@@ -57,7 +61,8 @@ pub fn run(args: BenchArgs) -> CliResult {
     let ctx = Arc::new(GpuContext::new_blocking().map_err(err)?);
     let adapter = format!("{} ({:?}, {})", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.adapter_info.driver_info);
     let load_start = Instant::now();
-    let model = GpuModel::load(ctx, &file).map_err(err)?;
+    let mut model = GpuModel::load(ctx, &file).map_err(err)?;
+    let profiling = args.profile && model.enable_profiling();
     let load_s = load_start.elapsed().as_secs_f64();
     let spec = model.spec().clone();
 
@@ -74,20 +79,23 @@ pub fn run(args: BenchArgs) -> CliResult {
         }
         let kv = spec.kv_bytes_per_token() * len as u64;
         peak = peak.max(model.weight_bytes() + kv + model.scratch_bytes());
+        let kernels = profile_json(&model, profiling, args.repeats + 1);
         prefill.push(json!({ "tokens": len, "seconds": best, "tokens_per_s": len as f64 / best,
-            "kv_cache_bytes": kv }));
+            "kv_cache_bytes": kv, "kernel_ms": kernels }));
     }
 
     let ids = tokens(&tokenizer, &text, args.decode_context + args.decode_tokens)?;
     let mut session = model.session(args.decode_context + args.decode_tokens).map_err(err)?;
     let logits = session.forward(&ids[..args.decode_context], &[args.decode_context - 1]).map_err(err)?;
     let mut next = argmax(&logits[0]);
+    let _ = model.take_profile();
     let t = Instant::now();
     for _ in 0..args.decode_tokens {
         let logits = session.forward(&[next], &[0]).map_err(err)?;
         next = argmax(&logits[0]);
     }
     let decode_s = t.elapsed().as_secs_f64();
+    let decode_kernels = profile_json(&model, profiling, args.decode_tokens);
 
     print_json(&json!({
         "adapter": adapter,
@@ -95,10 +103,25 @@ pub fn run(args: BenchArgs) -> CliResult {
         "weights_load_seconds": load_s,
         "prefill": prefill,
         "decode": { "context": args.decode_context, "tokens": args.decode_tokens, "seconds": decode_s,
-            "tokens_per_s": args.decode_tokens as f64 / decode_s },
+            "tokens_per_s": args.decode_tokens as f64 / decode_s, "kernel_ms_per_token": decode_kernels },
         "gpu_memory": { "weights_bytes": model.weight_bytes(), "peak_allocated_bytes": peak,
             "note": "bytes ctxscope allocates (weights + KV cache + one prefill chunk of scratch); WebGPU exposes no driver-side usage" },
     }))
+}
+
+/// Per-kernel GPU milliseconds per run (null when not profiling).
+fn profile_json(model: &GpuModel, profiling: bool, runs: usize) -> serde_json::Value {
+    if !profiling {
+        return serde_json::Value::Null;
+    }
+    let rows = model.take_profile();
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    let mut out = serde_json::Map::new();
+    for (kernel, ms, count) in rows {
+        out.insert(kernel, json!({ "ms": ms / runs as f64, "dispatches": count as usize / runs }));
+    }
+    out.insert("total_gpu".into(), json!({ "ms": total / runs as f64 }));
+    serde_json::Value::Object(out)
 }
 
 fn argmax(row: &[f32]) -> u32 {

@@ -47,6 +47,8 @@ pub enum Error {
     Gpu(String),
     #[error("does not fit on this GPU: {0}")]
     DoesNotFit(String),
+    #[error("not supported by the GPU engine yet: {0}; use the CPU backend")]
+    UnsupportedOnGpu(String),
 
     // --- the request is wrong ---
     #[error("invalid input: {0}")]

@@ -15,6 +15,11 @@ fn ctx() -> Arc<GpuContext> {
     Arc::new(GpuContext::new_blocking().expect("GPU tests need an adapter (lavapipe: apt install mesa-vulkan-drivers)"))
 }
 
+/// A tiny model with head_dim 64, the size the GPU attention kernel is written for.
+fn tiny(heads: usize, kv_heads: usize, seed: u64) -> TinyLlama {
+    TinyLlama { d: 64 * heads, heads, kv_heads, seed, ..TinyLlama::default() }
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
@@ -23,8 +28,7 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 fn tiny_models_match_cpu_in_one_pass_and_incremental_decode() {
     let ctx = ctx();
     for (heads, kv_heads, seed) in [(4, 2, 1), (4, 4, 2), (4, 1, 3)] {
-        let tiny = TinyLlama { heads, kv_heads, seed, ..TinyLlama::default() };
-        let file = ModelFile::from_bytes(tiny.to_gguf()).unwrap();
+        let file = ModelFile::from_bytes(tiny(heads, kv_heads, seed).to_gguf()).unwrap();
         let cpu = CpuModel::load(&file).unwrap();
         let gpu = GpuModel::load(ctx.clone(), &file).unwrap();
         let ids: Vec<u32> = (0..70).map(|i| (i * 37 + seed as u32) % 250).collect();
@@ -50,7 +54,7 @@ fn tiny_models_match_cpu_in_one_pass_and_incremental_decode() {
 
 #[test]
 fn session_capacity_and_bad_input_are_errors() {
-    let file = ModelFile::from_bytes(TinyLlama::default().to_gguf()).unwrap();
+    let file = ModelFile::from_bytes(tiny(2, 1, 4).to_gguf()).unwrap();
     let gpu = GpuModel::load(ctx(), &file).unwrap();
     let mut session = gpu.session(4).unwrap();
     let err = session.forward(&[1, 2, 3, 4, 5], &[0]).unwrap_err();
@@ -61,7 +65,7 @@ fn session_capacity_and_bad_input_are_errors() {
 
 #[test]
 fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
-    let file = ModelFile::from_bytes(TinyLlama::default().to_gguf()).unwrap();
+    let file = ModelFile::from_bytes(tiny(2, 1, 5).to_gguf()).unwrap();
     let gpu = GpuModel::load(ctx(), &file).unwrap();
     let spec = gpu.spec().clone();
     let ids: Vec<u32> = (0..120).map(|i| (i * 53 + 7) % 250).collect();
@@ -82,6 +86,13 @@ fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
     // A 4-key window caps entropy at ln 4.
     assert!(narrow <= 4f32.ln() + 1e-4, "narrow-window entropy {narrow}");
     assert!(narrow < full, "window 4: {narrow} vs full: {full}");
+}
+
+#[test]
+fn other_head_sizes_are_refused_with_a_clear_error() {
+    let file = ModelFile::from_bytes(TinyLlama::default().to_gguf()).unwrap(); // head_dim 16
+    let err = GpuModel::load(ctx(), &file).err().expect("head_dim 16 is refused");
+    assert!(err.to_string().contains("head_dim 16"), "{err}");
 }
 
 /// The real model on the GPU: same greedy tokens as the CPU and |Δ logprob| ≤ 0.02 on short

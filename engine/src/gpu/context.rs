@@ -48,9 +48,11 @@ impl GpuContext {
         let ladder = [adapter.limits(), wgpu::Limits::default(), wgpu::Limits::downlevel_defaults()];
         let mut last_error = String::new();
         for limits in ladder {
+            // Timestamp queries only feed the optional kernel profiler; take them when offered.
+            let required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
             let request = adapter.request_device(&wgpu::DeviceDescriptor {
                 label: Some("ctxscope"),
-                required_features: wgpu::Features::empty(),
+                required_features,
                 required_limits: limits.clone(),
                 ..Default::default()
             });

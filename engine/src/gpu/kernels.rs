@@ -10,6 +10,7 @@ use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
+use super::profiler::Profiler;
 
 const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 const WEIGHTS: &str = include_str!("../../../shaders/weights.wgsl");
@@ -116,8 +117,11 @@ pub(crate) fn grid(workgroups: u32) -> (u32, u32) {
 }
 
 /// Records one dispatch: binding 0 is a uniform holding `params`, bindings 1.. are `buffers`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dispatch(
     ctx: &GpuContext,
+    profiler: Option<&Profiler>,
+    kernel: Kernel,
     encoder: &mut wgpu::CommandEncoder,
     pipeline: &wgpu::ComputePipeline,
     params: &[u8],
@@ -140,7 +144,8 @@ pub(crate) fn dispatch(
         layout: &pipeline.get_bind_group_layout(0),
         entries: &entries,
     });
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+    let timestamp_writes = profiler.and_then(|p| p.writes(kernel));
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
     pass.set_pipeline(pipeline);
     pass.set_bind_group(0, &bind_group, &[]);
     pass.dispatch_workgroups(groups.0, groups.1, groups.2);

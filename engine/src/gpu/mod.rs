@@ -7,6 +7,7 @@ mod context;
 mod kernels;
 mod model;
 pub(crate) mod ops;
+mod profiler;
 mod weights;
 
 pub use context::GpuContext;

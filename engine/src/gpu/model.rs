@@ -9,11 +9,15 @@ use super::kernels::Pipelines;
 use super::ops::attention::{AttentionIo, AttentionShape};
 use super::ops::rope::CacheSlot;
 use super::ops::Ops;
+use super::profiler::Profiler;
 use super::weights::GpuWeight;
 use crate::error::{Error, Result};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::RopeFrequencies;
 use crate::session::Forward;
+
+/// The head size `shaders/attention.wgsl` is written for.
+const ATTENTION_HEAD_DIM: usize = 64;
 
 /// Tokens per prefill submission.
 const PREFILL_CHUNK: usize = 512;
@@ -41,6 +45,7 @@ pub struct GpuModel {
     layers: Vec<LayerWeights>,
     rope: RopeFrequencies,
     weight_bytes: u64,
+    profiler: Option<Profiler>,
 }
 
 /// Per-(layer, head, position) attention entropy collected during a forward pass.
@@ -56,6 +61,12 @@ pub struct EntropyTrace {
 impl GpuModel {
     pub fn load(ctx: Arc<GpuContext>, file: &ModelFile) -> Result<Self> {
         let spec = file.spec().clone();
+        if spec.head_dim != ATTENTION_HEAD_DIM {
+            return Err(Error::UnsupportedOnGpu(format!(
+                "the attention kernel keeps a query row in registers for head_dim {ATTENTION_HEAD_DIM}; this model has head_dim {}",
+                spec.head_dim
+            )));
+        }
         let w = |name: &str| GpuWeight::load(&ctx, file, name);
         let f = |name: &str| GpuWeight::load_f32(&ctx, file, name);
         let layers = (0..spec.block_count)
@@ -88,11 +99,22 @@ impl GpuModel {
                 + l.ffn_norm.size();
         }
         let rope = RopeFrequencies::standard(spec.rope_freq_base, spec.head_dim);
-        Ok(Self { pipes: Pipelines::new(spec.head_dim), ctx, spec, token_embd, output, output_norm, layers, rope, weight_bytes })
+        Ok(Self { pipes: Pipelines::new(spec.head_dim), ctx, spec, token_embd, output, output_norm, layers, rope, weight_bytes, profiler: None })
     }
 
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// Times every kernel with timestamp queries from now on; false if the adapter cannot.
+    pub fn enable_profiling(&mut self) -> bool {
+        self.profiler = Profiler::new(&self.ctx);
+        self.profiler.is_some()
+    }
+
+    /// GPU milliseconds and dispatch counts per kernel since the last call, largest first.
+    pub fn take_profile(&self) -> Vec<(String, f64, u64)> {
+        self.profiler.as_ref().map(Profiler::take_report).unwrap_or_default()
     }
 
     pub fn context(&self) -> &GpuContext {
@@ -256,7 +278,7 @@ impl GpuSession<'_> {
         let m = self.model;
         let s = &m.spec;
         let ctx = &m.ctx;
-        let ops = Ops { ctx, pipes: &m.pipes };
+        let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref() };
         let n = tokens.len();
         let sc = self.take_scratch(n)?;
         let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
@@ -312,9 +334,15 @@ impl GpuSession<'_> {
             let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
             ops.matmul(&mut enc, &lb.normed, out_w, &lb.logits, r, None);
         }
+        if let Some(p) = &m.profiler {
+            p.resolve(&mut enc);
+        }
         ctx.queue.submit([enc.finish()]);
         ctx.check()?;
         self.len += n;
+        if let Some(p) = &m.profiler {
+            p.collect(ctx).await?;
+        }
 
         if let Some(trace) = self.entropy.as_mut() {
             let values = read_f32(ctx, &sc.entropy, 0, sc.entropy.size()).await?;

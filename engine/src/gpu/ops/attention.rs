@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{whole, Ops};
-use crate::gpu::kernels::{dispatch, Kernel};
+use crate::gpu::kernels::Kernel;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -58,10 +58,9 @@ impl Ops<'_> {
             scale: s.scale,
             _pad: 0,
         };
-        let pipeline = self.pipes.get(self.ctx, Kernel::Attention, 0);
-        let buffers = [whole(io.q), whole(io.k_cache), whole(io.v_cache), whole(io.mask), whole(io.out), whole(io.entropy), whole(io.lse)];
+                let buffers = [whole(io.q), whole(io.k_cache), whole(io.v_cache), whole(io.mask), whole(io.out), whole(io.entropy), whole(io.lse)];
         let groups = (s.n.div_ceil(QUERY_TILE) as u32, s.heads as u32, 1);
-        dispatch(self.ctx, enc, &pipeline, bytemuck::bytes_of(&params), &buffers, groups);
+        self.launch(enc, Kernel::Attention, 0, bytemuck::bytes_of(&params), &buffers, groups);
     }
 }
 

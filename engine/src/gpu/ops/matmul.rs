@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{whole, Ops};
-use crate::gpu::kernels::{dispatch, grid, Kernel};
+use crate::gpu::kernels::{grid, Kernel};
 use crate::gpu::weights::GpuWeight;
 
 #[repr(C)]
@@ -29,13 +29,11 @@ impl Ops<'_> {
         let r = residual.unwrap_or(x);
         let buffers = [whole(x), whole(&w.buffer), whole(y), whole(r)];
         if n == 1 {
-            let pipeline = self.pipes.get(self.ctx, Kernel::Matvec, w.qtype);
-            let (gx, gy) = grid(params.out_dim.div_ceil(MATVEC_ROWS));
-            dispatch(self.ctx, enc, &pipeline, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
+                        let (gx, gy) = grid(params.out_dim.div_ceil(MATVEC_ROWS));
+            self.launch(enc, Kernel::Matvec, w.qtype, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
         } else {
-            let pipeline = self.pipes.get(self.ctx, Kernel::Matmul, w.qtype);
-            let groups = (params.out_dim.div_ceil(TILE), params.n.div_ceil(TILE), 1);
-            dispatch(self.ctx, enc, &pipeline, bytemuck::bytes_of(&params), &buffers, groups);
+                        let groups = (params.out_dim.div_ceil(TILE), params.n.div_ceil(TILE), 1);
+            self.launch(enc, Kernel::Matmul, w.qtype, bytemuck::bytes_of(&params), &buffers, groups);
         }
     }
 }

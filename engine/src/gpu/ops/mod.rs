@@ -10,12 +10,22 @@ pub(crate) mod rope;
 pub(crate) mod testutil;
 
 use super::context::GpuContext;
-use super::kernels::Pipelines;
+use super::kernels::{dispatch, Kernel, Pipelines};
+use super::profiler::Profiler;
 
-/// The device plus its pipeline cache: what every launcher needs.
+/// The device, its pipeline cache and (optionally) the kernel profiler: what every launcher needs.
 pub(crate) struct Ops<'a> {
     pub ctx: &'a GpuContext,
     pub pipes: &'a Pipelines,
+    pub prof: Option<&'a Profiler>,
+}
+
+impl Ops<'_> {
+    /// Dispatches `kernel` (specialised for weight format `qtype`).
+    fn launch(&self, enc: &mut wgpu::CommandEncoder, kernel: Kernel, qtype: u32, params: &[u8], buffers: &[wgpu::BindingResource<'_>], groups: (u32, u32, u32)) {
+        let pipeline = self.pipes.get(self.ctx, kernel, qtype);
+        dispatch(self.ctx, self.prof, kernel, enc, &pipeline, params, buffers, groups);
+    }
 }
 
 /// Binding for a whole buffer.

@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{whole, Ops};
-use crate::gpu::kernels::{dispatch, grid, Kernel};
+use crate::gpu::kernels::{grid, Kernel};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -52,9 +52,8 @@ impl Ops<'_> {
         };
         let threads = n * (heads + kv_heads) * head_dim / 2;
         let (gx, gy) = grid(threads.div_ceil(64) as u32);
-        let pipeline = self.pipes.get(self.ctx, Kernel::Rope, 0);
-        let buffers = [whole(q), whole(k), whole(v), whole(cos), whole(sin), whole(slot.k), whole(slot.v)];
-        dispatch(self.ctx, enc, &pipeline, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
+                let buffers = [whole(q), whole(k), whole(v), whole(cos), whole(sin), whole(slot.k), whole(slot.v)];
+        self.launch(enc, Kernel::Rope, 0, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
     }
 }
 
