@@ -9,6 +9,10 @@
 // j < sinks). Tiles that no query of the workgroup can see are never loaded: the loop visits the
 // sink tiles, then only the tiles from the window's lower edge to the last query.
 //
+// Keys can also be split across workgroups (grid z = split, flash-decoding): each split folds its
+// own key range and writes partial (m, l, t, o); attention_merge.wgsl combines them. This gives
+// decode (one query) and short chunks enough workgroups to fill the GPU.
+//
 // Entropy: alongside l = Σ e^(s-m) we track t = Σ e^(s-m)(s-m); then H = ln l - t / l. When the
 // max moves from m to m', t' = e^(m-m')·(t + (m-m')·l). Masked keys are skipped, so they add
 // exactly 0 to l, t and o. HEAD_DIM and KEY_TILE are generated constants (kernels.rs).
@@ -21,7 +25,7 @@ struct Params {
     capacity: u32,   // rows per KV head in the cache
     layer: u32,
     scale: f32,      // 1/sqrt(d) times any logit scale
-    _pad: u32,
+    keys_per_split: u32, // multiple of KEY_TILE
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,9 +33,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;  // [kv_heads, capacity, d]
 @group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> mask: array<vec2<u32>>;     // [layer * heads + h] = (window, sinks)
-@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // [n, heads, d]
-@group(0) @binding(6) var<storage, read_write> entropy: array<f32>;  // [layers, heads, n]
-@group(0) @binding(7) var<storage, read_write> lse: array<f32>;      // [layers, heads, n]
+@group(0) @binding(5) var<storage, read_write> part_o: array<vec4<f32>>;     // [splits, n, heads, d] (unnormalised)
+@group(0) @binding(6) var<storage, read_write> part_stats: array<vec4<f32>>; // [splits, n, heads] = (m, l, t, 0)
 
 const QUADS: u32 = HEAD_DIM / 4u;
 const NEG_BIG: f32 = -3.0e38;
@@ -135,12 +138,13 @@ fn q_quad(r: u32, h: u32, c: u32) -> vec4<f32> {
     return q[(r * p.heads + h) * QUADS + c] * p.scale;
 }
 
-fn store_out(r: u32, h: u32, inv: f32) {
-    let b = (r * p.heads + h) * QUADS;
-    out[b] = acc.a0 * inv; out[b + 1u] = acc.a1 * inv; out[b + 2u] = acc.a2 * inv; out[b + 3u] = acc.a3 * inv;
-    out[b + 4u] = acc.a4 * inv; out[b + 5u] = acc.a5 * inv; out[b + 6u] = acc.a6 * inv; out[b + 7u] = acc.a7 * inv;
-    out[b + 8u] = acc.a8 * inv; out[b + 9u] = acc.a9 * inv; out[b + 10u] = acc.a10 * inv; out[b + 11u] = acc.a11 * inv;
-    out[b + 12u] = acc.a12 * inv; out[b + 13u] = acc.a13 * inv; out[b + 14u] = acc.a14 * inv; out[b + 15u] = acc.a15 * inv;
+fn store_partial(slot: u32) {
+    let b = slot * QUADS;
+    part_o[b] = acc.a0; part_o[b + 1u] = acc.a1; part_o[b + 2u] = acc.a2; part_o[b + 3u] = acc.a3;
+    part_o[b + 4u] = acc.a4; part_o[b + 5u] = acc.a5; part_o[b + 6u] = acc.a6; part_o[b + 7u] = acc.a7;
+    part_o[b + 8u] = acc.a8; part_o[b + 9u] = acc.a9; part_o[b + 10u] = acc.a10; part_o[b + 11u] = acc.a11;
+    part_o[b + 12u] = acc.a12; part_o[b + 13u] = acc.a13; part_o[b + 14u] = acc.a14; part_o[b + 15u] = acc.a15;
+    part_stats[slot] = vec4<f32>(m, l, t, 0.0);
 }
 
 @compute @workgroup_size(64)
@@ -175,14 +179,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             q_quad(r, h, 12u), q_quad(r, h, 13u), q_quad(r, h, 14u), q_quad(r, h, 15u));
     }
 
-    let sink_end = min(sinks, lo);
-    for (var key0 = 0u; key0 < sink_end; key0 += KEY_TILE) {
+    // This workgroup's share of the keys: [split_start, split_end).
+    let split_start = wg.z * p.keys_per_split;
+    let split_end = split_start + p.keys_per_split;
+    let sink_end = min(min(sinks, lo), split_end);
+    for (var key0 = split_start; key0 < sink_end; key0 += KEY_TILE) {
         load_tile(kv_head, key0, lid);
         workgroupBarrier();
         fold_tile(i, in_range, key0, lo, window, sinks, true);
         workgroupBarrier();
     }
-    for (var key0 = (lo / KEY_TILE) * KEY_TILE; key0 <= last; key0 += KEY_TILE) {
+    let window_end = min(last + 1u, split_end);
+    for (var key0 = max((lo / KEY_TILE) * KEY_TILE, split_start); key0 < window_end; key0 += KEY_TILE) {
         load_tile(kv_head, key0, lid);
         workgroupBarrier();
         fold_tile(i, in_range, key0, lo, window, sinks, false);
@@ -190,10 +198,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
 
     if (in_range) {
-        let inv = 1.0 / l;
-        store_out(r, h, inv);
-        let at = (p.layer * p.heads + h) * p.n + r;
-        entropy[at] = log(l) - t * inv;
-        lse[at] = m + log(l);
+        store_partial((wg.z * p.n + r) * p.heads + h);
     }
 }

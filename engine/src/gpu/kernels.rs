@@ -24,6 +24,7 @@ pub(crate) enum Kernel {
     SwiGlu,
     Rope,
     Attention,
+    AttentionMerge,
 }
 
 impl Kernel {
@@ -36,6 +37,7 @@ impl Kernel {
             Self::SwiGlu => include_str!("../../../shaders/swiglu.wgsl"),
             Self::Rope => include_str!("../../../shaders/rope.wgsl"),
             Self::Attention => include_str!("../../../shaders/attention.wgsl"),
+            Self::AttentionMerge => include_str!("../../../shaders/attention_merge.wgsl"),
         }
     }
 
@@ -53,7 +55,7 @@ pub(crate) fn key_tile(head_dim: usize) -> usize {
 /// Full WGSL text of a kernel.
 pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
     let mut src = String::from(PRELUDE);
-    if kernel == Kernel::Attention {
+    if matches!(kernel, Kernel::Attention | Kernel::AttentionMerge) {
         src.push_str(&format!(
             "\nconst HEAD_DIM: u32 = {head_dim}u;\nconst KEY_TILE: u32 = {}u;\n",
             key_tile(head_dim)

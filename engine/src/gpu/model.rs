@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::buffers::{self, read_f32};
 use super::context::GpuContext;
 use super::kernels::Pipelines;
-use super::ops::attention::{AttentionIo, AttentionShape};
+use super::ops::attention::{max_splits, AttentionIo, AttentionShape};
 use super::ops::rope::CacheSlot;
 use super::ops::Ops;
 use super::profiler::Profiler;
@@ -131,8 +131,10 @@ impl GpuModel {
     pub fn scratch_bytes(&self) -> u64 {
         let s = &self.spec;
         let n = PREFILL_CHUNK;
+        let splits = max_splits(n, s.head_count);
         let floats = n * (1 + 3 * s.embedding_length + 2 * s.head_count * s.head_dim + 2 * s.head_count_kv * s.head_dim
-            + 2 * s.feed_forward_length + s.head_dim + 2 * s.block_count * s.head_count);
+            + 2 * s.feed_forward_length + s.head_dim + 2 * s.block_count * s.head_count
+            + splits * s.head_count * (s.head_dim + 4));
         (floats * 4) as u64
     }
 
@@ -176,6 +178,8 @@ struct Scratch {
     sin: wgpu::Buffer,
     entropy: wgpu::Buffer,
     lse: wgpu::Buffer,
+    part_o: wgpu::Buffer,
+    part_stats: wgpu::Buffer,
 }
 
 /// One sequence on the GPU: the KV cache and the per-head attention mask.
@@ -255,6 +259,7 @@ impl GpuSession<'_> {
         let ctx = &self.model.ctx;
         let f = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
         let (q_dim, kv_dim) = (s.head_count * s.head_dim, s.head_count_kv * s.head_dim);
+        let splits = max_splits(n, s.head_count);
         Ok(Scratch {
             ids: f("ids", n)?,
             x: f("x", n * s.embedding_length)?,
@@ -270,6 +275,8 @@ impl GpuSession<'_> {
             sin: f("sin", n * s.head_dim / 2)?,
             entropy: f("entropy", s.block_count * s.head_count * n)?,
             lse: f("lse", s.block_count * s.head_count * n)?,
+            part_o: f("attention partials", splits * n * q_dim)?,
+            part_stats: f("attention partial stats", splits * n * s.head_count * 4)?,
         })
     }
 
@@ -305,6 +312,7 @@ impl GpuSession<'_> {
                 capacity: self.capacity,
                 layer: l,
                 scale: 1.0 / (s.head_dim as f32).sqrt(),
+                head_dim: s.head_dim,
             };
             let io = AttentionIo {
                 q: &sc.q,
@@ -314,6 +322,8 @@ impl GpuSession<'_> {
                 out: &sc.attn,
                 entropy: &sc.entropy,
                 lse: &sc.lse,
+                part_o: &sc.part_o,
+                part_stats: &sc.part_stats,
             };
             ops.attention(&mut enc, &shape, &io);
             ops.matmul(&mut enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x));

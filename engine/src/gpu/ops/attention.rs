@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{whole, Ops};
-use crate::gpu::kernels::Kernel;
+use crate::gpu::kernels::{grid, key_tile, Kernel};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -15,11 +15,40 @@ struct Params {
     capacity: u32,
     layer: u32,
     scale: f32,
-    _pad: u32,
+    keys_per_split: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MergeParams {
+    n: u32,
+    heads: u32,
+    splits: u32,
+    layer: u32,
 }
 
 /// Queries per workgroup in `attention.wgsl`.
 const QUERY_TILE: usize = 64;
+/// Workgroups the key split aims for: a few per SM on large GPUs (an H200 has 132 SMs).
+const TARGET_WORKGROUPS: usize = 528;
+/// Upper bound on key splits (bounds the partial-result scratch).
+pub(crate) const MAX_SPLITS: usize = 64;
+
+/// Most splits any call with `n` queries can use (sizes the partials scratch).
+pub(crate) fn max_splits(n: usize, heads: usize) -> usize {
+    let base = n.div_ceil(QUERY_TILE) * heads;
+    TARGET_WORKGROUPS.div_ceil(base.max(1)).clamp(1, MAX_SPLITS)
+}
+
+/// (splits, keys per split) for `n` queries over `keys` keys: enough workgroups to fill the
+/// GPU, each split a whole number of key tiles.
+pub(crate) fn split_plan(n: usize, keys: usize, heads: usize, head_dim: usize) -> (usize, usize) {
+    let tile = key_tile(head_dim);
+    let tiles = keys.div_ceil(tile).max(1);
+    let splits = max_splits(n, heads).min(tiles);
+    let keys_per_split = tiles.div_ceil(splits) * tile;
+    (keys.div_ceil(keys_per_split).max(1), keys_per_split)
+}
 
 /// Shapes of one attention call.
 pub(crate) struct AttentionShape {
@@ -30,6 +59,7 @@ pub(crate) struct AttentionShape {
     pub capacity: usize,
     pub layer: usize,
     pub scale: f32,
+    pub head_dim: usize,
 }
 
 /// Buffers of one attention call.
@@ -44,10 +74,16 @@ pub(crate) struct AttentionIo<'a> {
     pub entropy: &'a wgpu::Buffer,
     /// [layers, heads, n]: log-sum-exp of each query's scores (for attention-row extraction).
     pub lse: &'a wgpu::Buffer,
+    /// Scratch for per-split partial outputs, at least [max_splits(n), n, heads, d] floats.
+    pub part_o: &'a wgpu::Buffer,
+    /// Scratch for per-split (m, l, t), at least [max_splits(n), n, heads, 4] floats.
+    pub part_stats: &'a wgpu::Buffer,
 }
 
 impl Ops<'_> {
+    /// Split-key flash attention, then the merge of the splits.
     pub fn attention(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>) {
+        let (splits, keys_per_split) = split_plan(s.n, s.start + s.n, s.heads, s.head_dim);
         let params = Params {
             n: s.n as u32,
             start: s.start as u32,
@@ -56,18 +92,34 @@ impl Ops<'_> {
             capacity: s.capacity as u32,
             layer: s.layer as u32,
             scale: s.scale,
-            _pad: 0,
+            keys_per_split: keys_per_split as u32,
         };
-                let buffers = [whole(io.q), whole(io.k_cache), whole(io.v_cache), whole(io.mask), whole(io.out), whole(io.entropy), whole(io.lse)];
-        let groups = (s.n.div_ceil(QUERY_TILE) as u32, s.heads as u32, 1);
+        let buffers = [whole(io.q), whole(io.k_cache), whole(io.v_cache), whole(io.mask), whole(io.part_o), whole(io.part_stats)];
+        let groups = (s.n.div_ceil(QUERY_TILE) as u32, s.heads as u32, splits as u32);
         self.launch(enc, Kernel::Attention, 0, bytemuck::bytes_of(&params), &buffers, groups);
+
+        let merge = MergeParams { n: s.n as u32, heads: s.heads as u32, splits: splits as u32, layer: s.layer as u32 };
+        let buffers = [whole(io.part_o), whole(io.part_stats), whole(io.out), whole(io.entropy), whole(io.lse)];
+        let (gx, gy) = grid((s.n * s.heads).div_ceil(64) as u32);
+        self.launch(enc, Kernel::AttentionMerge, 0, bytemuck::bytes_of(&merge), &buffers, (gx, gy, 1));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use super::{AttentionIo, AttentionShape};
+    use super::{max_splits, split_plan, AttentionIo, AttentionShape};
+
+    #[test]
+    fn split_plan_covers_every_key_once() {
+        for (n, keys) in [(1, 1), (1, 4096), (3, 103), (512, 8192), (130, 130), (1, 100_000)] {
+            let (splits, per) = split_plan(n, keys, 9, 64);
+            assert!(splits >= 1 && splits <= max_splits(n, 9), "n={n} keys={keys}: {splits}");
+            assert_eq!(per % 32, 0);
+            assert!(splits * per >= keys && (splits - 1) * per < keys, "n={n} keys={keys}: {splits} × {per}");
+        }
+        assert!(split_plan(1, 4096, 9, 64).0 > 1, "decode is split");
+    }
 
     /// Explicit softmax rows with the mask evaluated per (i, j), as the reference.
     #[allow(clippy::too_many_arguments)]
@@ -132,9 +184,11 @@ mod tests {
             let (qb, kb, vb) = (gpu.buffer(&q), gpu.buffer(&k), gpu.buffer(&v));
             let mb = gpu.buffer_u32(&mask_words);
             let (ob, eb, lb) = (gpu.zeros(n * heads * d), gpu.zeros(2 * heads * n), gpu.zeros(2 * heads * n));
-            let shape = AttentionShape { n, start, heads, kv_heads, capacity, layer: 1, scale };
+            let splits = max_splits(n, heads);
+            let (po, ps) = (gpu.zeros(splits * n * heads * d), gpu.zeros(splits * n * heads * 4));
+            let shape = AttentionShape { n, start, heads, kv_heads, capacity, layer: 1, scale, head_dim: d };
             gpu.run(|ops, enc| {
-                let io = AttentionIo { q: &qb, k_cache: &kb, v_cache: &vb, mask: &mb, out: &ob, entropy: &eb, lse: &lb };
+                let io = AttentionIo { q: &qb, k_cache: &kb, v_cache: &vb, mask: &mb, out: &ob, entropy: &eb, lse: &lb, part_o: &po, part_stats: &ps };
                 ops.attention(enc, &shape, &io)
             });
             let (out, entropy) = reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, &head_masks, scale);
