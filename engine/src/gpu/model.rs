@@ -14,7 +14,6 @@ use super::weights::GpuWeight;
 use crate::error::{Error, Result};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::RopeFrequencies;
-use crate::session::Forward;
 
 /// The head size `shaders/attention.wgsl` is written for.
 const ATTENTION_HEAD_DIM: usize = 64;
@@ -439,8 +438,9 @@ impl EntropyTrace {
     }
 }
 
+/// Native callers block on the GPU; the browser awaits `forward_async` instead.
 #[cfg(not(target_arch = "wasm32"))]
-impl Forward for GpuSession<'_> {
+impl crate::session::Forward for GpuSession<'_> {
     fn spec(&self) -> &ModelSpec {
         &self.model.spec
     }
