@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::components::generate_panel::GeneratePanel;
 use crate::components::gpu_panel::GpuPanel;
 use crate::components::model_info::ModelInfo;
 use crate::components::model_loader::{default_model_url, load_url, ModelLoader};
@@ -29,6 +30,7 @@ pub fn App() -> impl IntoView {
             <ModelLoader model=model state=load_state />
             <ModelInfo model=model />
             <TokenizerView model=model />
+            <GeneratePanel model=model />
         </main>
     }
 }

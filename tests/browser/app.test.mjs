@@ -114,3 +114,36 @@ test("app loads the default model, shows its metadata, tokenizes, caches, and su
   assert.deepEqual(errors, [], "no page errors");
   await context.close();
 });
+
+test("the GPU path (WebGPU on SwiftShader) generates the same greedy tokens as the CPU path", { timeout: 600_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(baseUrl);
+  await page.getByTestId("model-layers").waitFor({ timeout: 120_000 });
+  await page.getByTestId("gpu-status").filter({ hasText: "WebGPU adapter" }).waitFor({ timeout: 60_000 });
+  await page.getByTestId("generate-prompt").fill("The capital of France is");
+  await page.getByTestId("generate-max").fill("3");
+
+  const idsOf = async (backend) => {
+    await page.getByTestId(`run-${backend.toLowerCase()}`).click();
+    const row = page.locator(`[data-testid="generate-results"] tr[data-backend="${backend}"]`);
+    await Promise.race([
+      row.waitFor({ timeout: 480_000 }),
+      page.getByTestId("generate-error").waitFor({ timeout: 480_000 }).then(async () => {
+        throw new Error(await page.getByTestId("generate-error").textContent());
+      }),
+    ]);
+    return { ids: (await row.locator(".gen-ids").textContent()).trim(), text: await row.locator(".gen-text").textContent() };
+  };
+  const gpu = await idsOf("Gpu");
+  const cpu = await idsOf("Cpu");
+  assert.equal(gpu.ids.split(" ").length, 3, `GPU ids: ${gpu.ids}`);
+  assert.equal(gpu.ids, cpu.ids, `GPU "${gpu.text}" vs CPU "${cpu.text}"`);
+  assert.match(gpu.text, /Paris/);
+  mkdirSync(outDir, { recursive: true });
+  await page.screenshot({ path: path.join(outDir, "generate.png"), fullPage: true });
+  assert.deepEqual(errors, [], "no page errors");
+  await context.close();
+});

@@ -1,5 +1,6 @@
 //! One component per file; each takes the signals it reads or writes as props.
 
+pub mod generate_panel;
 pub mod gpu_panel;
 pub mod model_info;
 pub mod model_loader;
