@@ -89,6 +89,37 @@ fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
 }
 
 #[test]
+fn attention_row_capture_is_a_distribution_consistent_with_the_entropy() {
+    let file = ModelFile::from_bytes(tiny(2, 1, 6).to_gguf()).unwrap();
+    let gpu = GpuModel::load(ctx(), &file).unwrap();
+    let spec = gpu.spec().clone();
+    let ids: Vec<u32> = (0..90).map(|i| (i * 29 + 3) % 250).collect();
+    let mut session = gpu.session(90).unwrap();
+    // Layer 1 uses a window of 8 with 2 sinks; layer 0 full attention.
+    let mut mask = vec![(0, 0); spec.head_count];
+    mask.extend(vec![(8, 2); spec.head_count]);
+    session.set_mask(&mask).unwrap();
+    session.record_entropy();
+    session.capture_attention_row(1, 1, 70).unwrap();
+    session.forward(&ids[..64], &[]).unwrap();
+    assert!(session.attention_row().is_none(), "position 70 has not run yet");
+    session.forward(&ids[64..], &[]).unwrap();
+    let row = session.attention_row().expect("captured").to_vec();
+    assert_eq!(row.len(), 71);
+    let sum: f64 = row.iter().map(|&p| p as f64).sum();
+    assert!((sum - 1.0).abs() < 1e-4, "row sums to {sum}");
+    for (j, &p) in row.iter().enumerate() {
+        let visible = j < 2 || 70 - j < 8;
+        assert!(visible || p == 0.0, "key {j} is masked but has p = {p}");
+        assert!(!visible || p > 0.0, "key {j} is visible but has p = 0");
+    }
+    let h: f64 = row.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum();
+    let trace = session.entropy().unwrap();
+    let recorded = trace.values[(spec.head_count + 1) * trace.positions + 70] as f64;
+    assert!((h - recorded).abs() < 1e-4, "entropy from the row {h} vs recorded {recorded}");
+}
+
+#[test]
 fn other_head_sizes_are_refused_with_a_clear_error() {
     let file = ModelFile::from_bytes(TinyLlama::default().to_gguf()).unwrap(); // head_dim 16
     let err = GpuModel::load(ctx(), &file).err().expect("head_dim 16 is refused");

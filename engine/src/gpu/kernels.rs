@@ -25,6 +25,7 @@ pub(crate) enum Kernel {
     Rope,
     Attention,
     AttentionMerge,
+    AttentionRow,
 }
 
 impl Kernel {
@@ -38,6 +39,7 @@ impl Kernel {
             Self::Rope => include_str!("../../../shaders/rope.wgsl"),
             Self::Attention => include_str!("../../../shaders/attention.wgsl"),
             Self::AttentionMerge => include_str!("../../../shaders/attention_merge.wgsl"),
+            Self::AttentionRow => include_str!("../../../shaders/attention_row.wgsl"),
         }
     }
 
@@ -55,7 +57,7 @@ pub(crate) fn key_tile(head_dim: usize) -> usize {
 /// Full WGSL text of a kernel.
 pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
     let mut src = String::from(PRELUDE);
-    if matches!(kernel, Kernel::Attention | Kernel::AttentionMerge) {
+    if matches!(kernel, Kernel::Attention | Kernel::AttentionMerge | Kernel::AttentionRow) {
         src.push_str(&format!(
             "\nconst HEAD_DIM: u32 = {head_dim}u;\nconst KEY_TILE: u32 = {}u;\n",
             key_tile(head_dim)

@@ -11,4 +11,4 @@ mod profiler;
 mod weights;
 
 pub use context::GpuContext;
-pub use model::{EntropyTrace, GpuModel, GpuSession};
+pub use model::{EntropyTrace, GpuModel, GpuSession, RowRequest};

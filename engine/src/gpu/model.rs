@@ -157,7 +157,7 @@ impl GpuModel {
         }
         let mask = vec![0u32; s.block_count * s.head_count * 2];
         let mask = buffers::upload(&self.ctx, "attention mask", bytemuck::cast_slice(&mask))?;
-        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None, scratch: None, logit_bufs: None })
+        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None, scratch: None, logit_bufs: None, row_request: None })
     }
 }
 
@@ -194,6 +194,18 @@ pub struct GpuSession<'m> {
     scratch: Option<(usize, Scratch)>,
     /// Row-gather, norm and logits buffers for the last logit-row count used.
     logit_bufs: Option<(usize, LogitBuffers)>,
+    /// The attention row to capture, and once captured, the row itself.
+    row_request: Option<RowRequest>,
+}
+
+/// Which attention row to capture: (layer, head, absolute query position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowRequest {
+    pub layer: usize,
+    pub head: usize,
+    pub position: usize,
+    /// p over keys 0..=position once the position has been run.
+    pub probs: Option<Vec<f32>>,
 }
 
 struct LogitBuffers {
@@ -217,6 +229,25 @@ impl GpuSession<'_> {
         let words: Vec<u32> = per_layer_head.iter().flat_map(|&(w, s)| [w, s]).collect();
         self.model.ctx.queue.write_buffer(&self.mask, 0, bytemuck::cast_slice(&words));
         Ok(())
+    }
+
+    /// Asks for the full attention row of (layer, head, position) when that position runs
+    /// (for the attention-map view); read it with [`GpuSession::attention_row`].
+    pub fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) -> Result<()> {
+        let s = &self.model.spec;
+        if layer >= s.block_count || head >= s.head_count {
+            return Err(Error::InvalidInput(format!(
+                "attention row ({layer}, {head}) is outside {} layers × {} heads",
+                s.block_count, s.head_count
+            )));
+        }
+        self.row_request = Some(RowRequest { layer, head, position, probs: None });
+        Ok(())
+    }
+
+    /// The captured attention row, once its position has run.
+    pub fn attention_row(&self) -> Option<&[f32]> {
+        self.row_request.as_ref()?.probs.as_deref()
     }
 
     /// Starts recording attention entropy for every position run from now on.
@@ -288,6 +319,14 @@ impl GpuSession<'_> {
         let n = tokens.len();
         let sc = self.take_scratch(n)?;
         let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
+        // The requested attention row, if its query is in this chunk: (layer, head, row, buffer).
+        let start = self.len;
+        let row_capture = match &self.row_request {
+            Some(r) if r.probs.is_none() && (start..start + n).contains(&r.position) => {
+                Some((r.layer, r.head, r.position - start, buffers::storage(ctx, "attention row", (r.position as u64 + 1) * 4)?))
+            }
+            _ => None,
+        };
         ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(tokens));
         let (cos, sin) = m.rope.cos_sin(self.len..self.len + n);
         ctx.queue.write_buffer(&sc.cos, 0, bytemuck::cast_slice(&cos));
@@ -325,6 +364,11 @@ impl GpuSession<'_> {
                 part_stats: &sc.part_stats,
             };
             ops.attention(&mut enc, &shape, &io);
+            if let Some((layer, head, row, probs)) = &row_capture {
+                if *layer == l {
+                    ops.attention_row(&mut enc, &shape, &io, *head, *row, probs);
+                }
+            }
             ops.matmul(&mut enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x));
             ops.rms_norm(&mut enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps);
             ops.matmul(&mut enc, &sc.h, &w.ffn_gate, &sc.gate, n, None);
@@ -356,6 +400,9 @@ impl GpuSession<'_> {
         if let Some(trace) = self.entropy.as_mut() {
             let values = read_f32(ctx, &sc.entropy, 0, sc.entropy.size()).await?;
             trace.append(&values, n);
+        }
+        if let (Some((_, _, _, probs)), Some(req)) = (&row_capture, self.row_request.as_mut()) {
+            req.probs = Some(read_f32(ctx, probs, 0, probs.size()).await?);
         }
         let out = match &lb {
             None => Vec::new(),

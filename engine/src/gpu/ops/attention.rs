@@ -27,6 +27,21 @@ struct MergeParams {
     layer: u32,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RowParams {
+    n: u32,
+    start: u32,
+    heads: u32,
+    kv_heads: u32,
+    capacity: u32,
+    layer: u32,
+    head: u32,
+    row: u32,
+    scale: f32,
+    _pad: [u32; 3],
+}
+
 /// Queries per workgroup in `attention.wgsl`.
 const QUERY_TILE: usize = 64;
 /// Workgroups the key split aims for: a few per SM on large GPUs (an H200 has 132 SMs).
@@ -103,6 +118,26 @@ impl Ops<'_> {
         let (gx, gy) = grid((s.n * s.heads).div_ceil(64) as u32);
         self.launch(enc, Kernel::AttentionMerge, 0, bytemuck::bytes_of(&merge), &buffers, (gx, gy, 1));
     }
+
+    /// The attention probabilities of query `row` (chunk index) of `head` over keys 0..=its
+    /// position, into `probs`; needs the `lse` written by [`Ops::attention`] for this layer.
+    pub fn attention_row(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>, head: usize, row: usize, probs: &wgpu::Buffer) {
+        let params = RowParams {
+            n: s.n as u32,
+            start: s.start as u32,
+            heads: s.heads as u32,
+            kv_heads: s.kv_heads as u32,
+            capacity: s.capacity as u32,
+            layer: s.layer as u32,
+            head: head as u32,
+            row: row as u32,
+            scale: s.scale,
+            _pad: [0; 3],
+        };
+        let buffers = [whole(io.q), whole(io.k_cache), whole(io.mask), whole(io.lse), whole(probs)];
+        let (gx, gy) = grid((s.start + row + 1).div_ceil(64) as u32);
+        self.launch(enc, Kernel::AttentionRow, 0, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
+    }
 }
 
 #[cfg(test)]
@@ -121,11 +156,13 @@ mod tests {
         assert!(split_plan(1, 4096, 9, 64).0 > 1, "decode is split");
     }
 
-    /// Explicit softmax rows with the mask evaluated per (i, j), as the reference.
-    #[allow(clippy::too_many_arguments)]
-    fn reference(q: &[f32], k: &[f32], v: &[f32], n: usize, start: usize, heads: usize, kv_heads: usize, capacity: usize, d: usize, mask: &[(u32, u32)], scale: f32) -> (Vec<f32>, Vec<f32>) {
+    /// Explicit softmax rows with the mask evaluated per (i, j), as the reference: the output,
+    /// the entropies and every probability row ([head][row] → p over keys 0..=i).
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn reference(q: &[f32], k: &[f32], v: &[f32], n: usize, start: usize, heads: usize, kv_heads: usize, capacity: usize, d: usize, mask: &[(u32, u32)], scale: f32) -> (Vec<f32>, Vec<f32>, Vec<Vec<Vec<f64>>>) {
         let mut out = vec![0.0; n * heads * d];
         let mut entropy = vec![0.0; heads * n];
+        let mut rows = vec![vec![Vec::new(); n]; heads];
         for h in 0..heads {
             let kvh = h / (heads / kv_heads);
             let (window, sinks) = mask[h];
@@ -143,8 +180,10 @@ mod tests {
                 let max = scores.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = scores.iter().map(|s| (s.1 - max).exp()).sum();
                 let mut h_sum = 0.0;
+                rows[h][r] = vec![0.0; i + 1];
                 for &(j, s) in &scores {
                     let p = (s - max).exp() / z;
+                    rows[h][r][j] = p;
                     h_sum -= if p > 0.0 { p * p.ln() } else { 0.0 };
                     for c in 0..d {
                         out[(r * heads + h) * d + c] += (p * v[(kvh * capacity + j) * d + c] as f64) as f32;
@@ -153,7 +192,7 @@ mod tests {
                 entropy[h * n + r] = h_sum as f32;
             }
         }
-        (out, entropy)
+        (out, entropy, rows)
     }
 
     #[test]
@@ -191,9 +230,21 @@ mod tests {
                 let io = AttentionIo { q: &qb, k_cache: &kb, v_cache: &vb, mask: &mb, out: &ob, entropy: &eb, lse: &lb, part_o: &po, part_stats: &ps };
                 ops.attention(enc, &shape, &io)
             });
-            let (out, entropy) = reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, &head_masks, scale);
+            let (out, entropy, rows) = reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, &head_masks, scale);
             assert_close(&gpu.read(&ob), &out, 2e-5, &format!("case {case} output"));
             assert_close(&gpu.read(&eb)[heads * n..], &entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
+            // Full attention rows of the first and last query of every head.
+            for head in 0..heads {
+                for row in [0, n - 1] {
+                    let probs = gpu.zeros(start + row + 1);
+                    gpu.run(|ops, enc| {
+                        let io = AttentionIo { q: &qb, k_cache: &kb, v_cache: &vb, mask: &mb, out: &ob, entropy: &eb, lse: &lb, part_o: &po, part_stats: &ps };
+                        ops.attention_row(enc, &shape, &io, head, row, &probs)
+                    });
+                    let expected: Vec<f32> = rows[head][row].iter().map(|&p| p as f32).collect();
+                    assert_close(&gpu.read(&probs), &expected, 2e-5, &format!("case {case} row (head {head}, query {row})"));
+                }
+            }
         }
     }
 }

@@ -1,0 +1,49 @@
+// attention_row.wgsl — the full attention row of one (layer, head, query): p_j for every key
+// j <= i, from the query's roped q, the cached keys and the log-sum-exp that attention.wgsl's
+// merge stored (p_j = e^(s_j - lse)). Masked keys get exactly 0. One thread per key.
+
+struct Params {
+    n: u32,          // queries in this chunk
+    start: u32,      // absolute position of query 0
+    heads: u32,
+    kv_heads: u32,
+    capacity: u32,
+    layer: u32,
+    head: u32,
+    row: u32,        // the query's index in this chunk
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [n, heads, d]
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;  // [kv_heads, capacity, d]
+@group(0) @binding(3) var<storage, read> mask: array<vec2<u32>>;     // [layer * heads + h]
+@group(0) @binding(4) var<storage, read> lse: array<f32>;            // [layers, heads, n]
+@group(0) @binding(5) var<storage, read_write> probs: array<f32>;    // [i + 1]
+
+const QUADS: u32 = HEAD_DIM / 4u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let j = gid.y * nwg.x * 64u + gid.x;
+    let i = p.start + p.row;
+    if (j > i) {
+        return;
+    }
+    let mp = mask[p.layer * p.heads + p.head];
+    let window = mp.x;
+    let sinks = mp.y;
+    if (!(window == 0u || i - j < window || j < sinks)) {
+        probs[j] = 0.0;
+        return;
+    }
+    let kv_head = p.head / (p.heads / p.kv_heads);
+    var s = 0.0;
+    for (var c = 0u; c < QUADS; c++) {
+        s += dot(q[(p.row * p.heads + p.head) * QUADS + c], k_cache[(kv_head * p.capacity + j) * QUADS + c]);
+    }
+    probs[j] = exp(s * p.scale - lse[(p.layer * p.heads + p.head) * p.n + p.row]);
+}
