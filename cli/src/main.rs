@@ -78,6 +78,9 @@ enum Command {
         /// Add per-layer and per-head attention entropy (nats, mean over positions); GPU only.
         #[arg(long)]
         entropy: bool,
+        /// Add the full attention row of LAYER,HEAD,POSITION (probabilities over keys); GPU only.
+        #[arg(long, value_delimiter = ',', value_name = "LAYER,HEAD,POSITION")]
+        attention_row: Option<Vec<usize>>,
     },
     /// GPU throughput: prefill tokens/s per length, decode tokens/s, memory.
     Bench(bench::BenchArgs),
@@ -166,15 +169,16 @@ fn run(cli: Cli) -> CliResult {
             println!();
             Ok(())
         }
-        Command::Score { model, prompt_file, continuation_file, backend, entropy } => {
+        Command::Score { model, prompt_file, continuation_file, backend, entropy, attention_row } => {
             let prompt = read_text(&prompt_file)?;
             let continuation = read_text(&continuation_file)?;
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
             let engine = Engine::load(&file, backend)?;
-            if entropy && matches!(engine, Engine::Cpu(_)) {
-                return Err("--entropy needs the GPU engine (--backend gpu or auto with a GPU present)".into());
+            if (entropy || attention_row.is_some()) && matches!(engine, Engine::Cpu(_)) {
+                return Err("--entropy and --attention-row need the GPU engine (--backend gpu, or auto with a GPU present)".into());
             }
+            let mut row = None;
             let (out, trace) = match &engine {
                 Engine::Cpu(m) => (score(&mut m.session(), &tokenizer, &prompt, &continuation).map_err(err)?, None),
                 Engine::Gpu(m) => {
@@ -183,7 +187,17 @@ fn run(cli: Cli) -> CliResult {
                     if entropy {
                         session.record_entropy();
                     }
+                    if let Some(r) = &attention_row {
+                        if r.len() != 3 {
+                            return Err("--attention-row takes LAYER,HEAD,POSITION".into());
+                        }
+                        if r[2] >= total {
+                            return Err(format!("--attention-row position {} is beyond the {total} tokens scored", r[2]));
+                        }
+                        session.capture_attention_row(r[0], r[1], r[2]).map_err(err)?;
+                    }
                     let out = score(&mut session, &tokenizer, &prompt, &continuation).map_err(err)?;
+                    row = session.attention_row().map(<[f32]>::to_vec);
                     (out, session.entropy().cloned())
                 }
             };
@@ -196,6 +210,9 @@ fn run(cli: Cli) -> CliResult {
                 let per_head = trace.mean_per_head();
                 let per_layer: Vec<f32> = per_head.iter().map(|h| h.iter().sum::<f32>() / h.len() as f32).collect();
                 value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": per_layer, "per_head_mean": per_head });
+            }
+            if let (Some(r), Some(probs)) = (attention_row, row) {
+                value["attention_row"] = json!({ "layer": r[0], "head": r[1], "position": r[2], "probs": probs });
             }
             print_json(&value)
         }

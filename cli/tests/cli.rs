@@ -93,3 +93,24 @@ fn errors_are_one_line_and_nonzero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("prompt is empty"));
 }
+
+#[test]
+fn gpu_score_adds_entropy_and_an_attention_row() {
+    let p = temp_file("gp.txt", b"The colour of a clear daytime sky is");
+    let c = temp_file("gc.txt", b" blue.");
+    let (p, c) = (p.to_str().unwrap(), c.to_str().unwrap());
+    let v = json_stdout(&ctxscope(&[
+        "score", "--prompt-file", p, "--continuation-file", c, "--backend", "gpu", "--entropy", "--attention-row", "2,4,6",
+    ]));
+    assert_eq!(v["backend"], "gpu");
+    assert_eq!(v["top5_ids"][0], 253, "same top-1 as HF");
+    let per_layer = v["entropy"]["per_layer_mean"].as_array().unwrap();
+    assert_eq!(per_layer.len(), 30);
+    assert!(per_layer.iter().all(|e| e.as_f64().unwrap() >= 0.0));
+    assert_eq!(v["entropy"]["per_head_mean"][0].as_array().unwrap().len(), 9);
+    let probs: Vec<f64> = v["attention_row"]["probs"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(probs.len(), 7, "keys 0..=6");
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+    let cpu = ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--entropy"]);
+    assert!(!cpu.status.success(), "--entropy on the CPU backend is refused");
+}
