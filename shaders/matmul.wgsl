@@ -2,18 +2,7 @@
 // Tiled for prefill: a 64×64 output tile per workgroup, 16×16 threads computing 4×4 each, K in
 // steps of 16 through workgroup memory. `in` must be a multiple of 32 (one quant block).
 
-struct Params {
-    n: u32,
-    in_dim: u32,
-    out_dim: u32,
-    add_residual: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read> r: array<f32>;
+// Params and bindings: linear.wgsl (shared with the other linear kernel).
 
 const TILE: u32 = 64u;
 const TK: u32 = 16u;

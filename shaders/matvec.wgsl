@@ -2,18 +2,7 @@
 // threads reduces one output row; 8 rows per workgroup. Rows beyond 65535 workgroups spill
 // into the y dimension of the grid (large vocabularies).
 
-struct Params {
-    n: u32,
-    in_dim: u32,
-    out_dim: u32,
-    add_residual: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read> r: array<f32>;
+// Params and bindings: linear.wgsl (shared with the other linear kernel).
 
 const ROWS_PER_GROUP: u32 = 8u;
 var<workgroup> partial: array<f32, 256>;

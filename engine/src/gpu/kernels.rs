@@ -1,5 +1,6 @@
 //! WGSL sources and compiled pipelines. Each kernel is one file in `shaders/`; the loader puts
-//! the shared prelude (and, for kernels that read weights, `weights.wgsl`) in front, plus the
+//! the shared prelude (and, for kernels that read weights, `weights.wgsl`; for the two linear
+//! kernels, their shared interface `linear.wgsl`) in front, plus the
 //! generated constants the kernel declares it needs. Pipelines are cached by (kernel, QTYPE,
 //! head_dim) and specialised through WGSL `override` constants.
 
@@ -14,6 +15,7 @@ use super::profiler::Profiler;
 
 const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 const WEIGHTS: &str = include_str!("../../../shaders/weights.wgsl");
+const LINEAR: &str = include_str!("../../../shaders/linear.wgsl");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
@@ -66,6 +68,10 @@ pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
     if kernel.reads_weights() {
         src.push('\n');
         src.push_str(WEIGHTS);
+    }
+    if matches!(kernel, Kernel::Matmul | Kernel::Matvec) {
+        src.push('\n');
+        src.push_str(LINEAR);
     }
     src.push('\n');
     src.push_str(kernel.source());
