@@ -2,6 +2,8 @@
 // with M = max m_s and w_s = e^(m_s - M): L = Σ w_s l_s, o = Σ w_s o_s / L,
 // T = Σ w_s (t_s + (m_s - M) l_s), entropy H = ln L - T / L, lse = M + ln L.
 // A split that saw no visible key has l_s = 0 and drops out.
+// One workgroup per (query, head): thread s reads split s, the weights are reduced in
+// workgroup memory, then thread c (< d/4) sums quad c over the splits.
 
 struct Params {
     n: u32,
@@ -18,45 +20,74 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;         // [layers, heads, n]
 
 const QUADS: u32 = HEAD_DIM / 4u;
+const NEG_BIG: f32 = -3.0e38;
+
+var<workgroup> red: array<f32, 64>;     // reduction scratch
+var<workgroup> weight: array<f32, 64>;  // w_s (0 for empty splits)
+
+fn reduce_max(t: u32, v: f32) -> f32 {
+    red[t] = v;
+    workgroupBarrier();
+    for (var stride = 32u; stride > 0u; stride /= 2u) {
+        if (t < stride) {
+            red[t] = max(red[t], red[t + stride]);
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(t: u32, v: f32) -> f32 {
+    red[t] = v;
+    workgroupBarrier();
+    for (var stride = 32u; stride > 0u; stride /= 2u) {
+        if (t < stride) {
+            red[t] += red[t + stride];
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.y * nwg.x * 64u + gid.x;   // = r * heads + h
-    if (idx >= p.n * p.heads) {
-        return;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let slot = wg.y * nwg.x + wg.x;   // = r * heads + h
+    if (slot >= p.n * p.heads) {
+        return; // uniform per workgroup
     }
     let slots = p.n * p.heads;
-    var big_m = -3.0e38;
-    for (var s = 0u; s < p.splits; s++) {
-        let st = part_stats[s * slots + idx];
-        if (st.y > 0.0) {
-            big_m = max(big_m, st.x);
-        }
+    var st = vec4<f32>(NEG_BIG, 0.0, 0.0, 0.0);
+    if (t < p.splits) {
+        st = part_stats[t * slots + slot];
     }
-    var big_l = 0.0;
-    var big_t = 0.0;
-    for (var s = 0u; s < p.splits; s++) {
-        let st = part_stats[s * slots + idx];
-        if (st.y > 0.0) {
-            let w = exp(st.x - big_m);
-            big_l += w * st.y;
-            big_t += w * (st.z + (st.x - big_m) * st.y);
-        }
+    let live = st.y > 0.0;
+    let big_m = reduce_max(t, select(NEG_BIG, st.x, live));
+    var w = 0.0;
+    if (live) {
+        w = exp(st.x - big_m);
     }
+    weight[t] = w;
+    let big_l = reduce_sum(t, w * st.y);
+    let big_t = reduce_sum(t, select(0.0, w * (st.z + (st.x - big_m) * st.y), live));
     let inv = 1.0 / big_l;
-    for (var c = 0u; c < QUADS; c++) {
+    if (t < QUADS) {
         var o = vec4<f32>(0.0);
         for (var s = 0u; s < p.splits; s++) {
-            let st = part_stats[s * slots + idx];
-            if (st.y > 0.0) {
-                o += exp(st.x - big_m) * part_o[(s * slots + idx) * QUADS + c];
+            if (weight[s] > 0.0) {
+                o += weight[s] * part_o[(s * slots + slot) * QUADS + t];
             }
         }
-        out[idx * QUADS + c] = o * inv;
+        out[slot * QUADS + t] = o * inv;
     }
-    let r = idx / p.heads;
-    let h = idx % p.heads;
-    let at = (p.layer * p.heads + h) * p.n + r;
-    entropy[at] = log(big_l) - big_t * inv;
-    lse[at] = big_m + log(big_l);
+    if (t == 0u) {
+        let r = slot / p.heads;
+        let h = slot % p.heads;
+        let at = (p.layer * p.heads + h) * p.n + r;
+        entropy[at] = log(big_l) - big_t * inv;
+        lse[at] = big_m + log(big_l);
+    }
 }

@@ -46,7 +46,8 @@ struct RowParams {
 const QUERY_TILE: usize = 64;
 /// Workgroups the key split aims for: a few per SM on large GPUs (an H200 has 132 SMs).
 const TARGET_WORKGROUPS: usize = 528;
-/// Upper bound on key splits (bounds the partial-result scratch).
+/// Upper bound on key splits (bounds the partial-result scratch); at most the 64 threads of an
+/// `attention_merge.wgsl` workgroup, one per split.
 pub(crate) const MAX_SPLITS: usize = 64;
 
 /// Most splits any call with `n` queries can use (sizes the partials scratch).
@@ -115,7 +116,7 @@ impl Ops<'_> {
 
         let merge = MergeParams { n: s.n as u32, heads: s.heads as u32, splits: splits as u32, layer: s.layer as u32 };
         let buffers = [whole(io.part_o), whole(io.part_stats), whole(io.out), whole(io.entropy), whole(io.lse)];
-        let (gx, gy) = grid((s.n * s.heads).div_ceil(64) as u32);
+        let (gx, gy) = grid((s.n * s.heads) as u32);
         self.launch(enc, Kernel::AttentionMerge, 0, bytemuck::bytes_of(&merge), &buffers, (gx, gy, 1));
     }
 
@@ -202,11 +203,13 @@ mod tests {
         let (heads, kv_heads) = (4, 2);
         // (queries, past tokens, per-head (window, sinks)): full causal, windows narrower and
         // wider than a tile, sinks, a chunk that starts deep into the cache, > 64 queries.
-        let cases: [(usize, usize, [(u32, u32); 4]); 4] = [
+        // The last case is a decode step deep into the cache: 63 key splits.
+        let cases: [(usize, usize, [(u32, u32); 4]); 5] = [
             (9, 0, [(0, 0); 4]),
             (70, 5, [(0, 0), (8, 0), (8, 4), (40, 1)]),
             (3, 100, [(0, 0), (1, 0), (16, 2), (33, 40)]),
             (130, 0, [(64, 4), (0, 0), (5, 0), (100, 0)]),
+            (1, 2000, [(0, 0), (300, 4), (7, 0), (0, 0)]),
         ];
         for (case, (n, start, head_masks)) in cases.into_iter().enumerate() {
             let capacity = start + n + 3;
