@@ -126,37 +126,118 @@ pub(crate) fn grid(workgroups: u32) -> (u32, u32) {
     }
 }
 
-/// Records one dispatch: binding 0 is a uniform holding `params`, bindings 1.. are `buffers`.
-#[allow(clippy::too_many_arguments)]
+/// Uniform slot stride: WebGPU's default `minUniformBufferOffsetAlignment`.
+const UNIFORM_SLOT: u64 = 256;
+/// Dispatches one forward pass may cache (30 layers × 13 plus the head, with room to spare).
+const CACHED_DISPATCHES: u64 = 1024;
+
+fn padded(params: &[u8]) -> Vec<u8> {
+    let mut p = params.to_vec();
+    p.resize(params.len().div_ceil(16).max(1) * 16, 0);
+    p
+}
+
+fn bind_group(ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, uniform: wgpu::BindingResource<'_>, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform }];
+    entries.extend(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }));
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries })
+}
+
+/// A bind group with its own small uniform buffer, for dispatches that are not cached.
+pub(crate) fn one_off_bind_group(ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, params: &[u8], buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    let uniform = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: &padded(params),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    bind_group(ctx, pipeline, uniform.as_entire_binding(), buffers)
+}
+
+struct CachedBind {
+    pipeline: Rc<wgpu::ComputePipeline>,
+    buffers: Vec<wgpu::Buffer>,
+    params_len: usize,
+    bind_group: wgpu::BindGroup,
+}
+
+/// Bind groups reused across forward passes that record the same dispatches over the same
+/// buffers (every decode step): dispatch k always reads its parameters from slot k of one
+/// uniform buffer, which [`BindCache::flush`] fills with one write per submission. Creating a
+/// buffer and a bind group per dispatch cost ~15 ms of CPU per decode step (BENCHMARKS.md).
+pub(crate) struct BindCache {
+    uniform: wgpu::Buffer,
+    entries: RefCell<Vec<Option<CachedBind>>>,
+    params: RefCell<Vec<u8>>,
+}
+
+impl BindCache {
+    pub fn new(ctx: &GpuContext) -> Self {
+        let uniform = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dispatch params"),
+            size: UNIFORM_SLOT * CACHED_DISPATCHES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Self { uniform, entries: RefCell::new(Vec::new()), params: RefCell::new(Vec::new()) }
+    }
+
+    /// The bind group for the next dispatch, or None when the slots are used up.
+    pub fn bind_group(&self, ctx: &GpuContext, pipeline: &Rc<wgpu::ComputePipeline>, params: &[u8], buffers: &[&wgpu::Buffer]) -> Option<wgpu::BindGroup> {
+        let mut staged = self.params.borrow_mut();
+        let slot = staged.len() / UNIFORM_SLOT as usize;
+        if slot as u64 >= CACHED_DISPATCHES || params.len() as u64 > UNIFORM_SLOT {
+            return None;
+        }
+        let params = padded(params);
+        staged.extend_from_slice(&params);
+        staged.resize((slot + 1) * UNIFORM_SLOT as usize, 0);
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() <= slot {
+            entries.resize_with(slot + 1, || None);
+        }
+        let reusable = entries[slot].as_ref().is_some_and(|c| {
+            Rc::ptr_eq(&c.pipeline, pipeline)
+                && c.params_len == params.len()
+                && c.buffers.len() == buffers.len()
+                && c.buffers.iter().zip(buffers).all(|(a, b)| a == *b)
+        });
+        if !reusable {
+            let uniform = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.uniform,
+                offset: slot as u64 * UNIFORM_SLOT,
+                size: std::num::NonZeroU64::new(params.len() as u64),
+            });
+            entries[slot] = Some(CachedBind {
+                pipeline: pipeline.clone(),
+                buffers: buffers.iter().map(|b| (*b).clone()).collect(),
+                params_len: params.len(),
+                bind_group: bind_group(ctx, pipeline, uniform, buffers),
+            });
+        }
+        entries[slot].as_ref().map(|c| c.bind_group.clone())
+    }
+
+    /// Uploads the parameters staged since the last flush; call before submitting.
+    pub fn flush(&self, ctx: &GpuContext) {
+        let staged = std::mem::take(&mut *self.params.borrow_mut());
+        if !staged.is_empty() {
+            ctx.queue.write_buffer(&self.uniform, 0, &staged);
+        }
+    }
+}
+
+/// Records one compute pass with one dispatch.
 pub(crate) fn dispatch(
-    ctx: &GpuContext,
     profiler: Option<&Profiler>,
     kernel: Kernel,
     encoder: &mut wgpu::CommandEncoder,
     pipeline: &wgpu::ComputePipeline,
-    params: &[u8],
-    buffers: &[wgpu::BindingResource<'_>],
+    bind_group: &wgpu::BindGroup,
     groups: (u32, u32, u32),
 ) {
-    let mut padded = params.to_vec();
-    padded.resize(params.len().div_ceil(16).max(1) * 16, 0);
-    let uniform = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("params"),
-        contents: &padded,
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
-    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-    entries.extend(
-        buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.clone() }),
-    );
-    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &entries,
-    });
     let timestamp_writes = profiler.and_then(|p| p.writes(kernel));
     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
     pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, &bind_group, &[]);
+    pass.set_bind_group(0, bind_group, &[]);
     pass.dispatch_workgroups(groups.0, groups.1, groups.2);
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::buffers::{self, read_f32};
 use super::context::GpuContext;
-use super::kernels::Pipelines;
+use super::kernels::{BindCache, Pipelines};
 use super::ops::attention::{max_splits, AttentionIo, AttentionShape};
 use super::ops::rope::CacheSlot;
 use super::ops::Ops;
@@ -157,7 +157,7 @@ impl GpuModel {
         }
         let mask = vec![0u32; s.block_count * s.head_count * 2];
         let mask = buffers::upload(&self.ctx, "attention mask", bytemuck::cast_slice(&mask))?;
-        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None, scratch: None, logit_bufs: None, row_request: None })
+        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None, scratch: None, logit_bufs: None, row_request: None, binds: BindCache::new(&self.ctx) })
     }
 }
 
@@ -196,6 +196,8 @@ pub struct GpuSession<'m> {
     logit_bufs: Option<(usize, LogitBuffers)>,
     /// The attention row to capture, and once captured, the row itself.
     row_request: Option<RowRequest>,
+    /// Bind groups reused by repeated forward passes (decode steps).
+    binds: BindCache,
 }
 
 /// Which attention row to capture: (layer, head, absolute query position).
@@ -315,7 +317,6 @@ impl GpuSession<'_> {
         let m = self.model;
         let s = &m.spec;
         let ctx = &m.ctx;
-        let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref() };
         let n = tokens.len();
         let sc = self.take_scratch(n)?;
         let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
@@ -332,6 +333,7 @@ impl GpuSession<'_> {
         ctx.queue.write_buffer(&sc.cos, 0, bytemuck::cast_slice(&cos));
         ctx.queue.write_buffer(&sc.sin, 0, bytemuck::cast_slice(&sin));
 
+        let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref(), binds: Some(&self.binds) };
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         let d = s.embedding_length;
         ops.embed(&mut enc, &sc.ids, &m.token_embd, &sc.x, n);
@@ -390,6 +392,7 @@ impl GpuSession<'_> {
         if let Some(p) = &m.profiler {
             p.resolve(&mut enc);
         }
+        self.binds.flush(ctx);
         ctx.queue.submit([enc.finish()]);
         ctx.check()?;
         self.len += n;

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{whole, Ops};
+use super::Ops;
 use crate::gpu::kernels::{grid, key_tile, Kernel};
 
 #[repr(C)]
@@ -110,12 +110,12 @@ impl Ops<'_> {
             scale: s.scale,
             keys_per_split: keys_per_split as u32,
         };
-        let buffers = [whole(io.q), whole(io.k_cache), whole(io.v_cache), whole(io.mask), whole(io.part_o), whole(io.part_stats)];
+        let buffers = [io.q, io.k_cache, io.v_cache, io.mask, io.part_o, io.part_stats];
         let groups = (s.n.div_ceil(QUERY_TILE) as u32, s.heads as u32, splits as u32);
         self.launch(enc, Kernel::Attention, 0, bytemuck::bytes_of(&params), &buffers, groups);
 
         let merge = MergeParams { n: s.n as u32, heads: s.heads as u32, splits: splits as u32, layer: s.layer as u32 };
-        let buffers = [whole(io.part_o), whole(io.part_stats), whole(io.out), whole(io.entropy), whole(io.lse)];
+        let buffers = [io.part_o, io.part_stats, io.out, io.entropy, io.lse];
         let (gx, gy) = grid((s.n * s.heads) as u32);
         self.launch(enc, Kernel::AttentionMerge, 0, bytemuck::bytes_of(&merge), &buffers, (gx, gy, 1));
     }
@@ -135,7 +135,7 @@ impl Ops<'_> {
             scale: s.scale,
             _pad: [0; 3],
         };
-        let buffers = [whole(io.q), whole(io.k_cache), whole(io.mask), whole(io.lse), whole(probs)];
+        let buffers = [io.q, io.k_cache, io.mask, io.lse, probs];
         let (gx, gy) = grid((s.start + row + 1).div_ceil(64) as u32);
         self.launch(enc, Kernel::AttentionRow, 0, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
     }

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{whole, Ops};
+use super::Ops;
 use crate::gpu::kernels::{grid, Kernel};
 use crate::gpu::weights::GpuWeight;
 
@@ -33,21 +33,21 @@ impl Ops<'_> {
     pub fn embed(&self, enc: &mut wgpu::CommandEncoder, ids: &wgpu::Buffer, table: &GpuWeight, x: &wgpu::Buffer, n: usize) {
         let params = EmbedParams { n: n as u32, dim: table.cols as u32 };
                 let (gx, gy) = grid((n * table.cols / 4).div_ceil(64) as u32);
-        self.launch(enc, Kernel::Embed, table.qtype, bytemuck::bytes_of(&params), &[whole(ids), whole(&table.buffer), whole(x)], (gx, gy, 1));
+        self.launch(enc, Kernel::Embed, table.qtype, bytemuck::bytes_of(&params), &[ids, &table.buffer, x], (gx, gy, 1));
     }
 
     /// y = rmsnorm(x) · weight, row by row.
     pub fn rms_norm(&self, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, weight: &wgpu::Buffer, y: &wgpu::Buffer, n: usize, dim: usize, eps: f64) {
         let params = NormParams { n: n as u32, dim: dim as u32, eps: eps as f32, _pad: 0 };
                 let (gx, gy) = grid(n as u32);
-        self.launch(enc, Kernel::RmsNorm, 0, bytemuck::bytes_of(&params), &[whole(x), whole(weight), whole(y)], (gx, gy, 1));
+        self.launch(enc, Kernel::RmsNorm, 0, bytemuck::bytes_of(&params), &[x, weight, y], (gx, gy, 1));
     }
 
     /// gate = silu(gate) · up over `len` elements.
     pub fn swiglu(&self, enc: &mut wgpu::CommandEncoder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) {
         let params = LenParams { len: len as u32 };
                 let (gx, gy) = grid(len.div_ceil(256) as u32);
-        self.launch(enc, Kernel::SwiGlu, 0, bytemuck::bytes_of(&params), &[whole(gate), whole(up)], (gx, gy, 1));
+        self.launch(enc, Kernel::SwiGlu, 0, bytemuck::bytes_of(&params), &[gate, up], (gx, gy, 1));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{whole, Ops};
+use super::Ops;
 use crate::gpu::kernels::{grid, Kernel};
 use crate::gpu::weights::GpuWeight;
 
@@ -27,7 +27,7 @@ impl Ops<'_> {
         let params = Params { n: n as u32, in_dim: w.cols as u32, out_dim: w.rows as u32, add_residual: residual.is_some() as u32 };
         // An unused residual binding still needs a buffer; `x` is never written here.
         let r = residual.unwrap_or(x);
-        let buffers = [whole(x), whole(&w.buffer), whole(y), whole(r)];
+        let buffers = [x, &w.buffer, y, r];
         if n == 1 {
                         let (gx, gy) = grid(params.out_dim.div_ceil(MATVEC_ROWS));
             self.launch(enc, Kernel::Matvec, w.qtype, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));

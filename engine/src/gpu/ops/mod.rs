@@ -10,25 +10,25 @@ pub(crate) mod rope;
 pub(crate) mod testutil;
 
 use super::context::GpuContext;
-use super::kernels::{dispatch, Kernel, Pipelines};
+use super::kernels::{dispatch, one_off_bind_group, BindCache, Kernel, Pipelines};
 use super::profiler::Profiler;
 
-/// The device, its pipeline cache and (optionally) the kernel profiler: what every launcher needs.
+/// The device, its pipeline cache, and optionally the kernel profiler and a bind-group cache:
+/// what every launcher needs.
 pub(crate) struct Ops<'a> {
     pub ctx: &'a GpuContext,
     pub pipes: &'a Pipelines,
     pub prof: Option<&'a Profiler>,
+    pub binds: Option<&'a BindCache>,
 }
 
 impl Ops<'_> {
-    /// Dispatches `kernel` (specialised for weight format `qtype`).
-    fn launch(&self, enc: &mut wgpu::CommandEncoder, kernel: Kernel, qtype: u32, params: &[u8], buffers: &[wgpu::BindingResource<'_>], groups: (u32, u32, u32)) {
+    /// Dispatches `kernel` (specialised for weight format `qtype`); binding 0 is a uniform
+    /// holding `params`, bindings 1.. are `buffers`, whole.
+    fn launch(&self, enc: &mut wgpu::CommandEncoder, kernel: Kernel, qtype: u32, params: &[u8], buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
         let pipeline = self.pipes.get(self.ctx, kernel, qtype);
-        dispatch(self.ctx, self.prof, kernel, enc, &pipeline, params, buffers, groups);
+        let cached = self.binds.and_then(|cache| cache.bind_group(self.ctx, &pipeline, params, buffers));
+        let bind_group = cached.unwrap_or_else(|| one_off_bind_group(self.ctx, &pipeline, params, buffers));
+        dispatch(self.prof, kernel, enc, &pipeline, &bind_group, groups);
     }
-}
-
-/// Binding for a whole buffer.
-pub(crate) fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-    b.as_entire_binding()
 }

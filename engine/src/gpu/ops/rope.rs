@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{whole, Ops};
+use super::Ops;
 use crate::gpu::kernels::{grid, Kernel};
 
 #[repr(C)]
@@ -52,7 +52,7 @@ impl Ops<'_> {
         };
         let threads = n * (heads + kv_heads) * head_dim / 2;
         let (gx, gy) = grid(threads.div_ceil(64) as u32);
-                let buffers = [whole(q), whole(k), whole(v), whole(cos), whole(sin), whole(slot.k), whole(slot.v)];
+                let buffers = [q, k, v, cos, sin, slot.k, slot.v];
         self.launch(enc, Kernel::Rope, 0, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
     }
 }

@@ -70,7 +70,7 @@ impl TestGpu {
     }
 
     pub fn run(&self, f: impl FnOnce(&Ops<'_>, &mut wgpu::CommandEncoder)) {
-        let ops = Ops { ctx: &self.ctx, pipes: &self.pipes, prof: None };
+        let ops = Ops { ctx: &self.ctx, pipes: &self.pipes, prof: None, binds: None };
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         f(&ops, &mut enc);
         self.ctx.queue.submit([enc.finish()]);
