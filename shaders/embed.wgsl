@@ -11,11 +11,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> x: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.y * nwg.x * 64u + gid.x;
     let quads = p.dim / 4u;
-    let i = gid.x / quads;
-    let c = (gid.x % quads) * 4u;
+    let i = idx / quads;
+    let c = (idx % quads) * 4u;
     if (i < p.n) {
-        x[gid.x] = load_w4(ids[i], c, p.dim);
+        x[idx] = load_w4(ids[i], c, p.dim);
     }
 }

@@ -31,14 +31,17 @@ fn now_s() -> f64 {
 }
 
 /// Runs the WGSL engine: uploads the weights (once per model), then prefill + decode.
-async fn run_gpu(model: &SharedModel, cache: StoredValue<Option<(usize, Rc<GpuModel>)>, LocalStorage>, prompt: &str, max_tokens: usize) -> Result<Generation, String> {
-    let key = Arc::as_ptr(model) as usize;
+/// The GPU copy of a model, with the model it was made from (held, so identity checks stay valid).
+type GpuCache = StoredValue<Option<(SharedModel, Rc<GpuModel>)>, LocalStorage>;
+
+async fn run_gpu(model: &SharedModel, cache: GpuCache, prompt: &str, max_tokens: usize) -> Result<Generation, String> {
     let gpu = match cache.get_value() {
-        Some((k, gpu)) if k == key => gpu,
+        Some((source, gpu)) if Arc::ptr_eq(&source, model) => gpu,
         _ => {
+            cache.set_value(None); // free the previous model's GPU buffers first
             let ctx = GpuContext::new().await.map_err(|e| e.to_string())?;
             let gpu = Rc::new(GpuModel::load(Arc::new(ctx), &model.file).map_err(|e| e.to_string())?);
-            cache.set_value(Some((key, gpu.clone())));
+            cache.set_value(Some((model.clone(), gpu.clone())));
             gpu
         }
     };
@@ -63,7 +66,7 @@ pub fn GeneratePanel(model: RwSignal<Option<SharedModel>>) -> impl IntoView {
     let running = RwSignal::new(None::<Backend>);
     let results = RwSignal::new(Vec::<RunResult>::new());
     let error = RwSignal::new(None::<String>);
-    let gpu_cache = StoredValue::new_local(None::<(usize, Rc<GpuModel>)>);
+    let gpu_cache: GpuCache = StoredValue::new_local(None);
 
     let run = move |backend: Backend| {
         let Some(m) = model.get_untracked() else { return };
