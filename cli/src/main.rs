@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ctxscope_engine::cpu::CpuModel;
 use ctxscope_engine::generate::generate_greedy;
 use ctxscope_engine::gpu::{GpuContext, GpuModel};
+use ctxscope_engine::rope::{RopeFrequencies, RopeScaling};
 use ctxscope_engine::score::score;
 use ctxscope_engine::{ModelFile, TextTokenizer, DEFAULT_MODEL_FILE};
 use serde_json::json;
@@ -31,6 +32,64 @@ enum Backend {
     Gpu,
     /// The GPU if an adapter exists, else the CPU.
     Auto,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum RopeName {
+    Default,
+    Linear,
+    Ntk,
+    Dynamic,
+    Yarn,
+    Llama3,
+}
+
+/// RoPE frequency scaling (spec §2), applied at inference time.
+#[derive(clap::Args)]
+struct RopeArgs {
+    #[arg(long = "rope", value_enum, default_value_t = RopeName::Default)]
+    name: RopeName,
+    /// Scale factor s (target length / trained length).
+    #[arg(long = "rope-factor", allow_negative_numbers = true)]
+    factor: Option<f64>,
+    /// Trained context L (default: the model's context length).
+    #[arg(long = "rope-original-ctx")]
+    original_ctx: Option<usize>,
+    #[arg(long = "rope-low-freq-factor", default_value_t = 1.0)]
+    low_freq_factor: f64,
+    #[arg(long = "rope-high-freq-factor", default_value_t = 4.0)]
+    high_freq_factor: f64,
+    /// YaRN β_fast and β_slow (rotations at which the ramp ends and starts).
+    #[arg(long = "yarn-beta-fast", default_value_t = 32.0)]
+    beta_fast: f64,
+    #[arg(long = "yarn-beta-slow", default_value_t = 1.0)]
+    beta_slow: f64,
+}
+
+impl RopeArgs {
+    /// The frequency table for a sequence of `seq_len` tokens.
+    fn frequencies(&self, spec: &ctxscope_engine::ModelSpec, seq_len: usize) -> Result<RopeFrequencies, String> {
+        let original_ctx = self.original_ctx.unwrap_or(spec.context_length);
+        let factor = || match self.factor {
+            Some(f) if f.is_finite() && f > 0.0 => Ok(f),
+            Some(f) => Err(format!("--rope-factor must be positive, got {f}")),
+            None => Err("this --rope needs --rope-factor".to_string()),
+        };
+        let scaling = match self.name {
+            RopeName::Default => RopeScaling::Default,
+            RopeName::Linear => RopeScaling::Linear { factor: factor()? },
+            RopeName::Ntk => RopeScaling::Ntk { factor: factor()? },
+            RopeName::Dynamic => RopeScaling::Dynamic { factor: factor()?, original_ctx },
+            RopeName::Yarn => RopeScaling::Yarn { factor: factor()?, original_ctx, beta_fast: self.beta_fast, beta_slow: self.beta_slow },
+            RopeName::Llama3 => RopeScaling::Llama3 {
+                factor: factor()?,
+                low_freq_factor: self.low_freq_factor,
+                high_freq_factor: self.high_freq_factor,
+                original_ctx,
+            },
+        };
+        Ok(scaling.frequencies(spec.rope_freq_base, spec.head_dim, seq_len))
+    }
 }
 
 #[derive(clap::Args)]
@@ -78,6 +137,8 @@ enum Command {
         /// Add per-layer and per-head attention entropy (nats, mean over positions); GPU only.
         #[arg(long)]
         entropy: bool,
+        #[command(flatten)]
+        rope: RopeArgs,
         /// Add the full attention row of LAYER,HEAD,POSITION (probabilities over keys); GPU only.
         #[arg(long, value_delimiter = ',', value_name = "LAYER,HEAD,POSITION")]
         attention_row: Option<Vec<usize>>,
@@ -169,12 +230,19 @@ fn run(cli: Cli) -> CliResult {
             println!();
             Ok(())
         }
-        Command::Score { model, prompt_file, continuation_file, backend, entropy, attention_row } => {
+        Command::Score { model, prompt_file, continuation_file, backend, entropy, rope, attention_row } => {
             let prompt = read_text(&prompt_file)?;
             let continuation = read_text(&continuation_file)?;
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let engine = Engine::load(&file, backend)?;
+            let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + tokenizer.encode(&continuation).map_err(err)?.len();
+            // One forward pass over the whole sequence: dynamic methods see its full length.
+            let freqs = rope.frequencies(file.spec(), total)?;
+            let mut engine = Engine::load(&file, backend)?;
+            match &mut engine {
+                Engine::Cpu(m) => m.set_rope(freqs).map_err(err)?,
+                Engine::Gpu(m) => m.set_rope(freqs).map_err(err)?,
+            }
             if (entropy || attention_row.is_some()) && matches!(engine, Engine::Cpu(_)) {
                 return Err("--entropy and --attention-row need the GPU engine (--backend gpu, or auto with a GPU present)".into());
             }
@@ -182,7 +250,6 @@ fn run(cli: Cli) -> CliResult {
             let (out, trace) = match &engine {
                 Engine::Cpu(m) => (score(&mut m.session(), &tokenizer, &prompt, &continuation).map_err(err)?, None),
                 Engine::Gpu(m) => {
-                    let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + tokenizer.encode(&continuation).map_err(err)?.len();
                     let mut session = m.session(total.max(1)).map_err(err)?;
                     if entropy {
                         session.record_entropy();

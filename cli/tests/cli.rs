@@ -114,3 +114,24 @@ fn gpu_score_adds_entropy_and_an_attention_row() {
     let cpu = ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--entropy"]);
     assert!(!cpu.status.success(), "--entropy on the CPU backend is refused");
 }
+
+#[test]
+fn score_applies_rope_scaling_and_validates_its_flags() {
+    let p = temp_file("rp.txt", b"The colour of a clear daytime sky is");
+    let c = temp_file("rc.txt", b" blue.");
+    let (p, c) = (p.to_str().unwrap(), c.to_str().unwrap());
+    let base = json_stdout(&ctxscope(&["score", "--prompt-file", p, "--continuation-file", c]));
+    let linear = json_stdout(&ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--rope", "linear", "--rope-factor", "4"]));
+    let diff = (base["logprob_sum"].as_f64().unwrap() - linear["logprob_sum"].as_f64().unwrap()).abs();
+    assert!(diff > 1e-3, "linear ×4 interpolation changes the scores (Δ {diff})");
+    // Dynamic NTK below the trained context is the default table.
+    let dynamic = json_stdout(&ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--rope", "dynamic", "--rope-factor", "4"]));
+    assert_eq!(dynamic["logprobs"], base["logprobs"]);
+    for bad in [vec!["--rope", "yarn"], vec!["--rope", "ntk", "--rope-factor", "-2"]] {
+        let mut args = vec!["score", "--prompt-file", p, "--continuation-file", c];
+        args.extend(bad.iter());
+        let out = ctxscope(&args);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--rope-factor"));
+    }
+}

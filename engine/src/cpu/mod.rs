@@ -51,6 +51,13 @@ impl CpuModel {
         &self.spec
     }
 
+    /// Replaces the RoPE frequency table (a scaling variant, see [`crate::rope::RopeScaling`]).
+    pub fn set_rope(&mut self, rope: RopeFrequencies) -> Result<()> {
+        check_rope(&rope, self.spec.head_dim)?;
+        self.rope = rope;
+        Ok(())
+    }
+
     /// A fresh session (empty KV cache) over this model.
     pub fn session(&self) -> CpuSession<'_> {
         CpuSession { model: self, cache: vec![None; self.spec.block_count], len: 0 }
@@ -61,6 +68,18 @@ impl CpuModel {
         let inv = (mean_sq + self.spec.rms_norm_eps)?.sqrt()?.recip()?;
         Ok(x.broadcast_mul(&inv)?.broadcast_mul(weight)?)
     }
+}
+
+/// A table must have one frequency per rotary pair.
+pub(crate) fn check_rope(rope: &RopeFrequencies, head_dim: usize) -> Result<()> {
+    if rope.pairs() != head_dim / 2 {
+        return Err(Error::InvalidInput(format!(
+            "RoPE table has {} pairs; the model's heads have {}",
+            rope.pairs(),
+            head_dim / 2
+        )));
+    }
+    Ok(())
 }
 
 /// Rotates adjacent pairs (x_{2k}, x_{2k+1}) — the GGUF llama layout (spec §1: llama.cpp

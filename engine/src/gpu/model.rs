@@ -105,6 +105,13 @@ impl GpuModel {
         &self.spec
     }
 
+    /// Replaces the RoPE frequency table (a scaling variant, see [`crate::rope::RopeScaling`]).
+    pub fn set_rope(&mut self, rope: RopeFrequencies) -> Result<()> {
+        crate::cpu::check_rope(&rope, self.spec.head_dim)?;
+        self.rope = rope;
+        Ok(())
+    }
+
     /// Times every kernel with timestamp queries from now on; false if the adapter cannot.
     pub fn enable_profiling(&mut self) -> bool {
         self.profiler = Profiler::new(&self.ctx);
