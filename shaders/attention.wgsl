@@ -6,8 +6,11 @@
 // q and o live in a struct of 16 named vec4s (head_dim 64), not arrays: drivers put
 // dynamically indexed private arrays in slow local memory (measured: 26× slower matmuls).
 // Query at absolute position i sees key j iff j <= i and (window == 0 || i - j < window ||
-// j < sinks). Tiles that no query of the workgroup can see are never loaded: the loop visits the
-// sink tiles, then only the tiles from the window's lower edge to the last query.
+// j < sinks), and Δ = i - j lies in this pass's key region [dmin, dmax) (spec §0.3: a method
+// with two regions runs one pass per region, each with its own rotated q and K, writing its own
+// partials; the merge joins them exactly). Tiles that no query of the workgroup can see are never
+// loaded: the loop visits the sink tiles, then only the tiles from the window's lower edge to the
+// last query's last visible key.
 //
 // Keys can also be split across workgroups (grid z = split, flash-decoding): each split folds its
 // own key range and writes partial (m, l, t, o); attention_merge.wgsl combines them. This gives
@@ -24,13 +27,21 @@ struct Params {
     kv_heads: u32,
     capacity: u32,   // rows per KV head in the cache
     layer: u32,
-    scale: f32,      // 1/sqrt(d) times any logit scale
+    scale: f32,      // 1/sqrt(d)
     keys_per_split: u32, // multiple of KEY_TILE
+    dmin: u32,       // this pass's region: dmin <= i - j < dmax
+    dmax: u32,
+    split_base: u32, // first partial slot of this pass
+    q_offset: u32,   // this region's q, in vec4s
+    k_offset: u32,   // this region's K, in vec4s
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [n, heads, d]
-@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;  // [kv_heads, capacity, d]
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [regions, n, heads, d]
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;  // [regions, kv_heads, capacity, d]
 @group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> mask: array<vec2<u32>>;     // [layer * heads + h] = (window, sinks)
 @group(0) @binding(5) var<storage, read_write> part_o: array<vec4<f32>>;     // [splits, n, heads, d] (unnormalised)
@@ -95,7 +106,7 @@ fn load_tile(kv_head: u32, key0: u32, lid: u32) {
         var vq = vec4<f32>(0.0);
         if (j < total) {
             let at = (kv_head * p.capacity + j) * QUADS + quad;
-            kq = k_cache[at];
+            kq = k_cache[p.k_offset + at];
             vq = v_cache[at];
         }
         k_tile[row][quad] = kq;
@@ -107,7 +118,7 @@ fn load_tile(kv_head: u32, key0: u32, lid: u32) {
 fn fold_tile(i: u32, in_range: bool, key0: u32, lo: u32, window: u32, sinks: u32, sink_pass: bool) {
     for (var jj = 0u; jj < KEY_TILE; jj++) {
         let j = key0 + jj;
-        var ok = in_range && j <= i;
+        var ok = in_range && j + p.dmin <= i && i - j < p.dmax;
         if (sink_pass) {
             ok = ok && j < sinks && j < lo;
         } else {
@@ -135,7 +146,7 @@ fn fold_tile(i: u32, in_range: bool, key0: u32, lo: u32, window: u32, sinks: u32
 }
 
 fn q_quad(r: u32, h: u32, c: u32) -> vec4<f32> {
-    return q[(r * p.heads + h) * QUADS + c] * p.scale;
+    return q[p.q_offset + (r * p.heads + h) * QUADS + c] * p.scale;
 }
 
 fn store_partial(slot: u32) {
@@ -160,10 +171,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let mp = mask[p.layer * p.heads + h];
     let window = mp.x;
     let sinks = mp.y;
-    // Keys below `lo` are outside every query's window; only sinks can reach them.
+    // Keys below `lo` are outside every query's window (or region); only sinks can reach them.
+    // Keys at or above `hi` are beyond the last query's reach in this region.
+    var reach = p.dmax;
+    if (window != 0u) {
+        reach = min(window, p.dmax);
+    }
     var lo = 0u;
-    if (window != 0u && first + 1u > window) {
-        lo = first + 1u - window;
+    if (first + 1u > reach) {
+        lo = first + 1u - reach;
+    }
+    var hi = 0u;
+    if (last >= p.dmin) {
+        hi = last + 1u - p.dmin;
     }
 
     m = NEG_BIG;
@@ -182,14 +202,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // This workgroup's share of the keys: [split_start, split_end).
     let split_start = wg.z * p.keys_per_split;
     let split_end = split_start + p.keys_per_split;
-    let sink_end = min(min(sinks, lo), split_end);
+    let sink_end = min(min(min(sinks, lo), split_end), hi);
     for (var key0 = split_start; key0 < sink_end; key0 += KEY_TILE) {
         load_tile(kv_head, key0, lid);
         workgroupBarrier();
         fold_tile(i, in_range, key0, lo, window, sinks, true);
         workgroupBarrier();
     }
-    let window_end = min(last + 1u, split_end);
+    let window_end = min(hi, split_end);
     for (var key0 = max((lo / KEY_TILE) * KEY_TILE, split_start); key0 < window_end; key0 += KEY_TILE) {
         load_tile(kv_head, key0, lid);
         workgroupBarrier();
@@ -198,6 +218,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
 
     if (in_range) {
-        store_partial((wg.z * p.n + r) * p.heads + h);
+        store_partial(((p.split_base + wg.z) * p.n + r) * p.heads + h);
     }
 }

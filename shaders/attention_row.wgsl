@@ -1,6 +1,9 @@
 // attention_row.wgsl — the full attention row of one (layer, head, query): p_j for every key
 // j <= i, from the query's roped q, the cached keys and the log-sum-exp that attention.wgsl's
 // merge stored (p_j = e^(s_j - lse)). Masked keys get exactly 0. One thread per key.
+// With two key regions (spec §0.3) key j contributes through each region whose Δ range holds it:
+// region 0 is Δ < near_max, region 1 is Δ >= far_min (they overlap only in STRING's
+// reference-quirk mode, where the key is counted twice, as in attention.wgsl).
 
 struct Params {
     n: u32,          // queries in this chunk
@@ -12,19 +15,32 @@ struct Params {
     head: u32,
     row: u32,        // the query's index in this chunk
     scale: f32,
+    regions: u32,
+    near_max: u32,
+    far_min: u32,
+    q_stride: u32,   // vec4s between the regions' q
+    k_stride: u32,   // vec4s between the regions' K
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [n, heads, d]
-@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;  // [kv_heads, capacity, d]
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [regions, n, heads, d]
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;  // [regions, kv_heads, capacity, d]
 @group(0) @binding(3) var<storage, read> mask: array<vec2<u32>>;     // [layer * heads + h]
 @group(0) @binding(4) var<storage, read> lse: array<f32>;            // [layers, heads, n]
 @group(0) @binding(5) var<storage, read_write> probs: array<f32>;    // [i + 1]
 
 const QUADS: u32 = HEAD_DIM / 4u;
+
+fn region_prob(r: u32, j: u32, kv_head: u32, lse_v: f32) -> f32 {
+    var s = 0.0;
+    for (var c = 0u; c < QUADS; c++) {
+        s += dot(q[r * p.q_stride + (p.row * p.heads + p.head) * QUADS + c],
+                 k_cache[r * p.k_stride + (kv_head * p.capacity + j) * QUADS + c]);
+    }
+    return exp(s * p.scale - lse_v);
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -41,9 +57,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let kv_head = p.head / (p.heads / p.kv_heads);
-    var s = 0.0;
-    for (var c = 0u; c < QUADS; c++) {
-        s += dot(q[(p.row * p.heads + p.head) * QUADS + c], k_cache[(kv_head * p.capacity + j) * QUADS + c]);
+    let lse_v = lse[(p.layer * p.heads + p.head) * p.n + p.row];
+    var prob = 0.0;
+    if (i - j < p.near_max) {
+        prob += region_prob(0u, j, kv_head, lse_v);
     }
-    probs[j] = exp(s * p.scale - lse[(p.layer * p.heads + p.head) * p.n + p.row]);
+    if (p.regions > 1u && i - j >= p.far_min) {
+        prob += region_prob(1u, j, kv_head, lse_v);
+    }
+    probs[j] = prob;
 }

@@ -1,7 +1,16 @@
-// rope.wgsl — rotate adjacent pairs (x[2k], x[2k+1]) of every head by the angle table
-// (GGUF llama layout, spec §1), and write the rotated keys and the values into the KV cache.
-// q: [n, heads, d] rotated in place. k, v: [n, kv_heads, d] → cache [kv_heads, capacity, d]
-// at rows start .. start + n. cos/sin: [n, d/2], already scaled (attention_scaling).
+// rope.wgsl — rotate adjacent pairs (x[2k], x[2k+1]) of every head by host-built cos/sin tables
+// (GGUF llama layout, spec §1), once per key region (spec §0.3: a region has its own query and
+// key positions and frequencies), and write the rotated keys and the values into the KV cache.
+//
+//   q [n, heads, d]        → q_out [regions, n, heads, d], times the query's logit scale
+//   k [n, kv_heads, d]     → k_cache [regions, kv_heads, capacity, d] at rows start .. start + n
+//   v [n, kv_heads, d]     → v_cache [kv_heads, capacity, d]            (if WRITE_V)
+//   tables: (cos, sin) pairs: [regions, n, d/2] for queries at q_table, the same for keys at
+//           k_table, and (scale, 0) per query at scale_at.
+//
+// Precision (spec §7): with code 1 (bf16) or 2 (f16) the inputs and the rotated values are
+// rounded to that format, round-to-nearest-even; the tables arrive already rounded. Re-rotating
+// cached keys (dynamic NTK, LongRoPE) runs this kernel with heads = 0 over pre-RoPE K.
 
 struct Params {
     n: u32,
@@ -10,19 +19,46 @@ struct Params {
     head_dim: u32,
     start: u32,
     capacity: u32,
+    regions: u32,
+    number_format: u32, // 0 f32, 1 bf16, 2 f16
+    q_table: u32,
+    k_table: u32,
+    scale_at: u32,
+    flags: u32,      // bit 0: scale queries; bit 1: write v
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> q: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read> q: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> k: array<vec2<f32>>;
 @group(0) @binding(3) var<storage, read> v: array<vec2<f32>>;
-@group(0) @binding(4) var<storage, read> cos_t: array<f32>;
-@group(0) @binding(5) var<storage, read> sin_t: array<f32>;
+@group(0) @binding(4) var<storage, read> tables: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read_write> q_out: array<vec2<f32>>;
 @group(0) @binding(6) var<storage, read_write> k_cache: array<vec2<f32>>;
 @group(0) @binding(7) var<storage, read_write> v_cache: array<vec2<f32>>;
 
-fn rotate(x: vec2<f32>, c: f32, s: f32) -> vec2<f32> {
-    return vec2<f32>(x.x * c - x.y * s, x.x * s + x.y * c);
+const SCALE_QUERIES: u32 = 1u;
+const WRITE_V: u32 = 2u;
+
+fn round_bf16(x: f32) -> f32 {
+    let u = bitcast<u32>(x);
+    return bitcast<f32>((u + 0x7FFFu + ((u >> 16u) & 1u)) & 0xFFFF0000u);
+}
+
+fn round_f16(x: f32) -> f32 {
+    return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;
+}
+
+fn to_format(x: vec2<f32>) -> vec2<f32> {
+    switch p.number_format {
+        case 1u: { return vec2<f32>(round_bf16(x.x), round_bf16(x.y)); }
+        case 2u: { return vec2<f32>(round_f16(x.x), round_f16(x.y)); }
+        default: { return x; }
+    }
+}
+
+fn rotate(x: vec2<f32>, cs: vec2<f32>) -> vec2<f32> {
+    let a = to_format(x);
+    return to_format(vec2<f32>(a.x * cs.x - a.y * cs.y, a.x * cs.y + a.y * cs.x));
 }
 
 @compute @workgroup_size(64)
@@ -37,16 +73,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let rest = idx % per_token;
     let h = rest / pairs;
     let k_pair = rest % pairs;
-    let c = cos_t[i * pairs + k_pair];
-    let s = sin_t[i * pairs + k_pair];
     if (h < p.heads) {
         let at = (i * p.heads + h) * pairs + k_pair;
-        q[at] = rotate(q[at], c, s);
+        var scale = 1.0;
+        if ((p.flags & SCALE_QUERIES) != 0u) {
+            scale = tables[p.scale_at + i].x;
+        }
+        let x = q[at];
+        for (var r = 0u; r < p.regions; r++) {
+            let cs = tables[p.q_table + (r * p.n + i) * pairs + k_pair];
+            q_out[r * p.n * p.heads * pairs + at] = rotate(x, cs) * scale;
+        }
     } else {
         let kh = h - p.heads;
         let src = (i * p.kv_heads + kh) * pairs + k_pair;
         let dst = (kh * p.capacity + p.start + i) * pairs + k_pair;
-        k_cache[dst] = rotate(k[src], c, s);
-        v_cache[dst] = v[src];
+        let x = k[src];
+        for (var r = 0u; r < p.regions; r++) {
+            let cs = tables[p.k_table + (r * p.n + i) * pairs + k_pair];
+            k_cache[r * p.kv_heads * p.capacity * pairs + dst] = rotate(x, cs);
+        }
+        if ((p.flags & WRITE_V) != 0u) {
+            v_cache[dst] = v[src];
+        }
     }
 }

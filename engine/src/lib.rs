@@ -3,16 +3,21 @@
 //! Where things are:
 //! - [`gguf`]: reading and validating GGUF files → [`gguf::ModelSpec`]
 //! - [`tokenizer`]: the model's BPE tokenizer rebuilt from GGUF metadata
-//! - [`rope`]: rotary-embedding frequency and cos/sin tables
+//! - [`experiment`]: the experiment config (RoPE method, attention pattern, precision) and its
+//!   resolved [`experiment::Plan`], consumed by both backends
+//! - [`rope`]: RoPE frequencies, the 13 methods, position maps, precision modes and probe
+//! - [`pattern`]: attention patterns (sliding window, sinks, MSWA) → per-head masks
 //! - [`cpu`]: the CPU reference forward pass (the oracle for GPU kernels)
 //! - [`gpu`]: the WGSL engine (kernels in `shaders/`, launchers in `gpu/ops/`)
 //! - [`session`]: the backend interface; [`score`] and [`generate`] are built on it
 
 pub mod cpu;
 pub mod error;
+pub mod experiment;
 pub mod generate;
 pub mod gguf;
 pub mod gpu;
+pub mod pattern;
 pub mod rope;
 pub mod score;
 pub mod session;

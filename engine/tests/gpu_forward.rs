@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use common::TinyLlama;
 use ctxscope_engine::cpu::CpuModel;
+use ctxscope_engine::experiment::{Experiment, KeyCache};
 use ctxscope_engine::generate::generate_greedy;
 use ctxscope_engine::gpu::{GpuContext, GpuModel};
+use ctxscope_engine::pattern::{AttentionPattern, MswaPreset, SinkPositions};
+use ctxscope_engine::rope::{RopeMethod, RopePrecision};
 use ctxscope_engine::score::score;
 use ctxscope_engine::{Forward, ModelFile, TextTokenizer};
 
@@ -52,6 +55,118 @@ fn tiny_models_match_cpu_in_one_pass_and_incremental_decode() {
     }
 }
 
+/// Every RoPE method, attention pattern and precision mode of issue 4, with parameters scaled
+/// to a 70-token sequence so each one changes the result (trained context taken as 32).
+fn experiments() -> Vec<(&'static str, Experiment)> {
+    let rope = |rope: RopeMethod| Experiment { rope, ..Experiment::default() };
+    let attention = |attention: AttentionPattern| Experiment { attention, ..Experiment::default() };
+    let ctx = Some(32);
+    let short: Vec<f64> = (0..32).map(|k| 1.0 + 0.02 * k as f64).collect();
+    let long: Vec<f64> = (0..32).map(|k| 1.0 + 0.25 * k as f64).collect();
+    vec![
+        ("default", Experiment::default()),
+        ("linear", rope(RopeMethod::Linear { factor: 3.0 })),
+        ("ntk", rope(RopeMethod::Ntk { factor: 4.0 })),
+        ("dynamic", rope(RopeMethod::Dynamic { factor: 2.0, original_ctx: ctx })),
+        ("yarn", rope(RopeMethod::Yarn { factor: 4.0, original_ctx: ctx, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None })),
+        ("llama3", rope(RopeMethod::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_ctx: ctx })),
+        ("longrope", rope(RopeMethod::LongRope { short_factor: short, long_factor: long, factor: 4.0, original_ctx: Some(64), attention_factor: None })),
+        ("abf", rope(RopeMethod::Abf { base: 1e6 })),
+        ("eabf", rope(RopeMethod::Eabf { base: 5e5, log_n_ctx: Some(8), exempt_layers: 1 })),
+        ("string", rope(RopeMethod::String { shifted_offset: Some(24), local_window: 4, attention_factor: None, reference_quirk: false })),
+        ("string-quirk", rope(RopeMethod::String { shifted_offset: Some(24), local_window: 4, attention_factor: None, reference_quirk: true })),
+        ("self-extend", rope(RopeMethod::SelfExtend { group_size: 3, neighbor_window: 9, log_n_ctx: Some(16) })),
+        ("rerope", rope(RopeMethod::Rerope { window: 10, log_n: true, log_n_ctx: Some(16) })),
+        ("leaky-rerope", rope(RopeMethod::LeakyRerope { window: 10, factor: 4.0, log_n: true, log_n_ctx: Some(16) })),
+        ("window", attention(AttentionPattern::Window { window: 12 })),
+        ("sinks-cache", attention(AttentionPattern::Sinks { sinks: 3, window: 10, positions: SinkPositions::Cache })),
+        ("sinks-original", attention(AttentionPattern::Sinks { sinks: 3, window: 10, positions: SinkPositions::Original })),
+        ("mswa", attention(AttentionPattern::mswa(16, MswaPreset::Paper))),
+        ("bf16", Experiment { precision: RopePrecision::Bf16, ..Experiment::default() }),
+        ("f16", Experiment { precision: RopePrecision::F16, ..Experiment::default() }),
+        ("bf16-angles", Experiment { precision: RopePrecision::Bf16Angles, ..Experiment::default() }),
+        (
+            "yarn+sinks-original+f16-angles",
+            Experiment {
+                rope: RopeMethod::Yarn { factor: 2.0, original_ctx: ctx, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None },
+                attention: AttentionPattern::Sinks { sinks: 2, window: 16, positions: SinkPositions::Original },
+                precision: RopePrecision::F16Angles,
+                ..Experiment::default()
+            },
+        ),
+    ]
+}
+
+/// Logits of a one-pass prefill, then of a 60-token prefill followed by 10 single-token steps.
+fn one_pass_and_incremental(session: &mut dyn Forward, ids: &[u32]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let rows: Vec<usize> = (0..ids.len()).collect();
+    let one = session.forward(ids, &rows).unwrap();
+    session.reset();
+    let mut inc = session.forward(&ids[..60], &rows[..60]).unwrap();
+    for &t in &ids[60..] {
+        inc.extend(session.forward(&[t], &[0]).unwrap());
+    }
+    (one, inc)
+}
+
+#[test]
+fn every_method_pattern_and_precision_matches_cpu() {
+    let ctx = ctx();
+    let file = ModelFile::from_bytes(tiny(4, 2, 11).to_gguf()).unwrap();
+    let mut cpu = CpuModel::load(&file).unwrap();
+    let mut gpu = GpuModel::load(ctx, &file).unwrap();
+    let ids: Vec<u32> = (0..70).map(|i| (i * 41 + 5) % 250).collect();
+    let (baseline, _) = one_pass_and_incremental(&mut cpu.session(), &ids);
+    for (name, e) in experiments() {
+        cpu.set_experiment(&e).unwrap();
+        gpu.set_experiment(&e).unwrap();
+        let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(), &ids);
+        let (gpu_one, gpu_inc) = one_pass_and_incremental(&mut gpu.session(70).unwrap(), &ids);
+        // Low-precision modes round q and k: a 1e-6 difference upstream can flip a rounding.
+        let tol = if e.precision == RopePrecision::F32 { 2e-3 } else { 2e-2 };
+        for (what, a, b) in [("one pass", &cpu_one, &gpu_one), ("incremental", &cpu_inc, &gpu_inc)] {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let d = max_abs_diff(x, y);
+                assert!(d < tol, "{name} {what}, position {i}: GPU vs CPU max |Δlogit| {d}");
+            }
+        }
+        // Every experiment but the default changes the logits somewhere.
+        let moved = baseline.iter().zip(&cpu_one).map(|(x, y)| max_abs_diff(x, y)).fold(0.0, f32::max);
+        assert!(name == "default" || moved > 1e-3, "{name} does not change anything ({moved})");
+        // Methods whose frequencies do not depend on the length give the same logits however the
+        // sequence is fed (position maps and masks are per token, not per call).
+        if !e.rope.length_dependent() {
+            for (i, (x, y)) in cpu_one.iter().zip(&cpu_inc).enumerate() {
+                let d = max_abs_diff(x, y);
+                assert!(d < 1e-3, "{name}: incremental position {i} differs from one pass by {d}");
+            }
+        }
+    }
+}
+
+/// HF-style post-RoPE caching keeps stale frequencies: dynamic NTK's last incremental step then
+/// differs from one pass, while the pre-RoPE cache (the default) re-rotates every key and
+/// reproduces it. One layer, so cached pre-RoPE K and V do not depend on earlier steps'
+/// frequencies (in deeper models they do, by design of incremental dynamic scaling).
+#[test]
+fn dynamic_ntk_post_rope_cache_drifts_and_pre_rope_cache_does_not() {
+    let file = ModelFile::from_bytes(TinyLlama { layers: 1, ..tiny(4, 2, 12) }.to_gguf()).unwrap();
+    let mut cpu = CpuModel::load(&file).unwrap();
+    let mut gpu = GpuModel::load(ctx(), &file).unwrap();
+    let ids: Vec<u32> = (0..70).map(|i| (i * 31 + 2) % 250).collect();
+    let mut gaps = Vec::new();
+    for key_cache in [KeyCache::PreRope, KeyCache::PostRope] {
+        let e = Experiment { rope: RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) }, key_cache, ..Experiment::default() };
+        cpu.set_experiment(&e).unwrap();
+        gpu.set_experiment(&e).unwrap();
+        let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(), &ids);
+        let (_, gpu_inc) = one_pass_and_incremental(&mut gpu.session(70).unwrap(), &ids);
+        assert!(max_abs_diff(&cpu_inc[69], &gpu_inc[69]) < 2e-3, "{key_cache:?}: GPU vs CPU");
+        gaps.push(max_abs_diff(&cpu_one[69], &cpu_inc[69]));
+    }
+    assert!(gaps[0] < 1e-3 && gaps[1] > 1e-2, "pre-RoPE gap {} / post-RoPE gap {}", gaps[0], gaps[1]);
+}
+
 #[test]
 fn session_capacity_and_bad_input_are_errors() {
     let file = ModelFile::from_bytes(tiny(2, 1, 4).to_gguf()).unwrap();
@@ -66,12 +181,13 @@ fn session_capacity_and_bad_input_are_errors() {
 #[test]
 fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
     let file = ModelFile::from_bytes(tiny(2, 1, 5).to_gguf()).unwrap();
-    let gpu = GpuModel::load(ctx(), &file).unwrap();
+    let mut gpu = GpuModel::load(ctx(), &file).unwrap();
     let spec = gpu.spec().clone();
     let ids: Vec<u32> = (0..120).map(|i| (i * 53 + 7) % 250).collect();
-    let mean_entropy = |window: u32| {
+    let mut mean_entropy = |window: u32| {
+        let attention = if window == 0 { AttentionPattern::Full } else { AttentionPattern::Window { window } };
+        gpu.set_experiment(&Experiment { attention, ..Experiment::default() }).unwrap();
         let mut session = gpu.session(120).unwrap();
-        session.set_mask(&vec![(window, 0); spec.block_count * spec.head_count]).unwrap();
         session.record_entropy();
         session.forward(&ids, &[]).unwrap();
         let trace = session.entropy().unwrap().clone();
@@ -91,14 +207,13 @@ fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
 #[test]
 fn attention_row_capture_is_a_distribution_consistent_with_the_entropy() {
     let file = ModelFile::from_bytes(tiny(2, 1, 6).to_gguf()).unwrap();
-    let gpu = GpuModel::load(ctx(), &file).unwrap();
+    let mut gpu = GpuModel::load(ctx(), &file).unwrap();
     let spec = gpu.spec().clone();
     let ids: Vec<u32> = (0..90).map(|i| (i * 29 + 3) % 250).collect();
-    let mut session = gpu.session(90).unwrap();
     // Layer 1 uses a window of 8 with 2 sinks; layer 0 full attention.
-    let mut mask = vec![(0, 0); spec.head_count];
-    mask.extend(vec![(8, 2); spec.head_count]);
-    session.set_mask(&mask).unwrap();
+    let windows = vec![vec![0; spec.head_count], vec![8; spec.head_count]];
+    gpu.set_experiment(&Experiment { attention: AttentionPattern::Custom { windows, sinks: 2 }, ..Experiment::default() }).unwrap();
+    let mut session = gpu.session(90).unwrap();
     session.record_entropy();
     session.capture_attention_row(1, 1, 70).unwrap();
     session.forward(&ids[..64], &[]).unwrap();

@@ -11,8 +11,9 @@ mod weights;
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::error::{Error, Result};
+use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
-use crate::rope::RopeFrequencies;
+use crate::rope::{Region, RopePrecision};
 use crate::session::Forward;
 use weights::Weights;
 
@@ -27,7 +28,7 @@ const MAX_CPU_WEIGHT_BYTES: u64 = u64::MAX;
 pub struct CpuModel {
     spec: ModelSpec,
     weights: Weights,
-    rope: RopeFrequencies,
+    plan: Plan,
 }
 
 impl CpuModel {
@@ -43,24 +44,27 @@ impl CpuModel {
             )));
         }
         let weights = Weights::load(file)?;
-        let rope = RopeFrequencies::standard(spec.rope_freq_base, spec.head_dim);
-        Ok(Self { spec, weights, rope })
+        let plan = Plan::standard(&spec);
+        Ok(Self { spec, weights, plan })
     }
 
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
     }
 
-    /// Replaces the RoPE frequency table (a scaling variant, see [`crate::rope::RopeScaling`]).
-    pub fn set_rope(&mut self, rope: RopeFrequencies) -> Result<()> {
-        check_rope(&rope, self.spec.head_dim)?;
-        self.rope = rope;
+    /// Switches the RoPE method, attention pattern and precision for sessions made from now on.
+    pub fn set_experiment(&mut self, experiment: &Experiment) -> Result<()> {
+        self.plan = Plan::new(experiment, &self.spec)?;
         Ok(())
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// A fresh session (empty KV cache) over this model.
     pub fn session(&self) -> CpuSession<'_> {
-        CpuSession { model: self, cache: vec![None; self.spec.block_count], len: 0 }
+        CpuSession { model: self, cache: (0..self.spec.block_count).map(|_| None).collect(), len: 0, key_regions: None }
     }
 
     fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
@@ -70,43 +74,62 @@ impl CpuModel {
     }
 }
 
-/// A table must have one frequency per rotary pair.
-pub(crate) fn check_rope(rope: &RopeFrequencies, head_dim: usize) -> Result<()> {
-    if rope.pairs() != head_dim / 2 {
-        return Err(Error::InvalidInput(format!(
-            "RoPE table has {} pairs; the model's heads have {}",
-            rope.pairs(),
-            head_dim / 2
-        )));
-    }
-    Ok(())
-}
-
-/// Rotates adjacent pairs (x_{2k}, x_{2k+1}) — the GGUF llama layout (spec §1: llama.cpp
-/// `LLAMA_ROPE_TYPE_NORM`; `convert_hf_to_gguf.py` permutes Q/K rows so this equals HF's
-/// rotate-half on the original weights). `x`: [n, heads, d]; cos/sin: [n, d/2].
-fn rotate_pairs(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+/// Rotates adjacent pairs (x_{2k}, x_{2k+1}) of every head — the GGUF llama layout (spec §1:
+/// llama.cpp `LLAMA_ROPE_TYPE_NORM`; `convert_hf_to_gguf.py` permutes Q/K rows so this equals HF's
+/// rotate-half on the original weights) — and multiplies token t by `scales[t]`.
+/// `x`: [n, heads, d]; cos/sin: [n, d/2].
+fn rotate_pairs(x: &Tensor, cos: &[f32], sin: &[f32], precision: RopePrecision, scales: Option<&[f32]>) -> Result<Tensor> {
     let (n, heads, d) = x.dims3()?;
-    let x = x.reshape((n, heads, d / 2, 2))?;
-    let a = x.narrow(3, 0, 1)?;
-    let b = x.narrow(3, 1, 1)?;
-    let cos = cos.reshape((n, 1, d / 2, 1))?;
-    let sin = sin.reshape((n, 1, d / 2, 1))?;
-    let ra = (a.broadcast_mul(&cos)? - b.broadcast_mul(&sin)?)?;
-    let rb = (a.broadcast_mul(&sin)? + b.broadcast_mul(&cos)?)?;
-    Ok(Tensor::cat(&[ra, rb], 3)?.reshape((n, heads, d))?)
+    let pairs = d / 2;
+    let mut data = x.flatten_all()?.to_vec1::<f32>()?;
+    for (t, token) in data.chunks_mut(heads * d).enumerate() {
+        let (c, s) = (&cos[t * pairs..][..pairs], &sin[t * pairs..][..pairs]);
+        for head in token.chunks_mut(d) {
+            precision.rotate(head, c, s);
+            if let Some(scales) = scales {
+                head.iter_mut().for_each(|v| *v *= scales[t]);
+            }
+        }
+    }
+    Ok(Tensor::from_vec(data, (n, heads, d), x.device())?)
 }
 
 fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(x.matmul(&w.t()?)?)
 }
 
-/// One sequence being processed: the model plus its KV cache (post-RoPE K, V per layer, each
-/// `[kv_heads, len, head_dim]`).
+/// One layer's cache: K rotated for each key region and V, each `[kv_heads, len, head_dim]`,
+/// plus pre-RoPE K `[len, kv_heads, head_dim]` when the plan re-rotates keys.
+struct LayerCache {
+    keys: Vec<Tensor>,
+    v: Tensor,
+    raw_k: Option<Tensor>,
+}
+
+/// One sequence being processed: the model plus its KV cache.
 pub struct CpuSession<'m> {
     model: &'m CpuModel,
-    cache: Vec<Option<(Tensor, Tensor)>>,
+    cache: Vec<Option<LayerCache>>,
     len: usize,
+    /// The regions the cached keys were rotated with.
+    key_regions: Option<Vec<Region>>,
+}
+
+impl CpuSession<'_> {
+    /// Re-rotates every cached key from pre-RoPE K with `regions` (dynamic NTK and LongRoPE
+    /// after the length changed their frequencies; spec §0.4).
+    fn rerotate(&mut self, regions: &[Region]) -> Result<()> {
+        let plan = &self.model.plan;
+        let tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, 0..self.len)).collect();
+        for layer in self.cache.iter_mut().flatten() {
+            let raw = layer.raw_k.as_ref().ok_or_else(|| Error::InvalidInput("no pre-RoPE keys cached".into()))?;
+            layer.keys = tables
+                .iter()
+                .map(|(c, s)| Ok(rotate_pairs(raw, c, s, plan.precision(), None)?.transpose(0, 1)?.contiguous()?))
+                .collect::<Result<_>>()?;
+        }
+        Ok(())
+    }
 }
 
 impl Forward for CpuSession<'_> {
@@ -121,6 +144,7 @@ impl Forward for CpuSession<'_> {
     fn reset(&mut self) {
         self.cache.iter_mut().for_each(|c| *c = None);
         self.len = 0;
+        self.key_regions = None;
     }
 
     fn forward(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
@@ -138,10 +162,15 @@ impl Forward for CpuSession<'_> {
         }
         let dev = Device::Cpu;
         let start = self.len;
-        let (cos, sin) = m.rope.cos_sin(start..start + n);
-        let pairs = m.rope.pairs();
-        let cos = Tensor::from_vec(cos, (n, pairs), &dev)?;
-        let sin = Tensor::from_vec(sin, (n, pairs), &dev)?;
+        let plan = &m.plan;
+        let regions = plan.regions(start + n);
+        if start > 0 && plan.rerotates_keys() && self.key_regions.as_ref() != Some(&regions) {
+            self.rerotate(&regions)?;
+        }
+        self.key_regions = Some(regions.clone());
+        let q_tables: Vec<_> = regions.iter().map(|r| plan.query_tables(r, start..start + n)).collect();
+        let k_tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, start..start + n)).collect();
+        let deltas: Vec<_> = regions.iter().map(|r| r.deltas).collect();
 
         let ids = Tensor::new(tokens, &dev)?;
         let mut x = m.weights.token_embd.index_select(&ids, 0)?;
@@ -150,15 +179,31 @@ impl Forward for CpuSession<'_> {
             let q = linear(&h, &w.attn_q)?.reshape((n, s.head_count, s.head_dim))?;
             let k = linear(&h, &w.attn_k)?.reshape((n, s.head_count_kv, s.head_dim))?;
             let v = linear(&h, &w.attn_v)?.reshape((n, s.head_count_kv, s.head_dim))?;
-            let q = rotate_pairs(&q, &cos, &sin)?;
-            let k = rotate_pairs(&k, &cos, &sin)?.transpose(0, 1)?.contiguous()?;
+            let scales = plan.logit_scale().applies_to(l).then(|| plan.query_scales(start..start + n));
+            let qs = q_tables
+                .iter()
+                .map(|(c, sn)| rotate_pairs(&q, c, sn, plan.precision(), scales.as_deref()))
+                .collect::<Result<Vec<_>>>()?;
+            let ks = k_tables
+                .iter()
+                .map(|(c, sn)| Ok(rotate_pairs(&k, c, sn, plan.precision(), None)?.transpose(0, 1)?.contiguous()?))
+                .collect::<Result<Vec<_>>>()?;
             let v = v.transpose(0, 1)?.contiguous()?;
-            let (k_all, v_all) = match self.cache[l].take() {
-                None => (k, v),
-                Some((pk, pv)) => (Tensor::cat(&[pk, k], 1)?, Tensor::cat(&[pv, v], 1)?),
+            let raw_k = plan.rerotates_keys().then_some(k);
+            let layer = match self.cache[l].take() {
+                None => LayerCache { keys: ks, v, raw_k },
+                Some(old) => LayerCache {
+                    keys: old.keys.iter().zip(&ks).map(|(a, b)| Tensor::cat(&[a, b], 1)).collect::<candle_core::Result<_>>()?,
+                    v: Tensor::cat(&[&old.v, &v], 1)?,
+                    raw_k: match (old.raw_k, raw_k) {
+                        (Some(a), Some(b)) => Some(Tensor::cat(&[a, b], 0)?),
+                        _ => None,
+                    },
+                },
             };
-            let attn = attention::causal(&q, &k_all, &v_all, start)?;
-            self.cache[l] = Some((k_all, v_all));
+            let masks = &plan.masks()[l * s.head_count..(l + 1) * s.head_count];
+            let attn = attention::attend(&qs, &layer.keys, &layer.v, start, &deltas, masks)?;
+            self.cache[l] = Some(layer);
             x = (x + linear(&attn, &w.attn_output)?)?;
 
             let h = m.rms_norm(&x, &w.ffn_norm)?;

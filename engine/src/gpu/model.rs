@@ -7,13 +7,14 @@ use super::buffers::{self, read_f32};
 use super::context::GpuContext;
 use super::kernels::{BindCache, Pipelines};
 use super::ops::attention::{max_splits, AttentionIo, AttentionShape};
-use super::ops::rope::CacheSlot;
+use super::ops::rope::{CacheSlot, RopeShape, RopeTables};
 use super::ops::Ops;
 use super::profiler::Profiler;
 use super::weights::GpuWeight;
 use crate::error::{Error, Result};
+use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
-use crate::rope::RopeFrequencies;
+use crate::rope::Region;
 
 /// The head size `shaders/attention.wgsl` is written for.
 const ATTENTION_HEAD_DIM: usize = 64;
@@ -42,7 +43,7 @@ pub struct GpuModel {
     output: Option<GpuWeight>,
     output_norm: wgpu::Buffer,
     layers: Vec<LayerWeights>,
-    rope: RopeFrequencies,
+    plan: Plan,
     weight_bytes: u64,
     profiler: Option<Profiler>,
 }
@@ -97,19 +98,22 @@ impl GpuModel {
                 + l.attn_norm.size()
                 + l.ffn_norm.size();
         }
-        let rope = RopeFrequencies::standard(spec.rope_freq_base, spec.head_dim);
-        Ok(Self { pipes: Pipelines::new(spec.head_dim), ctx, spec, token_embd, output, output_norm, layers, rope, weight_bytes, profiler: None })
+        let plan = Plan::standard(&spec);
+        Ok(Self { pipes: Pipelines::new(spec.head_dim), ctx, spec, token_embd, output, output_norm, layers, plan, weight_bytes, profiler: None })
     }
 
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
     }
 
-    /// Replaces the RoPE frequency table (a scaling variant, see [`crate::rope::RopeScaling`]).
-    pub fn set_rope(&mut self, rope: RopeFrequencies) -> Result<()> {
-        crate::cpu::check_rope(&rope, self.spec.head_dim)?;
-        self.rope = rope;
+    /// Switches the RoPE method, attention pattern and precision for sessions made from now on.
+    pub fn set_experiment(&mut self, experiment: &Experiment) -> Result<()> {
+        self.plan = Plan::new(experiment, &self.spec)?;
         Ok(())
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// Times every kernel with timestamp queries from now on; false if the adapter cannot.
@@ -137,34 +141,57 @@ impl GpuModel {
     pub fn scratch_bytes(&self) -> u64 {
         let s = &self.spec;
         let n = PREFILL_CHUNK;
-        let splits = max_splits(n, s.head_count);
-        let floats = n * (1 + 3 * s.embedding_length + 2 * s.head_count * s.head_dim + 2 * s.head_count_kv * s.head_dim
+        let regions = self.plan.region_count();
+        let splits = max_splits(n, s.head_count, regions);
+        let floats = n * (1 + 3 * s.embedding_length + (1 + regions) * s.head_count * s.head_dim + 2 * s.head_count_kv * s.head_dim
+            + 2 * (2 * regions + 1) * s.head_dim / 2
             + 2 * s.feed_forward_length + s.head_dim + 2 * s.block_count * s.head_count
             + splits * s.head_count * (s.head_dim + 4));
         (floats * 4) as u64
     }
 
-    /// A session whose KV cache holds up to `capacity` tokens. Fails up front, with the numbers,
-    /// if one layer's cache would exceed the device's binding limit.
+    /// A session whose KV cache holds up to `capacity` tokens, under the current experiment.
+    /// Fails up front, with the numbers, if one layer's cache would exceed the device's binding
+    /// limit.
     pub fn session(&self, capacity: usize) -> Result<GpuSession<'_>> {
         let s = &self.spec;
+        let regions = self.plan.region_count() as u64;
         let layer_bytes = (s.head_count_kv as u64 * s.head_dim as u64 * 4).saturating_mul(capacity as u64);
-        if layer_bytes > self.ctx.max_binding() {
+        if layer_bytes.saturating_mul(regions) > self.ctx.max_binding() {
             return Err(Error::DoesNotFit(format!(
-                "a {capacity}-token KV cache needs {:.1} MiB per layer for K (and V); this GPU binds at most {:.1} MiB",
-                layer_bytes as f64 / (1 << 20) as f64,
+                "a {capacity}-token KV cache needs {:.1} MiB per layer for K ({regions} key region(s)); this GPU binds at most {:.1} MiB",
+                (layer_bytes * regions) as f64 / (1 << 20) as f64,
                 self.ctx.max_binding() as f64 / (1 << 20) as f64
             )));
         }
         let mut k_cache = Vec::with_capacity(s.block_count);
         let mut v_cache = Vec::with_capacity(s.block_count);
+        let mut raw_k = Vec::new();
         for _ in 0..s.block_count {
-            k_cache.push(buffers::storage(&self.ctx, "k cache", layer_bytes)?);
+            k_cache.push(buffers::storage(&self.ctx, "k cache", layer_bytes * regions)?);
             v_cache.push(buffers::storage(&self.ctx, "v cache", layer_bytes)?);
+            if self.plan.rerotates_keys() {
+                raw_k.push(buffers::storage(&self.ctx, "pre-RoPE k cache", layer_bytes)?);
+            }
         }
-        let mask = vec![0u32; s.block_count * s.head_count * 2];
+        let mask: Vec<u32> = self.plan.masks().iter().flat_map(|m| [m.window, m.sinks]).collect();
         let mask = buffers::upload(&self.ctx, "attention mask", bytemuck::cast_slice(&mask))?;
-        Ok(GpuSession { model: self, k_cache, v_cache, capacity, len: 0, mask, entropy: None, scratch: None, logit_bufs: None, row_request: None, binds: BindCache::new(&self.ctx) })
+        Ok(GpuSession {
+            model: self,
+            plan: self.plan.clone(),
+            k_cache,
+            v_cache,
+            raw_k,
+            capacity,
+            len: 0,
+            key_regions: None,
+            mask,
+            entropy: None,
+            scratch: None,
+            logit_bufs: None,
+            row_request: None,
+            binds: BindCache::new(&self.ctx),
+        })
     }
 }
 
@@ -175,13 +202,15 @@ struct Scratch {
     x2: wgpu::Buffer,
     h: wgpu::Buffer,
     q: wgpu::Buffer,
+    /// q rotated for each key region: [regions, n, heads, d].
+    q_rot: wgpu::Buffer,
     k: wgpu::Buffer,
     v: wgpu::Buffer,
     attn: wgpu::Buffer,
     gate: wgpu::Buffer,
     up: wgpu::Buffer,
-    cos: wgpu::Buffer,
-    sin: wgpu::Buffer,
+    /// See [`RopeTables`].
+    tables: wgpu::Buffer,
     entropy: wgpu::Buffer,
     lse: wgpu::Buffer,
     part_o: wgpu::Buffer,
@@ -191,10 +220,17 @@ struct Scratch {
 /// One sequence on the GPU: the KV cache and the per-head attention mask.
 pub struct GpuSession<'m> {
     model: &'m GpuModel,
+    /// The experiment this session runs (fixed at creation: the cache layout depends on it).
+    plan: Plan,
+    /// Per layer: K rotated for each key region, [regions, kv_heads, capacity, d].
     k_cache: Vec<wgpu::Buffer>,
     v_cache: Vec<wgpu::Buffer>,
+    /// Per layer, when the plan re-rotates keys: pre-RoPE K, [capacity, kv_heads, d].
+    raw_k: Vec<wgpu::Buffer>,
     capacity: usize,
     len: usize,
+    /// The regions the cached keys were rotated with.
+    key_regions: Option<Vec<Region>>,
     mask: wgpu::Buffer,
     entropy: Option<EntropyTrace>,
     /// Activations for the last chunk size used; reused while the size repeats (every decode step).
@@ -224,22 +260,6 @@ struct LogitBuffers {
 }
 
 impl GpuSession<'_> {
-    /// Sets (window, sinks) per (layer, head); window 0 = full causal attention.
-    pub fn set_mask(&mut self, per_layer_head: &[(u32, u32)]) -> Result<()> {
-        let s = &self.model.spec;
-        if per_layer_head.len() != s.block_count * s.head_count {
-            return Err(Error::InvalidInput(format!(
-                "mask has {} entries; the model has {} layers × {} heads",
-                per_layer_head.len(),
-                s.block_count,
-                s.head_count
-            )));
-        }
-        let words: Vec<u32> = per_layer_head.iter().flat_map(|&(w, s)| [w, s]).collect();
-        self.model.ctx.queue.write_buffer(&self.mask, 0, bytemuck::cast_slice(&words));
-        Ok(())
-    }
-
     /// Asks for the full attention row of (layer, head, position) when that position runs
     /// (for the attention-map view); read it with [`GpuSession::attention_row`].
     pub fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) -> Result<()> {
@@ -298,20 +318,21 @@ impl GpuSession<'_> {
         let ctx = &self.model.ctx;
         let f = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
         let (q_dim, kv_dim) = (s.head_count * s.head_dim, s.head_count_kv * s.head_dim);
-        let splits = max_splits(n, s.head_count);
+        let regions = self.plan.region_count();
+        let splits = max_splits(n, s.head_count, regions);
         Ok(Scratch {
             ids: f("ids", n)?,
             x: f("x", n * s.embedding_length)?,
             x2: f("x2", n * s.embedding_length)?,
             h: f("h", n * s.embedding_length)?,
             q: f("q", n * q_dim)?,
+            q_rot: f("rotated q", regions * n * q_dim)?,
             k: f("k", n * kv_dim)?,
             v: f("v", n * kv_dim)?,
             attn: f("attn", n * q_dim)?,
             gate: f("gate", n * s.feed_forward_length)?,
             up: f("up", n * s.feed_forward_length)?,
-            cos: f("cos", n * s.head_dim / 2)?,
-            sin: f("sin", n * s.head_dim / 2)?,
+            tables: f("rope tables", 2 * (2 * regions * n * s.head_dim / 2 + n))?,
             entropy: f("entropy", s.block_count * s.head_count * n)?,
             lse: f("lse", s.block_count * s.head_count * n)?,
             part_o: f("attention partials", splits * n * q_dim)?,
@@ -320,7 +341,7 @@ impl GpuSession<'_> {
     }
 
     /// Runs one chunk; returns logits for `rows` (indices into the chunk).
-    async fn run_chunk(&mut self, tokens: &[u32], rows: &[usize]) -> Result<Vec<Vec<f32>>> {
+    async fn run_chunk(&mut self, tokens: &[u32], rows: &[usize], regions: &[Region]) -> Result<Vec<Vec<f32>>> {
         let m = self.model;
         let s = &m.spec;
         let ctx = &m.ctx;
@@ -336,9 +357,15 @@ impl GpuSession<'_> {
             _ => None,
         };
         ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(tokens));
-        let (cos, sin) = m.rope.cos_sin(self.len..self.len + n);
-        ctx.queue.write_buffer(&sc.cos, 0, bytemuck::cast_slice(&cos));
-        ctx.queue.write_buffer(&sc.sin, 0, bytemuck::cast_slice(&sin));
+        let plan = &self.plan;
+        let span = self.len..self.len + n;
+        let q_tables: Vec<_> = regions.iter().map(|r| plan.query_tables(r, span.clone())).collect();
+        let k_tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, span.clone())).collect();
+        let tables = RopeTables::new(&q_tables, &k_tables, &plan.query_scales(span));
+        ctx.queue.write_buffer(&sc.tables, 0, bytemuck::cast_slice(&tables.data));
+        let kv_bytes = (s.head_count_kv * s.head_dim * 4) as u64;
+        let region_deltas: Vec<(u32, u32)> =
+            regions.iter().map(|r| (r.deltas.min.min(u32::MAX as usize) as u32, r.deltas.max.min(u32::MAX as usize) as u32)).collect();
 
         let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref(), binds: Some(&self.binds) };
         let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -349,8 +376,24 @@ impl GpuSession<'_> {
             ops.matmul(&mut enc, &sc.h, &w.attn_q, &sc.q, n, None);
             ops.matmul(&mut enc, &sc.h, &w.attn_k, &sc.k, n, None);
             ops.matmul(&mut enc, &sc.h, &w.attn_v, &sc.v, n, None);
+            if let Some(raw) = self.raw_k.get(l) {
+                enc.copy_buffer_to_buffer(&sc.k, 0, raw, self.len as u64 * kv_bytes, n as u64 * kv_bytes);
+            }
             let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: self.len, capacity: self.capacity };
-            ops.rope_and_cache(&mut enc, &sc.q, &sc.k, &sc.v, &sc.cos, &sc.sin, slot, n, s.head_count, s.head_count_kv, s.head_dim);
+            let rope = RopeShape {
+                n,
+                heads: s.head_count,
+                kv_heads: s.head_count_kv,
+                head_dim: s.head_dim,
+                regions: regions.len(),
+                precision: plan.precision().kernel_code(),
+                q_table: tables.q_table,
+                k_table: tables.k_table,
+                scale_at: tables.scale_at,
+                scale_queries: plan.logit_scale().applies_to(l),
+                write_v: true,
+            };
+            ops.rope_and_cache(&mut enc, &sc.q, &sc.k, &sc.v, &sc.tables, &sc.q_rot, slot, &rope);
             let shape = AttentionShape {
                 n,
                 start: self.len,
@@ -360,9 +403,10 @@ impl GpuSession<'_> {
                 layer: l,
                 scale: 1.0 / (s.head_dim as f32).sqrt(),
                 head_dim: s.head_dim,
+                regions: region_deltas.clone(),
             };
             let io = AttentionIo {
-                q: &sc.q,
+                q: &sc.q_rot,
                 k_cache: &self.k_cache[l],
                 v_cache: &self.v_cache[l],
                 mask: &self.mask,
@@ -428,6 +472,39 @@ impl GpuSession<'_> {
         Ok(out)
     }
 
+    /// Rewrites every cached key from pre-RoPE K with `regions`' key tables.
+    fn rerotate(&mut self, regions: &[Region]) -> Result<()> {
+        let m = self.model;
+        let s = &m.spec;
+        let ctx = &m.ctx;
+        let keys: Vec<_> = regions.iter().map(|r| self.plan.key_tables(r, 0..self.len)).collect();
+        let tables = RopeTables::new(&[], &keys, &[]);
+        let table_buf = buffers::upload(ctx, "re-rotation tables", bytemuck::cast_slice(&tables.data))?;
+        let unused_q = buffers::storage(ctx, "unused q", 16)?;
+        let ops = Ops { ctx, pipes: &m.pipes, prof: None, binds: None };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let shape = RopeShape {
+            n: self.len,
+            heads: 0,
+            kv_heads: s.head_count_kv,
+            head_dim: s.head_dim,
+            regions: regions.len(),
+            precision: self.plan.precision().kernel_code(),
+            q_table: 0,
+            k_table: tables.k_table,
+            scale_at: 0,
+            scale_queries: false,
+            write_v: false,
+        };
+        for l in 0..s.block_count {
+            let raw = &self.raw_k[l];
+            let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: 0, capacity: self.capacity };
+            ops.rope_and_cache(&mut enc, raw, raw, raw, &table_buf, &unused_q, slot, &shape);
+        }
+        ctx.queue.submit([enc.finish()]);
+        ctx.check()
+    }
+
     /// Async forward pass (the form the browser uses).
     pub async fn forward_async(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
         let s = &self.model.spec;
@@ -448,6 +525,13 @@ impl GpuSession<'_> {
                 self.capacity
             )));
         }
+        // One resolution for the whole call: dynamic methods see its full length (as HF's one
+        // forward pass does); cached keys follow if the frequencies moved (spec §0.4).
+        let regions = self.plan.regions(self.len + tokens.len());
+        if self.len > 0 && self.plan.rerotates_keys() && self.key_regions.as_ref() != Some(&regions) {
+            self.rerotate(&regions)?;
+        }
+        self.key_regions = Some(regions.clone());
         let mut out = vec![Vec::new(); logit_rows.len()];
         for (c, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
             let base = c * PREFILL_CHUNK;
@@ -457,7 +541,7 @@ impl GpuSession<'_> {
                 .filter(|(_, &r)| r >= base && r < base + chunk.len())
                 .map(|(slot, &r)| (slot, r - base))
                 .unzip();
-            let logits = self.run_chunk(chunk, &rows).await?;
+            let logits = self.run_chunk(chunk, &rows, &regions).await?;
             for (slot, row) in slots.into_iter().zip(logits) {
                 out[slot] = row;
             }
@@ -508,6 +592,7 @@ impl crate::session::Forward for GpuSession<'_> {
 
     fn reset(&mut self) {
         self.len = 0;
+        self.key_regions = None;
         if let Some(t) = self.entropy.as_mut() {
             t.values.clear();
             t.positions = 0;

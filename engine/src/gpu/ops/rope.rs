@@ -14,19 +14,80 @@ struct Params {
     head_dim: u32,
     start: u32,
     capacity: u32,
+    regions: u32,
+    precision: u32,
+    q_table: u32,
+    k_table: u32,
+    scale_at: u32,
+    flags: u32,
 }
 
 /// Where this chunk's K and V go.
 pub(crate) struct CacheSlot<'a> {
+    /// [regions, kv_heads, capacity, d]: keys rotated for each region.
     pub k: &'a wgpu::Buffer,
     pub v: &'a wgpu::Buffer,
     pub start: usize,
     pub capacity: usize,
 }
 
+/// Shapes and table offsets of one `rope.wgsl` launch.
+pub(crate) struct RopeShape {
+    pub n: usize,
+    /// Query heads (0 when re-rotating cached keys only).
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub regions: usize,
+    /// [`crate::rope::RopePrecision::kernel_code`].
+    pub precision: u32,
+    /// Offsets, in (cos, sin) pairs, of the query tables, key tables and query scales.
+    pub q_table: usize,
+    pub k_table: usize,
+    pub scale_at: usize,
+    pub scale_queries: bool,
+    pub write_v: bool,
+}
+
+/// Flags of `rope.wgsl`.
+const SCALE_QUERIES: u32 = 1;
+const WRITE_V: u32 = 2;
+
+/// The (cos, sin) table buffer `rope.wgsl` reads: query tables [regions, n, pairs], key tables
+/// [regions, n, pairs], then one (scale, 0) per query.
+pub(crate) struct RopeTables {
+    pub data: Vec<f32>,
+    pub q_table: usize,
+    pub k_table: usize,
+    pub scale_at: usize,
+}
+
+impl RopeTables {
+    /// Interleaves per-region (cos, sin) tables and the query scales.
+    pub fn new(queries: &[(Vec<f32>, Vec<f32>)], keys: &[(Vec<f32>, Vec<f32>)], scales: &[f32]) -> Self {
+        let mut data = Vec::new();
+        let push = |data: &mut Vec<f32>, tables: &[(Vec<f32>, Vec<f32>)]| {
+            for (cos, sin) in tables {
+                for (c, s) in cos.iter().zip(sin) {
+                    data.extend([*c, *s]);
+                }
+            }
+        };
+        push(&mut data, queries);
+        let k_table = data.len() / 2;
+        push(&mut data, keys);
+        let scale_at = data.len() / 2;
+        data.extend(scales.iter().flat_map(|&s| [s, 0.0]));
+        if data.is_empty() {
+            data.extend([0.0, 0.0]);
+        }
+        Self { data, q_table: 0, k_table, scale_at }
+    }
+}
+
 impl Ops<'_> {
-    /// Rotates q ([n, heads, d]) in place and stores rotated k and plain v ([n, kv_heads, d])
-    /// at cache rows `start ..` (cache layout [kv_heads, capacity, d]).
+    /// Rotates q ([n, heads, d]) into `q_out` once per region (scaled per query), and stores
+    /// k rotated per region and plain v ([n, kv_heads, d]) at cache rows `start ..`.
     #[allow(clippy::too_many_arguments)]
     pub fn rope_and_cache(
         &self,
@@ -34,25 +95,29 @@ impl Ops<'_> {
         q: &wgpu::Buffer,
         k: &wgpu::Buffer,
         v: &wgpu::Buffer,
-        cos: &wgpu::Buffer,
-        sin: &wgpu::Buffer,
+        tables: &wgpu::Buffer,
+        q_out: &wgpu::Buffer,
         slot: CacheSlot<'_>,
-        n: usize,
-        heads: usize,
-        kv_heads: usize,
-        head_dim: usize,
+        shape: &RopeShape,
     ) {
+        let flags = if shape.scale_queries { SCALE_QUERIES } else { 0 } | if shape.write_v { WRITE_V } else { 0 };
         let params = Params {
-            n: n as u32,
-            heads: heads as u32,
-            kv_heads: kv_heads as u32,
-            head_dim: head_dim as u32,
+            n: shape.n as u32,
+            heads: shape.heads as u32,
+            kv_heads: shape.kv_heads as u32,
+            head_dim: shape.head_dim as u32,
             start: slot.start as u32,
             capacity: slot.capacity as u32,
+            regions: shape.regions as u32,
+            precision: shape.precision,
+            q_table: shape.q_table as u32,
+            k_table: shape.k_table as u32,
+            scale_at: shape.scale_at as u32,
+            flags,
         };
-        let threads = n * (heads + kv_heads) * head_dim / 2;
+        let threads = shape.n * (shape.heads + shape.kv_heads) * shape.head_dim / 2;
         let (gx, gy) = grid(threads.div_ceil(64) as u32);
-                let buffers = [q, k, v, cos, sin, slot.k, slot.v];
+        let buffers = [q, k, v, tables, q_out, slot.k, slot.v];
         self.launch(enc, Kernel::Rope, 0, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
     }
 }
@@ -60,55 +125,79 @@ impl Ops<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use super::CacheSlot;
-    use crate::rope::RopeFrequencies;
+    use super::{CacheSlot, RopeShape, RopeTables};
+    use crate::rope::{RopeFrequencies, RopePrecision};
 
-    /// Adjacent-pair rotation, as the CPU reference does it.
-    fn rotate(x: &[f32], cos: &[f32], sin: &[f32], heads: usize, d: usize) -> Vec<f32> {
+    /// Adjacent-pair rotation as the CPU reference does it (`RopePrecision::rotate`), times the
+    /// token's scale.
+    fn rotate(x: &[f32], cos: &[f32], sin: &[f32], heads: usize, d: usize, precision: RopePrecision, scales: &[f32]) -> Vec<f32> {
         let pairs = d / 2;
         let mut out = x.to_vec();
         for (t, token) in out.chunks_mut(heads * d).enumerate() {
             for head in token.chunks_mut(d) {
-                for k in 0..pairs {
-                    let (c, s) = (cos[t * pairs + k], sin[t * pairs + k]);
-                    let (a, b) = (head[2 * k], head[2 * k + 1]);
-                    head[2 * k] = a * c - b * s;
-                    head[2 * k + 1] = a * s + b * c;
-                }
+                precision.rotate(head, &cos[t * pairs..][..pairs], &sin[t * pairs..][..pairs]);
+                head.iter_mut().for_each(|v| *v *= scales[t]);
             }
         }
         out
     }
 
+    /// Two regions with different frequencies and positions, query scales, every precision.
     #[test]
-    fn rope_rotates_pairs_and_fills_the_cache() {
+    fn rope_rotates_each_region_and_fills_the_cache() {
         let gpu = TestGpu::new();
         let (n, heads, kv_heads, d, start, capacity) = (5, 4, 2, 16, 3, 12);
-        let freqs = RopeFrequencies::standard(10_000.0, d);
-        let (cos, sin) = freqs.cos_sin(start..start + n);
-        let q = random(n * heads * d, 1, 1.0);
-        let k = random(n * kv_heads * d, 2, 1.0);
-        let v = random(n * kv_heads * d, 3, 1.0);
-        let (qb, kb, vb) = (gpu.buffer(&q), gpu.buffer(&k), gpu.buffer(&v));
-        let (cb, sb) = (gpu.buffer(&cos), gpu.buffer(&sin));
-        let kc = gpu.buffer(&vec![-7.0; kv_heads * capacity * d]);
-        let vc = gpu.buffer(&vec![-7.0; kv_heads * capacity * d]);
-        gpu.run(|ops, enc| {
-            let slot = CacheSlot { k: &kc, v: &vc, start, capacity };
-            ops.rope_and_cache(enc, &qb, &kb, &vb, &cb, &sb, slot, n, heads, kv_heads, d)
-        });
-        assert_close(&gpu.read(&qb), &rotate(&q, &cos, &sin, heads, d), 1e-6, "q");
-        let k_rot = rotate(&k, &cos, &sin, kv_heads, d);
-        let (k_cache, v_cache) = (gpu.read(&kc), gpu.read(&vc));
-        for h in 0..kv_heads {
-            for row in 0..capacity {
-                let at = (h * capacity + row) * d;
-                if (start..start + n).contains(&row) {
-                    let src = ((row - start) * kv_heads + h) * d;
-                    assert_close(&k_cache[at..at + d], &k_rot[src..src + d], 1e-6, "k cache");
-                    assert_close(&v_cache[at..at + d], &v[src..src + d], 0.0, "v cache");
-                } else {
-                    assert!(k_cache[at..at + d].iter().all(|&x| x == -7.0), "row {row} outside the chunk was written");
+        let near = RopeFrequencies::standard(10_000.0, d);
+        let far = RopeFrequencies { attention_scaling: 1.3, ..RopeFrequencies::standard(500.0, d) };
+        for precision in RopePrecision::ALL {
+            let positions = |shift: f64| (start..start + n).map(move |p| p as f64 * 1.5 + shift);
+            let qt = [precision.tables(&near, positions(0.0)), precision.tables(&far, positions(40.0))];
+            let kt = [precision.tables(&near, positions(0.0)), precision.tables(&far, positions(-2.0))];
+            let scales = [1.0, 1.5, 0.5, 2.0, 1.25];
+            let tables = RopeTables::new(&qt, &kt, &scales);
+            let q = random(n * heads * d, 1, 1.0);
+            let k = random(n * kv_heads * d, 2, 1.0);
+            let v = random(n * kv_heads * d, 3, 1.0);
+            let (qb, kb, vb, tb) = (gpu.buffer(&q), gpu.buffer(&k), gpu.buffer(&v), gpu.buffer(&tables.data));
+            let q_out = gpu.zeros(2 * n * heads * d);
+            let kc = gpu.buffer(&vec![-7.0; 2 * kv_heads * capacity * d]);
+            let vc = gpu.buffer(&vec![-7.0; kv_heads * capacity * d]);
+            let shape = RopeShape {
+                n,
+                heads,
+                kv_heads,
+                head_dim: d,
+                regions: 2,
+                precision: precision.kernel_code(),
+                q_table: tables.q_table,
+                k_table: tables.k_table,
+                scale_at: tables.scale_at,
+                scale_queries: true,
+                write_v: true,
+            };
+            gpu.run(|ops, enc| {
+                let slot = CacheSlot { k: &kc, v: &vc, start, capacity };
+                ops.rope_and_cache(enc, &qb, &kb, &vb, &tb, &q_out, slot, &shape)
+            });
+            let (got_q, k_cache, v_cache) = (gpu.read(&q_out), gpu.read(&kc), gpu.read(&vc));
+            // f16 rounding on the GPU may differ by one ulp from `half` in rare ties.
+            let tol = if precision == RopePrecision::F32 { 1e-6 } else { 2e-3 };
+            for r in 0..2 {
+                let expected = rotate(&q, &qt[r].0, &qt[r].1, heads, d, precision, &scales);
+                assert_close(&got_q[r * n * heads * d..][..n * heads * d], &expected, tol, &format!("{precision:?} q region {r}"));
+                let k_rot = rotate(&k, &kt[r].0, &kt[r].1, kv_heads, d, precision, &[1.0; 5]);
+                for h in 0..kv_heads {
+                    for row in 0..capacity {
+                        let at = ((r * kv_heads + h) * capacity + row) * d;
+                        let v_at = (h * capacity + row) * d;
+                        if (start..start + n).contains(&row) {
+                            let src = ((row - start) * kv_heads + h) * d;
+                            assert_close(&k_cache[at..at + d], &k_rot[src..src + d], tol, "k cache");
+                            assert_close(&v_cache[v_at..v_at + d], &v[src..src + d], 0.0, "v cache");
+                        } else {
+                            assert!(k_cache[at..at + d].iter().all(|&x| x == -7.0), "row {row} outside the chunk was written");
+                        }
+                    }
                 }
             }
         }
