@@ -2,6 +2,7 @@
 //! stderr and a non-zero exit.
 
 mod bench;
+mod experiment_args;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ctxscope_engine::cpu::CpuModel;
 use ctxscope_engine::generate::generate_greedy;
 use ctxscope_engine::gpu::{GpuContext, GpuModel};
-use ctxscope_engine::rope::{RopeFrequencies, RopeScaling};
+use ctxscope_engine::experiment::{Experiment, Plan};
+use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
+use ctxscope_engine::rope::RopePrecision;
 use ctxscope_engine::score::score;
+use experiment_args::ExperimentArgs;
 use ctxscope_engine::{ModelFile, TextTokenizer, DEFAULT_MODEL_FILE};
 use serde_json::json;
 
@@ -32,64 +36,6 @@ enum Backend {
     Gpu,
     /// The GPU if an adapter exists, else the CPU.
     Auto,
-}
-
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum RopeName {
-    Default,
-    Linear,
-    Ntk,
-    Dynamic,
-    Yarn,
-    Llama3,
-}
-
-/// RoPE frequency scaling (spec §2), applied at inference time.
-#[derive(clap::Args)]
-struct RopeArgs {
-    #[arg(long = "rope", value_enum, default_value_t = RopeName::Default)]
-    name: RopeName,
-    /// Scale factor s (target length / trained length).
-    #[arg(long = "rope-factor", allow_negative_numbers = true)]
-    factor: Option<f64>,
-    /// Trained context L (default: the model's context length).
-    #[arg(long = "rope-original-ctx")]
-    original_ctx: Option<usize>,
-    #[arg(long = "rope-low-freq-factor", default_value_t = 1.0)]
-    low_freq_factor: f64,
-    #[arg(long = "rope-high-freq-factor", default_value_t = 4.0)]
-    high_freq_factor: f64,
-    /// YaRN β_fast and β_slow (rotations at which the ramp ends and starts).
-    #[arg(long = "yarn-beta-fast", default_value_t = 32.0)]
-    beta_fast: f64,
-    #[arg(long = "yarn-beta-slow", default_value_t = 1.0)]
-    beta_slow: f64,
-}
-
-impl RopeArgs {
-    /// The frequency table for a sequence of `seq_len` tokens.
-    fn frequencies(&self, spec: &ctxscope_engine::ModelSpec, seq_len: usize) -> Result<RopeFrequencies, String> {
-        let original_ctx = self.original_ctx.unwrap_or(spec.context_length);
-        let factor = || match self.factor {
-            Some(f) if f.is_finite() && f > 0.0 => Ok(f),
-            Some(f) => Err(format!("--rope-factor must be positive, got {f}")),
-            None => Err("this --rope needs --rope-factor".to_string()),
-        };
-        let scaling = match self.name {
-            RopeName::Default => RopeScaling::Default,
-            RopeName::Linear => RopeScaling::Linear { factor: factor()? },
-            RopeName::Ntk => RopeScaling::Ntk { factor: factor()? },
-            RopeName::Dynamic => RopeScaling::Dynamic { factor: factor()?, original_ctx },
-            RopeName::Yarn => RopeScaling::Yarn { factor: factor()?, original_ctx, beta_fast: self.beta_fast, beta_slow: self.beta_slow },
-            RopeName::Llama3 => RopeScaling::Llama3 {
-                factor: factor()?,
-                low_freq_factor: self.low_freq_factor,
-                high_freq_factor: self.high_freq_factor,
-                original_ctx,
-            },
-        };
-        Ok(scaling.frequencies(spec.rope_freq_base, spec.head_dim, seq_len))
-    }
 }
 
 #[derive(clap::Args)]
@@ -123,6 +69,8 @@ enum Command {
         max_tokens: usize,
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
+        #[command(flatten)]
+        experiment: ExperimentArgs,
     },
     /// Teacher-forced log-probabilities of a continuation after a prompt, as JSON.
     Score {
@@ -138,13 +86,45 @@ enum Command {
         #[arg(long)]
         entropy: bool,
         #[command(flatten)]
-        rope: RopeArgs,
+        experiment: ExperimentArgs,
         /// Add the full attention row of LAYER,HEAD,POSITION (probabilities over keys); GPU only.
         #[arg(long, value_delimiter = ',', value_name = "LAYER,HEAD,POSITION")]
         attention_row: Option<Vec<usize>>,
     },
     /// GPU throughput: prefill tokens/s per length, decode tokens/s, memory.
     Bench(bench::BenchArgs),
+    /// The resolved RoPE tables of an experiment for a sequence of N tokens: per-pair inv_freq
+    /// (k = 0..d/2−1), wavelengths, the cos/sin factor, every key region and the logit scale.
+    RopeTable {
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        experiment: ExperimentArgs,
+        /// Sequence length to resolve for (dynamic methods depend on it; default: the model's
+        /// context length).
+        #[arg(long)]
+        seq_len: Option<usize>,
+        /// Print JSON (the default prints a table).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The AnchorAttention probe (spec §7): |logit(m+Δ, m) − f64| per RoPE precision mode as the
+    /// absolute position m grows, with random N(0,1) q and k, as JSON.
+    PrecisionProbe {
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        experiment: ExperimentArgs,
+        #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+        deltas: Vec<usize>,
+        /// Absolute positions m (default 0 and 64, 128, …, 32768).
+        #[arg(long, value_delimiter = ',')]
+        starts: Option<Vec<usize>>,
+        #[arg(long, default_value_t = 256)]
+        samples: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 fn default_model() -> PathBuf {
@@ -178,6 +158,14 @@ enum Engine {
 }
 
 impl Engine {
+    fn set_experiment(&mut self, experiment: &Experiment) -> Result<(), String> {
+        match self {
+            Engine::Cpu(m) => m.set_experiment(experiment),
+            Engine::Gpu(m) => m.set_experiment(experiment),
+        }
+        .map_err(err)
+    }
+
     fn load(file: &ModelFile, backend: Backend) -> Result<Self, String> {
         let gpu = match backend {
             Backend::Cpu => None,
@@ -211,7 +199,8 @@ fn run(cli: Cli) -> CliResult {
             let ids = tokenizer.encode(&read_text(&text_file)?).map_err(err)?;
             print_json(&json!({ "ids": ids }))
         }
-        Command::Generate { model, prompt, max_tokens, backend } => {
+        Command::Generate { model, prompt, max_tokens, backend, experiment } => {
+            let experiment = experiment.experiment()?;
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
             let capacity = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + max_tokens;
@@ -220,7 +209,9 @@ fn run(cli: Cli) -> CliResult {
                 // A closed pipe (e.g. `| head`) is not an error worth reporting mid-stream.
                 let _ = write!(stdout, "{piece}").and_then(|_| stdout.flush());
             };
-            match Engine::load(&file, backend)? {
+            let mut engine = Engine::load(&file, backend)?;
+            engine.set_experiment(&experiment)?;
+            match engine {
                 Engine::Cpu(m) => generate_greedy(&mut m.session(), &tokenizer, &prompt, max_tokens, &mut on_text),
                 Engine::Gpu(m) => {
                     generate_greedy(&mut m.session(capacity).map_err(err)?, &tokenizer, &prompt, max_tokens, &mut on_text)
@@ -230,19 +221,16 @@ fn run(cli: Cli) -> CliResult {
             println!();
             Ok(())
         }
-        Command::Score { model, prompt_file, continuation_file, backend, entropy, rope, attention_row } => {
+        Command::Score { model, prompt_file, continuation_file, backend, entropy, experiment, attention_row } => {
+            let experiment = experiment.experiment()?;
             let prompt = read_text(&prompt_file)?;
             let continuation = read_text(&continuation_file)?;
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
             let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + tokenizer.encode(&continuation).map_err(err)?.len();
             // One forward pass over the whole sequence: dynamic methods see its full length.
-            let freqs = rope.frequencies(file.spec(), total)?;
             let mut engine = Engine::load(&file, backend)?;
-            match &mut engine {
-                Engine::Cpu(m) => m.set_rope(freqs).map_err(err)?,
-                Engine::Gpu(m) => m.set_rope(freqs).map_err(err)?,
-            }
+            engine.set_experiment(&experiment)?;
             if (entropy || attention_row.is_some()) && matches!(engine, Engine::Cpu(_)) {
                 return Err("--entropy and --attention-row need the GPU engine (--backend gpu, or auto with a GPU present)".into());
             }
@@ -269,6 +257,7 @@ fn run(cli: Cli) -> CliResult {
                 }
             };
             let mut value = serde_json::to_value(&out).map_err(|e| e.to_string())?;
+            value["experiment"] = json!(experiment);
             value["backend"] = json!(match engine {
                 Engine::Cpu(_) => "cpu",
                 Engine::Gpu(_) => "gpu",
@@ -284,7 +273,95 @@ fn run(cli: Cli) -> CliResult {
             print_json(&value)
         }
         Command::Bench(args) => bench::run(args),
+        Command::RopeTable { model, experiment, seq_len, json } => {
+            let experiment = experiment.experiment()?;
+            let file = open_model(&model.model)?;
+            let plan = Plan::new(&experiment, file.spec()).map_err(err)?;
+            let seq_len = seq_len.unwrap_or(file.spec().context_length).max(1);
+            let value = rope_table(&plan, seq_len);
+            if json {
+                print_json(&value)
+            } else {
+                print_rope_table(&value);
+                Ok(())
+            }
+        }
+        Command::PrecisionProbe { model, experiment, deltas, starts, samples, seed } => {
+            let experiment = experiment.experiment()?;
+            let file = open_model(&model.model)?;
+            let plan = Plan::new(&experiment, file.spec()).map_err(err)?;
+            let starts = starts.unwrap_or_else(|| ProbeConfig::default().starts);
+            if deltas.is_empty() || starts.is_empty() || samples == 0 {
+                return Err("--deltas, --starts and --samples must be non-empty".into());
+            }
+            let seq_len = starts.iter().max().unwrap_or(&0) + deltas.iter().max().unwrap_or(&0) + 1;
+            let freqs = plan.regions(seq_len).remove(0).freqs;
+            let config = ProbeConfig { deltas, starts, samples, seed, modes: RopePrecision::ALL.to_vec() };
+            let result = deviation_probe(&freqs, &config);
+            print_json(&json!({ "experiment": experiment, "probe": result }))
+        }
     }
+}
+
+/// The `rope-table` JSON: the near region's table at the top level, every region below.
+fn rope_table(plan: &Plan, seq_len: usize) -> serde_json::Value {
+    let cx = plan.rope_context();
+    let regions = plan.regions(seq_len);
+    let last = seq_len - 1;
+    let region_json: Vec<_> = regions
+        .iter()
+        .map(|r| {
+            json!({
+                "delta_min": r.deltas.min,
+                "delta_max": (r.deltas.max != usize::MAX).then_some(r.deltas.max),
+                "inv_freq": r.freqs.inv_freq,
+                "wavelengths": r.freqs.wavelengths(),
+                "attention_scaling": r.freqs.attention_scaling,
+                "query_position": r.query,
+                "key_position": r.key,
+                "last_query_position": r.query.at(last),
+            })
+        })
+        .collect();
+    let near = &regions[0].freqs;
+    json!({
+        "experiment": plan.experiment,
+        "seq_len": seq_len,
+        "head_dim": cx.head_dim,
+        "base": cx.base,
+        "trained_ctx": cx.trained_ctx,
+        "inv_freq": near.inv_freq,
+        "wavelengths": near.wavelengths(),
+        "attention_scaling": near.attention_scaling,
+        "regions": region_json,
+        "logit_scale": plan.logit_scale(),
+        "logit_scale_at_last_query": plan.logit_scale().value(last),
+    })
+}
+
+fn print_rope_table(v: &serde_json::Value) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} at {} tokens (head_dim {}, base {})", v["experiment"]["rope"]["method"], v["seq_len"], v["head_dim"], v["base"]);
+    for (r, region) in v["regions"].as_array().into_iter().flatten().enumerate() {
+        let _ = writeln!(out, 
+            "region {r}: Δ in [{}, {}), cos/sin × {}, query at {}, key at {}",
+            region["delta_min"],
+            if region["delta_max"].is_null() { "∞".to_string() } else { region["delta_max"].to_string() },
+            region["attention_scaling"],
+            region["query_position"],
+            region["key_position"]
+        );
+        let _ = writeln!(out, "  {:>4} {:>14} {:>16}", "k", "inv_freq", "wavelength");
+        let inv = region["inv_freq"].as_array().cloned().unwrap_or_default();
+        let wl = region["wavelengths"].as_array().cloned().unwrap_or_default();
+        for (k, (f, w)) in inv.iter().zip(&wl).enumerate() {
+            let _ = writeln!(out, "  {k:>4} {:>14.6e} {:>16.1}", f.as_f64().unwrap_or(0.0), w.as_f64().unwrap_or(0.0));
+        }
+    }
+    let _ = writeln!(out, "logit scale: {} (at the last query: {})", v["logit_scale"], v["logit_scale_at_last_query"]);
+    // A closed pipe (e.g. `| head`) is not an error worth reporting.
+    let _ = std::io::stdout().write_all(out.as_bytes());
 }
 
 fn main() -> ExitCode {

@@ -132,6 +132,81 @@ fn score_applies_rope_scaling_and_validates_its_flags() {
         args.extend(bad.iter());
         let out = ctxscope(&args);
         assert!(!out.status.success(), "{bad:?} accepted");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("--rope-factor"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("factor"), "{}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+#[test]
+fn experiment_flags_and_configs_reach_the_engine() {
+    let p = temp_file("ep.txt", b"The colour of a clear daytime sky is blue, and the colour of grass is");
+    let c = temp_file("ec.txt", b" green.");
+    let (p, c) = (p.to_str().unwrap(), c.to_str().unwrap());
+    let score = |extra: &[&str]| {
+        let mut args = vec!["score", "--prompt-file", p, "--continuation-file", c];
+        args.extend(extra);
+        json_stdout(&ctxscope(&args))
+    };
+    let base = score(&[]);
+    let window = score(&["--window", "4"]);
+    assert_eq!(window["experiment"]["attention"], serde_json::json!({"pattern": "window", "window": 4}));
+    assert_ne!(window["logprobs"], base["logprobs"], "a 4-key window changes the scores");
+    // The same experiment from a config file gives the same numbers; flags override the file.
+    let config = temp_file("exp.json", br#"{"version": 1, "attention": {"pattern": "window", "window": 4}}"#);
+    let from_file = score(&["--config", config.to_str().unwrap()]);
+    assert_eq!(from_file["logprobs"], window["logprobs"]);
+    let overridden = score(&["--config", config.to_str().unwrap(), "--window", "1000"]);
+    assert_eq!(overridden["logprobs"], base["logprobs"], "a window longer than the prompt is full attention");
+    // Position-map methods act only beyond their windows: a 4-token ReRoPE window changes the
+    // scores, STRING's default offset (2703) does not reach this prompt.
+    let rerope = score(&["--rope", "rerope", "--rerope-window", "4", "--no-log-n"]);
+    assert_ne!(rerope["logprobs"], base["logprobs"]);
+    let string = score(&["--rope", "string", "--attention-factor", "1"]);
+    assert_eq!(string["logprobs"], base["logprobs"]);
+    let out = ctxscope(&["generate", "--prompt", "The capital of France is", "--max-tokens", "3", "--rope", "self-extend", "--self-extend-group-size", "2", "--self-extend-neighbor-window", "8"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (bad, msg) in [
+        (vec!["--sinks", "4"], "need --window"),
+        (vec!["--rope", "linear", "--rope-factor", "2", "--rerope-window", "3"], "does not apply"),
+        (vec!["--rope", "abf"], "--rope-base"),
+        (vec!["--rope", "string", "--string-shifted-offset", "10", "--string-local-window", "20"], "local_window"),
+        (vec!["--rope", "rerope", "--window", "8", "--sinks", "2"], "cache positions"),
+    ] {
+        let mut args = vec!["score", "--prompt-file", p, "--continuation-file", c];
+        args.extend(bad.iter());
+        let out = ctxscope(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(msg), "{bad:?}: {err}");
+    }
+    let v2 = temp_file("exp2.json", br#"{"version": 2}"#);
+    let out = ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--config", v2.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("version 2"));
+}
+
+#[test]
+fn rope_table_resolves_regions_and_lengths() {
+    let table = |extra: &[&str]| {
+        let mut args = vec!["rope-table", "--json"];
+        args.extend(extra);
+        json_stdout(&ctxscope(&args))
+    };
+    let string = table(&["--rope", "string", "--seq-len", "9000"]);
+    assert_eq!(string["regions"].as_array().unwrap().len(), 2);
+    assert_eq!(string["regions"][1]["delta_min"], 2703, "S = 0.33·8192");
+    assert_eq!(string["regions"][1]["query_position"]["offset"], 128.0 - 2703.0);
+    assert!((string["attention_scaling"].as_f64().unwrap() - 1.0693).abs() < 1e-4);
+    // Dynamic NTK (s = 2) at 16384 tokens: base 310,822 (spec §2.3); at 8192 the default table.
+    let dynamic = table(&["--rope", "dynamic", "--rope-factor", "2", "--seq-len", "16384"]);
+    let theta1 = dynamic["inv_freq"][1].as_f64().unwrap();
+    assert!((theta1 / 310_822f64.powf(-2.0 / 64.0) - 1.0).abs() < 1e-5, "θ_1 = {theta1}");
+    let standard = table(&[]);
+    assert_eq!(table(&["--rope", "dynamic", "--rope-factor", "2", "--seq-len", "8192"])["inv_freq"], standard["inv_freq"]);
+    let wavelength = standard["wavelengths"][31].as_f64().unwrap();
+    assert!((wavelength - 438_460.0).abs() < 50.0, "λ_31 = {wavelength} (spec §1)");
+    let eabf = table(&["--rope", "eabf", "--seq-len", "16384"]);
+    assert!((eabf["logit_scale_at_last_query"].as_f64().unwrap() - 1.0769).abs() < 1e-4);
+    let probe = json_stdout(&ctxscope(&["precision-probe", "--deltas", "16", "--starts", "0,4096", "--samples", "16"]));
+    let series = probe["probe"]["series"].as_array().unwrap();
+    assert_eq!(series.len(), 5, "one series per precision mode");
+    let c = series.iter().find(|s| s["mode"] == "bf16-angles").unwrap();
+    assert!(c["mean_abs_deviation"][1].as_f64().unwrap() > 0.1, "bf16 angles break RoPE at m = 4096");
 }

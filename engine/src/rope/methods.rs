@@ -73,6 +73,7 @@ pub enum RopeMethod {
     /// θ′_k = θ_k / λ_k with user-supplied per-pair factors, `long_factor` once the sequence
     /// exceeds `original_ctx`, else `short_factor`; cos and sin × √(1 + ln s / ln L) for s > 1.
     /// The paper's n̂ un-interpolated initial positions are not in HF's or Phi-3's code, nor here.
+    #[serde(rename = "longrope")]
     LongRope {
         short_factor: Vec<f64>,
         long_factor: Vec<f64>,
@@ -226,6 +227,7 @@ impl Region {
 
 /// A per-query multiplier on the logits (applied to q).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LogitScale {
     None,
     /// max(1, ln(i+1)/ln ctx) for the query at 0-based position i ("entropy invariance",
@@ -701,6 +703,27 @@ mod tests {
         let back: RopeMethod = serde_json::from_str(&serde_json::to_string(&yarn(4.0)).unwrap()).unwrap();
         assert_eq!(back, yarn(4.0));
         assert!(serde_json::from_str::<RopeMethod>(r#"{"method":"warp"}"#).is_err());
+        // Every method's serde name is its CLI name.
+        let all = [
+            RopeMethod::Default,
+            RopeMethod::Linear { factor: 2.0 },
+            RopeMethod::Ntk { factor: 2.0 },
+            RopeMethod::Dynamic { factor: 2.0, original_ctx: None },
+            yarn(2.0),
+            RopeMethod::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_ctx: None },
+            RopeMethod::LongRope { short_factor: vec![1.0; 32], long_factor: vec![2.0; 32], factor: 1.0, original_ctx: None, attention_factor: None },
+            RopeMethod::Abf { base: 5e5 },
+            RopeMethod::Eabf { base: 5e5, log_n_ctx: None, exempt_layers: 2 },
+            RopeMethod::String { shifted_offset: None, local_window: 128, attention_factor: None, reference_quirk: false },
+            RopeMethod::SelfExtend { group_size: 4, neighbor_window: 1024, log_n_ctx: None },
+            RopeMethod::Rerope { window: 512, log_n: true, log_n_ctx: None },
+            RopeMethod::LeakyRerope { window: 512, factor: 16.0, log_n: true, log_n_ctx: None },
+        ];
+        for m in all {
+            let v = serde_json::to_value(&m).unwrap();
+            assert_eq!(v["method"], m.name());
+            m.validate(&CX).unwrap();
+        }
         assert!(RopeMethod::Linear { factor: -1.0 }.validate(&CX).is_err());
         let s = RopeMethod::String { shifted_offset: Some(100), local_window: 128, attention_factor: None, reference_quirk: false };
         assert!(s.validate(&CX).unwrap_err().to_string().contains("local_window"));
