@@ -37,6 +37,8 @@ pub struct BenchArgs {
     /// Print JSON (always on; kept for the documented command line).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    experiment: crate::experiment_args::ExperimentArgs,
 }
 
 const DEFAULT_TEXT: &str = "The lighthouse keeper kept a log of every ship that passed, the weather at dawn and dusk, \
@@ -62,6 +64,8 @@ pub fn run(args: BenchArgs) -> CliResult {
     let adapter = format!("{} ({:?}, {})", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.adapter_info.driver_info);
     let load_start = Instant::now();
     let mut model = GpuModel::load(ctx, &file).map_err(err)?;
+    let experiment = args.experiment.experiment()?;
+    model.set_experiment(&experiment).map_err(err)?;
     let profiling = args.profile && model.enable_profiling();
     let load_s = load_start.elapsed().as_secs_f64();
     let spec = model.spec().clone();
@@ -99,6 +103,7 @@ pub fn run(args: BenchArgs) -> CliResult {
 
     print_json(&json!({
         "adapter": adapter,
+        "experiment": experiment,
         "model": spec.name,
         "weights_load_seconds": load_s,
         "prefill": prefill,

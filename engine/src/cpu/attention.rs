@@ -88,3 +88,58 @@ fn softmax_last(x: &Tensor) -> Result<Tensor> {
     let sum = e.sum_keepdim(D::Minus1)?;
     Ok(e.broadcast_div(&sum)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        (0..n).map(|i| (((i as u64 + 1) * 2_654_435_761 + seed * 97) % 1000) as f32 / 500.0 - 1.0).collect()
+    }
+
+    /// `attend` against an explicit loop over (i, j, region) with the visibility written out.
+    #[test]
+    fn attend_matches_an_explicit_softmax_over_regions_and_masks() {
+        let (n, past, heads, kv_heads, d) = (37, 300, 4, 2, 8);
+        let keys = past + n;
+        let regions = [DeltaRange { min: 0, max: 20 }, DeltaRange { min: 19, max: usize::MAX }];
+        let masks = [HeadMask::FULL, HeadMask { window: 50, sinks: 3 }, HeadMask { window: 7, sinks: 0 }, HeadMask { window: 280, sinks: 1 }];
+        let dev = Device::Cpu;
+        let q: Vec<Vec<f32>> = (0..2).map(|r| values(n * heads * d, r)).collect();
+        let k: Vec<Vec<f32>> = (0..2).map(|r| values(kv_heads * keys * d, 10 + r)).collect();
+        let v = values(kv_heads * keys * d, 20);
+        let qs: Vec<Tensor> = q.iter().map(|x| Tensor::from_vec(x.clone(), (n, heads, d), &dev).unwrap()).collect();
+        let ks: Vec<Tensor> = k.iter().map(|x| Tensor::from_vec(x.clone(), (kv_heads, keys, d), &dev).unwrap()).collect();
+        let vt = Tensor::from_vec(v.clone(), (kv_heads, keys, d), &dev).unwrap();
+        let got = attend(&qs, &ks, &vt, past, &regions, &masks).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let scale = 1.0 / (d as f64).sqrt();
+        for t in 0..n {
+            let i = past + t;
+            for h in 0..heads {
+                let kvh = h / (heads / kv_heads);
+                let mut terms = Vec::new();
+                for (r, region) in regions.iter().enumerate() {
+                    for j in 0..=i {
+                        let in_mask = match h {
+                            0 => true,
+                            1 => i - j < 50 || j < 3,
+                            2 => i - j < 7,
+                            _ => i - j < 280 || j < 1,
+                        };
+                        if in_mask && i - j >= region.min && i - j < region.max {
+                            let dot: f64 = (0..d).map(|c| q[r][(t * heads + h) * d + c] as f64 * k[r][(kvh * keys + j) * d + c] as f64).sum();
+                            terms.push((j, dot * scale));
+                        }
+                    }
+                }
+                let max = terms.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = terms.iter().map(|x| (x.1 - max).exp()).sum();
+                for c in 0..d {
+                    let want: f64 = terms.iter().map(|&(j, s)| (s - max).exp() / z * v[(kvh * keys + j) * d + c] as f64).sum();
+                    let have = got[(t * heads + h) * d + c] as f64;
+                    assert!((have - want).abs() < 1e-5, "query {i} head {h} dim {c}: {have} vs {want}");
+                }
+            }
+        }
+    }
+}
