@@ -242,21 +242,21 @@ impl ExperimentArgs {
         }
         let parsed: RopeMethod = serde_json::from_value(Value::Object(obj)).map_err(|e| {
             let msg = e.to_string();
-            match msg.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
-                Some(field) => match fields_flag(field) {
+            let quoted = |prefix: &str| msg.strip_prefix(prefix).and_then(|m| m.split('`').next()).map(str::to_string);
+            if let Some(field) = quoted("unknown field `") {
+                // The config format refuses unknown fields; name the flag that set it.
+                if let Some((flag, _, _)) = fields.iter().find(|(_, f, _)| *f == field) {
+                    return format!("{flag} does not apply to --rope {method}");
+                }
+            }
+            match quoted("missing field `") {
+                Some(field) => match fields_flag(&field) {
                     Some(flag) => format!("--rope {method} needs {flag}"),
                     None => format!("--rope {method} needs `{field}` (set it with --config)"),
                 },
                 None => format!("--rope {method}: {msg}"),
             }
         })?;
-        // A flag the method does not have would be silently ignored by serde: refuse it.
-        let Value::Object(known) = serde_json::to_value(&parsed).map_err(|e| e.to_string())? else { unreachable!() };
-        for (flag, field, _) in &fields {
-            if !known.contains_key(*field) {
-                return Err(format!("{flag} does not apply to --rope {method}"));
-            }
-        }
         Ok(parsed)
     }
 

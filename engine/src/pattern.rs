@@ -63,7 +63,7 @@ impl MswaPreset {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "pattern", rename_all = "kebab-case")]
+#[serde(tag = "pattern", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AttentionPattern {
     /// Full causal attention.
     #[default]

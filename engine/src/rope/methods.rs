@@ -30,7 +30,7 @@ pub struct RopeContext {
 /// A RoPE variant with its parameters. Parameter names follow the spec (and, where one exists, HF
 /// transformers' `rope_scaling` keys); `None` lengths default to the model's trained context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "method", rename_all = "kebab-case")]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum RopeMethod {
     /// Standard RoPE (Su et al. 2021, arXiv 2104.09864).
     #[default]
@@ -703,6 +703,8 @@ mod tests {
         let back: RopeMethod = serde_json::from_str(&serde_json::to_string(&yarn(4.0)).unwrap()).unwrap();
         assert_eq!(back, yarn(4.0));
         assert!(serde_json::from_str::<RopeMethod>(r#"{"method":"warp"}"#).is_err());
+        let typo = serde_json::from_str::<RopeMethod>(r#"{"method":"yarn","factor":2,"betafast":3}"#).unwrap_err();
+        assert!(typo.to_string().contains("unknown field"), "{typo}");
         // Every method's serde name is its CLI name.
         let all = [
             RopeMethod::Default,
