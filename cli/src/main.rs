@@ -3,6 +3,7 @@
 
 mod bench;
 mod experiment_args;
+mod sweep;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -105,6 +106,17 @@ enum Command {
         #[arg(long)]
         seq_len: Option<usize>,
         /// Print JSON (the default prints a table).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a probe sweep (tasks × lengths × depths × experiments × seeds) and write the results
+    /// JSON; progress on stderr. The file is rewritten after every cell, so an interrupted run
+    /// resumes with --resume.
+    Sweep(sweep::SweepArgs),
+    /// Print the accuracy-vs-length table and MECW estimates of a results file.
+    Mecw {
+        results: PathBuf,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -273,6 +285,8 @@ fn run(cli: Cli) -> CliResult {
             print_json(&value)
         }
         Command::Bench(args) => bench::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Mecw { results, json } => sweep::mecw(&results, json),
         Command::RopeTable { model, experiment, seq_len, json } => {
             let experiment = experiment.experiment()?;
             let file = open_model(&model.model)?;

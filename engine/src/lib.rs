@@ -9,6 +9,7 @@
 //! - [`pattern`]: attention patterns (sliding window, sinks, MSWA) → per-head masks
 //! - [`cpu`]: the CPU reference forward pass (the oracle for GPU kernels)
 //! - [`gpu`]: the WGSL engine (kernels in `shaders/`, launchers in `gpu/ops/`)
+//! - [`probes`]: task generators, scoring, sweeps and the MECW estimate
 //! - [`session`]: the backend interface; [`score`] and [`generate`] are built on it
 
 pub mod cpu;
@@ -18,6 +19,8 @@ pub mod generate;
 pub mod gguf;
 pub mod gpu;
 pub mod pattern;
+pub mod probes;
+pub mod rng;
 pub mod rope;
 pub mod score;
 pub mod session;

@@ -13,4 +13,12 @@ pub trait Forward {
     /// Runs `tokens` at positions `position() ..`, appends them to the cache, and returns the
     /// logits (vocab-sized rows) at the given indices into `tokens`.
     fn forward(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>>;
+    /// Starts recording attention entropy, if this backend can (the GPU engine can).
+    fn record_entropy(&mut self) -> bool {
+        false
+    }
+    /// The entropy recorded since [`Forward::record_entropy`] (or the last reset).
+    fn entropy(&self) -> Option<&crate::gpu::EntropyTrace> {
+        None
+    }
 }

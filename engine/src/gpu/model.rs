@@ -602,4 +602,13 @@ impl crate::session::Forward for GpuSession<'_> {
     fn forward(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
         pollster::block_on(self.forward_async(tokens, logit_rows))
     }
+
+    fn record_entropy(&mut self) -> bool {
+        GpuSession::record_entropy(self);
+        true
+    }
+
+    fn entropy(&self) -> Option<&EntropyTrace> {
+        GpuSession::entropy(self)
+    }
 }

@@ -115,7 +115,9 @@ pub enum RopeMethod {
     },
     /// Self-Extend (Jin et al. 2024, arXiv 2401.01325; datamllab/LongLM): neighbours (Δ < W) keep
     /// exact positions; farther keys sit at ⌊j/G⌋ and their queries at ⌊i/G⌋ + W − W/G.
-    /// `log_n_ctx` enables the optional query scaling max(1, ln(i+1)/ln n).
+    /// `log_n_ctx` enables the optional query scaling max(1, ln(i+1)/ln n). W/G is a true
+    /// division as in the reference prefill (`self_extend_patch/Llama.py`); its decode path uses
+    /// integer division, which agrees when G divides W.
     SelfExtend {
         #[serde(default = "default_group_size")]
         group_size: usize,

@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::RopeFrequencies;
+use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -200,29 +201,6 @@ pub fn deviation_probe(freqs: &RopeFrequencies, config: &ProbeConfig) -> ProbeRe
         }
     }
     ProbeResult { config: config.clone(), series }
-}
-
-/// A deterministic, dependency-free generator for the probe's random vectors (SplitMix64 with
-/// Box–Muller): the probe must give the same numbers natively and in wasm for a given seed.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,135 @@
+//! `ctxscope sweep` and `ctxscope mecw`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ctxscope_engine::cpu::CpuModel;
+use ctxscope_engine::gpu::{GpuContext, GpuModel};
+use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, ProbeModel, SweepConfig, SweepResults};
+use ctxscope_engine::TextTokenizer;
+
+use super::{err, open_model, read_text, Backend, CliResult, ModelArg};
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Sweep config (JSON; see examples/ and docs/results-schema.md).
+    #[arg(long)]
+    config: PathBuf,
+    /// Results file to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Backend::Gpu)]
+    backend: Backend,
+    /// Continue from the cells already in --out (same config and model).
+    #[arg(long)]
+    resume: bool,
+}
+
+/// Writes `results` to `path` atomically (temp file, then rename), so an interrupted run never
+/// leaves a truncated file.
+fn save(path: &Path, results: &SweepResults) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+pub fn run(args: SweepArgs) -> CliResult {
+    let config = SweepConfig::from_json(&read_text(&args.config)?).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let file = open_model(&args.model.model)?;
+    let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
+    let identity = ModelIdentity {
+        name: file.spec().name.clone(),
+        sha256: sha256_hex(file.bytes()),
+        file_bytes: file.bytes().len() as u64,
+        trained_ctx: file.spec().context_length,
+    };
+    let previous = if args.resume && args.out.exists() {
+        let text = read_text(&args.out)?;
+        Some(serde_json::from_str::<SweepResults>(&text).map_err(|e| format!("{}: not a results file: {e}", args.out.display()))?)
+    } else {
+        None
+    };
+    let mut model: Box<dyn ProbeModel> = match args.backend {
+        Backend::Cpu => Box::new(CpuModel::load(&file).map_err(err)?),
+        Backend::Gpu => Box::new(GpuModel::load(Arc::new(GpuContext::new_blocking().map_err(err)?), &file).map_err(err)?),
+        Backend::Auto => match GpuContext::new_blocking() {
+            Ok(ctx) => Box::new(GpuModel::load(Arc::new(ctx), &file).map_err(err)?),
+            Err(e) => {
+                eprintln!("ctxscope: {e}; using the CPU");
+                Box::new(CpuModel::load(&file).map_err(err)?)
+            }
+        },
+    };
+    let t0 = Instant::now();
+    let clock = move || t0.elapsed().as_secs_f64();
+    let cancel = AtomicBool::new(false);
+    let mut save_error = None;
+    let results = run_sweep(&config, model.as_mut(), &tokenizer, identity, previous, &cancel, &clock, &mut |p, partial| {
+        let k = &p.cell;
+        eprint!(
+            "\r[{}/{}] {} {} L={} depth={:.2} seed={} {} | {:.0} s elapsed, ETA {:.0} s   ",
+            p.done,
+            p.total,
+            k.experiment,
+            k.task,
+            k.length,
+            k.depth,
+            k.seed,
+            if p.correct { "✓" } else { "✗" },
+            p.elapsed_s,
+            p.eta_s
+        );
+        if let Err(e) = save(&args.out, partial) {
+            save_error = Some(e);
+        }
+    })
+    .map_err(err)?;
+    eprintln!();
+    if let Some(e) = save_error {
+        return Err(e);
+    }
+    save(&args.out, &results)?;
+    eprintln!("{} cells in {:.1} s → {} (result hash {})", results.cells.len(), clock(), args.out.display(), &results.result_hash[..12]);
+    Ok(())
+}
+
+pub fn mecw(path: &Path, json: bool) -> CliResult {
+    let text = read_text(path)?;
+    let results: SweepResults = serde_json::from_str(&text).map_err(|e| format!("{}: not a results file: {e}", path.display()))?;
+    if json {
+        let text = serde_json::to_string(&results.summaries).map_err(|e| e.to_string())?;
+        println!("{text}");
+        return Ok(());
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{} on {} ({} cells{})", results.config.name, results.model.name.as_deref().unwrap_or("model"), results.cells.len(), if results.complete { "" } else { ", incomplete" });
+    for s in &results.summaries {
+        let fmt = |m: Option<usize>, r: Option<f64>| match (m, r) {
+            (Some(m), Some(r)) => format!("{m} ({:.0}% of L)", r * 100.0),
+            _ => "none".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "\n{} / {}: MECW {} at τ = {:.3} (absolute), {} at τ = {:.3} (relative)",
+            s.task,
+            s.experiment,
+            fmt(s.mecw.mecw_absolute, s.mecw.absolute_ratio),
+            s.mecw.absolute_threshold,
+            fmt(s.mecw.mecw_relative, s.mecw.relative_ratio),
+            s.mecw.relative_threshold
+        );
+        let _ = writeln!(out, "  {:>8} {:>6} {:>9} {:>17} {:>10}", "length", "cases", "accuracy", "95% CI", "mean score");
+        for p in &s.curve {
+            let _ = writeln!(out, "  {:>8} {:>6} {:>9.3} {:>8.3} – {:<6.3} {:>10.3}", p.length, p.cases, p.accuracy, p.ci_low, p.ci_high, p.mean_score);
+        }
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Probes: how well the model finds and uses information at each position as context grows
+//! (spec §8–§10).
+//!
+//! - [`haystack`]: filler text (our own sentence grammar, RULER's noise, or the user's text)
+//! - [`tasks`]: NIAH, passkey, RULER NIAH variants and variable tracking, built to an exact
+//!   token length from a seed
+//! - [`scoring`]: teacher-forced and generated scoring
+//! - [`sweep`]: grids of cells, progress, cancel/resume, and the results document
+//! - [`mecw`]: accuracy curves with Wilson intervals and the MECW estimate
+
+pub mod haystack;
+pub mod mecw;
+pub mod scoring;
+pub mod sweep;
+pub mod tasks;

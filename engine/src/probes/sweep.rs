@@ -1,0 +1,405 @@
+//! Sweeps: a grid of experiments × tasks × lengths × depths × seeds, run cell by cell with
+//! progress events, cancellation between cells and resumption from partial results; and the
+//! versioned results document (docs/results-schema.md) the CLI writes and the app will import.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::haystack::Haystack;
+use super::mecw::{accuracy_curve, estimate, AccuracyPoint, MecwEstimate};
+use super::scoring::{generated, teacher_forced, CaseScore, Scoring};
+use super::tasks::Task;
+use crate::error::{Error, Result};
+use crate::experiment::Experiment;
+use crate::session::Forward;
+use crate::tokenizer::TextTokenizer;
+
+pub const SWEEP_VERSION: u32 = 1;
+pub const RESULTS_SCHEMA: &str = "ctxscope-sweep-results";
+pub const RESULTS_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedTask {
+    pub name: String,
+    pub task: Task,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedExperiment {
+    pub name: String,
+    pub experiment: Experiment,
+}
+
+/// Needle depths: an explicit list in [0, 1], or `count` points spaced linearly over [0, 1] or
+/// by gkamradt's sigmoid (logistic, L = 100, x0 = 50, k = 0.1, clustering near 0 and 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Depths {
+    List(Vec<f64>),
+    Grid { spacing: Spacing, count: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Spacing {
+    Linear,
+    Sigmoid,
+}
+
+impl Depths {
+    pub fn values(&self) -> Vec<f64> {
+        match self {
+            Self::List(v) => v.clone(),
+            Self::Grid { spacing, count } => {
+                let n = *count;
+                let lin = |i: usize| if n <= 1 { 0.5 } else { i as f64 / (n - 1) as f64 };
+                (0..n)
+                    .map(|i| match spacing {
+                        Spacing::Linear => lin(i),
+                        Spacing::Sigmoid => {
+                            // gkamradt: logistic(x, L=100, x0=50, k=0.1) over linear x ∈ [0, 100],
+                            // rounded to 3 decimals, with the ends pinned to 0 and 100.
+                            let x = lin(i) * 100.0;
+                            let y = if i == 0 { 0.0 } else if i + 1 == n { 100.0 } else { 100.0 / (1.0 + (-0.1 * (x - 50.0)).exp()) };
+                            (y * 1000.0).round() / 100_000.0
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn default_depths() -> Depths {
+    Depths::List(vec![0.5])
+}
+fn default_seeds() -> usize {
+    1
+}
+fn default_experiments() -> Vec<NamedExperiment> {
+    vec![NamedExperiment { name: "default".into(), experiment: Experiment::default() }]
+}
+
+/// What `ctxscope sweep --config` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    pub version: u32,
+    pub name: String,
+    pub tasks: Vec<NamedTask>,
+    #[serde(default = "default_experiments")]
+    pub experiments: Vec<NamedExperiment>,
+    /// Context lengths in tokens (exact).
+    pub lengths: Vec<usize>,
+    #[serde(default = "default_depths")]
+    pub depths: Depths,
+    /// Seeds 0 … seeds−1 (offset by `seed_base`).
+    #[serde(default = "default_seeds")]
+    pub seeds: usize,
+    #[serde(default)]
+    pub seed_base: u64,
+    #[serde(default)]
+    pub haystack: Haystack,
+    #[serde(default)]
+    pub scoring: Scoring,
+    /// Layer whose per-head entropy each cell records (all layers' means are always recorded
+    /// when the backend measures entropy).
+    #[serde(default)]
+    pub entropy_layer: Option<usize>,
+}
+
+impl SweepConfig {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let c: Self = serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("sweep config: {e}")))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidInput(m));
+        if self.version != SWEEP_VERSION {
+            return bad(format!("sweep config version {} is not supported (this build reads {SWEEP_VERSION})", self.version));
+        }
+        if self.tasks.is_empty() || self.lengths.is_empty() || self.experiments.is_empty() || self.seeds == 0 {
+            return bad("a sweep needs at least one task, length, experiment and seed".into());
+        }
+        let depths = self.depths.values();
+        if depths.is_empty() || depths.iter().any(|d| !(0.0..=1.0).contains(d)) {
+            return bad("depths must be a non-empty set of values in 0 … 1".into());
+        }
+        for t in &self.tasks {
+            t.task.validate()?;
+        }
+        let mut names: Vec<&str> = self.tasks.iter().map(|t| t.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        if names.len() != self.tasks.len() {
+            return bad("task names must be unique".into());
+        }
+        Ok(())
+    }
+
+    /// Every cell, experiment-major (one model configuration at a time), then task, length,
+    /// depth, seed.
+    pub fn cells(&self) -> Vec<CellKey> {
+        let mut out = Vec::new();
+        for e in &self.experiments {
+            for t in &self.tasks {
+                for &length in &self.lengths {
+                    for depth in self.depths.values() {
+                        for s in 0..self.seeds {
+                            out.push(CellKey { experiment: e.name.clone(), task: t.name.clone(), length, depth, seed: self.seed_base + s as u64 });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellKey {
+    pub experiment: String,
+    pub task: String,
+    pub length: usize,
+    pub depth: f64,
+    pub seed: u64,
+}
+
+/// Attention entropy of one cell (nats): per-layer means over heads and positions, and per-head
+/// means for the chosen layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntropySummary {
+    pub per_layer: Vec<f32>,
+    pub layer: Option<usize>,
+    pub per_head: Option<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    #[serde(flatten)]
+    pub key: CellKey,
+    /// Where the (first) needle actually went: haystack tokens before it / all haystack tokens.
+    pub needle_depth: f64,
+    #[serde(flatten)]
+    pub outcome: CaseScore,
+    pub entropy: Option<EntropySummary>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    pub name: Option<String>,
+    pub sha256: String,
+    pub file_bytes: u64,
+    pub trained_ctx: usize,
+}
+
+/// Accuracy curve and MECW of one (task, experiment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    pub task: String,
+    pub experiment: String,
+    pub curve: Vec<AccuracyPoint>,
+    pub mecw: MecwEstimate,
+}
+
+/// The results document (docs/results-schema.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepResults {
+    pub schema: String,
+    pub version: u32,
+    pub config: SweepConfig,
+    pub model: ModelIdentity,
+    pub backend: String,
+    pub engine_version: String,
+    /// Whether every cell of the grid is present.
+    pub complete: bool,
+    pub cells: Vec<Cell>,
+    pub summaries: Vec<TaskSummary>,
+    /// sha256 over the canonical cell scores (see [`result_hash`]).
+    pub result_hash: String,
+}
+
+/// sha256 of one line per cell, sorted: experiment, task, length, depth (6 decimals), seed,
+/// correct (0/1), score (6 decimals) — what a reproduction must match, free of timings.
+pub fn result_hash(cells: &[Cell]) -> String {
+    let mut lines: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            let k = &c.key;
+            format!("{}\t{}\t{}\t{:.6}\t{}\t{}\t{:.6}\n", k.experiment, k.task, k.length, k.depth, k.seed, u8::from(c.outcome.correct), c.outcome.score)
+        })
+        .collect();
+    lines.sort();
+    let mut h = Sha256::new();
+    for l in &lines {
+        h.update(l.as_bytes());
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// Per-(task, experiment) curves and MECW estimates.
+pub fn summarize(config: &SweepConfig, cells: &[Cell], trained_ctx: usize) -> Vec<TaskSummary> {
+    let mut out = Vec::new();
+    for t in &config.tasks {
+        for e in &config.experiments {
+            let outcomes = cells
+                .iter()
+                .filter(|c| c.key.task == t.name && c.key.experiment == e.name)
+                .map(|c| (c.key.length, c.outcome.correct, c.outcome.score));
+            let curve = accuracy_curve(outcomes);
+            if curve.is_empty() {
+                continue;
+            }
+            let mecw = estimate(&curve, trained_ctx);
+            out.push(TaskSummary { task: t.name.clone(), experiment: e.name.clone(), curve, mecw });
+        }
+    }
+    out
+}
+
+/// A model a sweep can switch experiments on and open sessions from.
+pub trait ProbeModel {
+    fn set_experiment(&mut self, experiment: &Experiment) -> Result<()>;
+    fn new_session(&self, capacity: usize) -> Result<Box<dyn Forward + '_>>;
+    fn backend(&self) -> &'static str;
+}
+
+impl ProbeModel for crate::cpu::CpuModel {
+    fn set_experiment(&mut self, experiment: &Experiment) -> Result<()> {
+        crate::cpu::CpuModel::set_experiment(self, experiment)
+    }
+    fn new_session(&self, _capacity: usize) -> Result<Box<dyn Forward + '_>> {
+        Ok(Box::new(self.session()))
+    }
+    fn backend(&self) -> &'static str {
+        "cpu"
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl ProbeModel for crate::gpu::GpuModel {
+    fn set_experiment(&mut self, experiment: &Experiment) -> Result<()> {
+        crate::gpu::GpuModel::set_experiment(self, experiment)
+    }
+    fn new_session(&self, capacity: usize) -> Result<Box<dyn Forward + '_>> {
+        Ok(Box::new(self.session(capacity)?))
+    }
+    fn backend(&self) -> &'static str {
+        "gpu"
+    }
+}
+
+/// A progress event, after each cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub cell: CellKey,
+    pub correct: bool,
+    pub elapsed_s: f64,
+    pub eta_s: f64,
+}
+
+/// Runs every cell of `config` not already in `previous` (resumption), in order. Checks `cancel`
+/// between cells; calls `on_cell` after each with the progress and the results so far (so a
+/// caller can save them). Returns the results, `complete: false` if cancelled.
+#[allow(clippy::too_many_arguments)]
+pub fn run_sweep(
+    config: &SweepConfig,
+    model: &mut dyn ProbeModel,
+    tokenizer: &TextTokenizer,
+    identity: ModelIdentity,
+    previous: Option<SweepResults>,
+    cancel: &AtomicBool,
+    clock: &dyn Fn() -> f64,
+    on_cell: &mut dyn FnMut(&Progress, &SweepResults),
+) -> Result<SweepResults> {
+    config.validate()?;
+    let mut cells: Vec<Cell> = match previous {
+        Some(p) => {
+            if p.config != *config || p.model.sha256 != identity.sha256 {
+                return Err(Error::InvalidInput(
+                    "the partial results were made with a different sweep config or model; start a new results file".into(),
+                ));
+            }
+            p.cells
+        }
+        None => Vec::new(),
+    };
+    let all = config.cells();
+    let todo: Vec<CellKey> = all.iter().filter(|k| !cells.iter().any(|c| c.key == **k)).cloned().collect();
+    let total = all.len();
+    let start = clock();
+    let mut ran = 0usize;
+    let mut results = SweepResults {
+        schema: RESULTS_SCHEMA.into(),
+        version: RESULTS_VERSION,
+        config: config.clone(),
+        model: identity,
+        backend: model.backend().into(),
+        engine_version: env!("CARGO_PKG_VERSION").into(),
+        complete: false,
+        cells: Vec::new(),
+        summaries: Vec::new(),
+        result_hash: String::new(),
+    };
+    let mut current_experiment: Option<String> = None;
+    for key in todo {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        if current_experiment.as_deref() != Some(key.experiment.as_str()) {
+            let e = config.experiments.iter().find(|e| e.name == key.experiment).expect("cell from config");
+            model.set_experiment(&e.experiment).map_err(|err| Error::InvalidInput(format!("experiment {}: {err}", e.name)))?;
+            current_experiment = Some(key.experiment.clone());
+        }
+        let task = &config.tasks.iter().find(|t| t.name == key.task).expect("cell from config").task;
+        let t0 = clock();
+        let case = task.build(&config.haystack, tokenizer, key.length, key.depth, key.seed)?;
+        let capacity = case.ids.len() + case.target_ids.len() + 64;
+        let mut session = model.new_session(capacity)?;
+        let measures_entropy = session.record_entropy();
+        let outcome = match &config.scoring {
+            Scoring::TeacherForced => teacher_forced(session.as_mut(), &case)?,
+            Scoring::Generated { max_tokens, match_mode } => generated(session.as_mut(), tokenizer, &case, *max_tokens, *match_mode)?,
+        };
+        let entropy = if measures_entropy { session.entropy().map(|t| summarize_entropy(t, config.entropy_layer)) } else { None };
+        drop(session);
+        cells.push(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 });
+        ran += 1;
+        let done = cells.len();
+        let elapsed = clock() - start;
+        let eta = elapsed / ran as f64 * (total - done) as f64;
+        let progress = Progress { done, total, cell: key, correct: cells.last().is_some_and(|c| c.outcome.correct), elapsed_s: elapsed, eta_s: eta };
+        finish(&mut results, &cells, total);
+        on_cell(&progress, &results);
+    }
+    finish(&mut results, &cells, total);
+    Ok(results)
+}
+
+fn finish(results: &mut SweepResults, cells: &[Cell], total: usize) {
+    results.cells = cells.to_vec();
+    results.complete = cells.len() == total;
+    results.summaries = summarize(&results.config, cells, results.model.trained_ctx);
+    results.result_hash = result_hash(cells);
+}
+
+fn summarize_entropy(trace: &crate::gpu::EntropyTrace, layer: Option<usize>) -> EntropySummary {
+    let per_head = trace.mean_per_head();
+    let per_layer = per_head.iter().map(|h| h.iter().sum::<f32>() / h.len().max(1) as f32).collect();
+    let layer = layer.filter(|&l| l < per_head.len());
+    EntropySummary { per_layer, layer, per_head: layer.map(|l| per_head[l].clone()) }
+}
+
+/// sha256 of a model file, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}

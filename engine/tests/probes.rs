@@ -1,0 +1,94 @@
+//! Task generators on the real model's tokenizer: exact token lengths, the needle really at the
+//! stated depth, determinism, parseable answers. (The scoring and MECW unit tests live beside
+//! their code; a real sweep runs in `cli/tests/cli.rs`.)
+
+mod common;
+
+use ctxscope_engine::probes::haystack::Haystack;
+use ctxscope_engine::probes::tasks::{Task, ValueKind};
+use ctxscope_engine::{ModelFile, TextTokenizer};
+
+fn tokenizer() -> TextTokenizer {
+    let file = ModelFile::open(common::real_model_path()).expect("the default model (scripts/fetch-model.sh)");
+    TextTokenizer::from_model(&file).unwrap()
+}
+
+fn tasks() -> Vec<Task> {
+    vec![
+        serde_json::from_str(r#"{"task":"niah"}"#).unwrap(),
+        serde_json::from_str(r#"{"task":"niah","needles":["Ada keeps her red bicycle in the bakery.","The spare key is under the blue pot."],"answers":["bakery","blue pot"],"target":" in the bakery."}"#).unwrap(),
+        Task::Passkey,
+        Task::RulerNiah { keys: 1, values: 1, queries: 1, value_kind: ValueKind::Numbers },
+        Task::RulerNiah { keys: 4, values: 1, queries: 1, value_kind: ValueKind::Uuids },
+        Task::RulerNiah { keys: 1, values: 4, queries: 1, value_kind: ValueKind::Words },
+        Task::RulerNiah { keys: 4, values: 1, queries: 4, value_kind: ValueKind::Numbers },
+        Task::VariableTracking { chains: 2, hops: 4 },
+    ]
+}
+
+#[test]
+fn cases_have_exact_lengths_needles_at_their_depths_and_are_deterministic() {
+    let tok = tokenizer();
+    let haystacks = [Haystack::Filler, Haystack::Noise, Haystack::Text { text: "A short user text. It has two sentences.".into() }];
+    for task in tasks() {
+        for haystack in &haystacks {
+            for length in [300, 1000, 4097] {
+                for depth in [0.0, 0.33, 0.5, 1.0] {
+                    let what = format!("{} on {} at {length}/{depth}", task.name(), haystack.name());
+                    let case = task.build(haystack, &tok, length, depth, 7).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_eq!(case.ids.len(), length, "{what}: exact length");
+                    assert_eq!(case, task.build(haystack, &tok, length, depth, 7).unwrap(), "{what}: deterministic");
+                    // The first needle's text sits at its recorded token position.
+                    let text = tok.decode(&case.ids[case.needle_positions[0]..]).unwrap();
+                    let answer_in_needle = case.answers.iter().any(|a| text.contains(a.as_str()))
+                        || text.trim_start().starts_with("The best thing")
+                        || text.trim_start().starts_with("Ada");
+                    assert!(answer_in_needle, "{what}: needle not at {}: {:.80}", case.needle_positions[0], text);
+                    // Depth: the last sentence boundary at or before the request — within one
+                    // sentence (≤ 60 tokens) of it, never after it.
+                    let hay = case.haystack_tokens as f64;
+                    let got = case.needle_depths[0];
+                    let single_depth = matches!(task, Task::Passkey | Task::RulerNiah { .. } | Task::Niah { .. });
+                    if single_depth && !matches!(haystack, Haystack::Text { .. }) {
+                        assert!(got <= depth + 1e-9 && (depth - got) * hay <= 60.0, "{what}: needle depth {got}");
+                    }
+                    // Teacher-forced target and answers parse.
+                    assert!(!case.target_ids.is_empty());
+                    assert!(case.answers.iter().all(|a| case.target.contains(a.as_str()) || matches!(task, Task::Niah { .. })));
+                }
+            }
+        }
+    }
+    // Another seed gives another case.
+    let a = Task::Passkey.build(&Haystack::Filler, &tok, 500, 0.5, 1).unwrap();
+    let b = Task::Passkey.build(&Haystack::Filler, &tok, 500, 0.5, 2).unwrap();
+    assert_ne!(a.ids, b.ids);
+}
+
+#[test]
+fn answers_have_the_documented_formats() {
+    let tok = tokenizer();
+    for seed in 0..20 {
+        let passkey = Task::Passkey.build(&Haystack::Noise, &tok, 400, 0.5, seed).unwrap();
+        let key: u32 = passkey.answers[0].parse().unwrap();
+        assert!((1..=50_000).contains(&key));
+        assert_eq!(passkey.target, format!(" {key}"));
+        let numbers = Task::RulerNiah { keys: 1, values: 1, queries: 1, value_kind: ValueKind::Numbers }.build(&Haystack::Filler, &tok, 400, 0.5, seed).unwrap();
+        assert!(numbers.answers[0].len() == 7 && numbers.answers[0].parse::<u32>().is_ok());
+        let uuids = Task::RulerNiah { keys: 2, values: 1, queries: 1, value_kind: ValueKind::Uuids }.build(&Haystack::Filler, &tok, 600, 0.5, seed).unwrap();
+        let u = &uuids.answers[0];
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4", "version 4");
+        assert_eq!(u.matches('-').count(), 4);
+        let vt = Task::VariableTracking { chains: 1, hops: 4 }.build(&Haystack::Noise, &tok, 600, 0.2, seed).unwrap();
+        assert_eq!(vt.answers.len(), 5);
+        assert!(vt.answers.iter().all(|v| v.len() == 5 && v.chars().all(|c| c.is_ascii_uppercase())));
+        // The chain appears in order.
+        let text = tok.decode(&vt.ids).unwrap();
+        let at: Vec<usize> = vt.answers.iter().map(|v| text.find(&format!("VAR {v} =")).unwrap()).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "chain out of order");
+    }
+    let err = Task::Passkey.build(&Haystack::Noise, &tok, 40, 0.5, 0).unwrap_err();
+    assert!(err.to_string().contains("too short"), "{err}");
+    assert!(Task::Passkey.build(&Haystack::Noise, &tok, 400, 1.5, 0).is_err());
+}
