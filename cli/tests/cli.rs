@@ -260,3 +260,20 @@ fn sweep_runs_resumes_and_estimates_mecw() {
     let refused = ctxscope(&["sweep", "--config", other.to_str().unwrap(), "--out", o, "--backend", "cpu", "--resume"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("different sweep config"));
 }
+
+/// Every example config parses, validates and expands to its grid.
+#[test]
+fn example_sweeps_are_valid() {
+    use ctxscope_engine::probes::sweep::SweepConfig;
+    let dir = root().join("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let config = SweepConfig::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!config.cells().is_empty());
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "examples/ has {n} sweep configs");
+}

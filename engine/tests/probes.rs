@@ -23,6 +23,9 @@ fn tasks() -> Vec<Task> {
         Task::RulerNiah { keys: 1, values: 4, queries: 1, value_kind: ValueKind::Words },
         Task::RulerNiah { keys: 4, values: 1, queries: 4, value_kind: ValueKind::Numbers },
         Task::VariableTracking { chains: 2, hops: 4 },
+        Task::FindAndSort { items: 5 },
+        Task::CommonWords { common: 10 },
+        Task::FrequentWords { alpha: 2.0 },
     ]
 }
 
@@ -32,7 +35,11 @@ fn cases_have_exact_lengths_needles_at_their_depths_and_are_deterministic() {
     let haystacks = [Haystack::Filler, Haystack::Noise, Haystack::Text { text: "A short user text. It has two sentences.".into() }];
     for task in tasks() {
         for haystack in &haystacks {
+            let list = matches!(task, Task::CommonWords { .. } | Task::FrequentWords { .. });
             for length in [300, 1000, 4097] {
+                if list && length < 1000 {
+                    continue;
+                }
                 for depth in [0.0, 0.33, 0.5, 1.0] {
                     let what = format!("{} on {} at {length}/{depth}", task.name(), haystack.name());
                     let case = task.build(haystack, &tok, length, depth, 7).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -88,6 +95,27 @@ fn answers_have_the_documented_formats() {
         let at: Vec<usize> = vt.answers.iter().map(|v| text.find(&format!("VAR {v} =")).unwrap()).collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "chain out of order");
     }
+    // Common words: the answers are the most frequent entries of the list actually included.
+    for seed in 0..5 {
+        let cwe = Task::CommonWords { common: 10 }.build(&Haystack::Filler, &tok, 2000, 0.5, seed).unwrap();
+        // Re-count from the decoded list: every answer beats every other word.
+        let text = tok.decode(&cwe.ids[cwe.needle_positions[0]..cwe.needle_positions[0] + cwe.haystack_tokens]).unwrap();
+        let mut counts = std::collections::HashMap::<&str, usize>::new();
+        for w in text.split_whitespace().filter(|w| !w.ends_with('.')) {
+            *counts.entry(w).or_default() += 1;
+        }
+        let least_answer = cwe.answers.iter().map(|w| counts.get(w.as_str()).copied().unwrap_or(0)).min().unwrap();
+        let most_other = counts.iter().filter(|(w, _)| !cwe.answers.iter().any(|a| a == *w)).map(|(_, c)| *c).max().unwrap_or(0);
+        assert!(least_answer > most_other, "seed {seed}: answers {least_answer} vs others {most_other}");
+        let fwe = Task::FrequentWords { alpha: 2.0 }.build(&Haystack::Filler, &tok, 2000, 0.5, seed).unwrap();
+        assert_eq!(fwe.answers.len(), 3);
+        assert!(!fwe.answers.contains(&"....".to_string()));
+        let fs = Task::FindAndSort { items: 5 }.build(&Haystack::Filler, &tok, 1500, 0.2, seed).unwrap();
+        let values: Vec<u32> = fs.answers.iter().map(|v| v.parse().unwrap()).collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "sorted answers");
+    }
+    let short = Task::CommonWords { common: 10 }.build(&Haystack::Filler, &tok, 120, 0.5, 0).unwrap_err();
+    assert!(short.to_string().contains("longer length") || short.to_string().contains("too short"), "{short}");
     let err = Task::Passkey.build(&Haystack::Noise, &tok, 40, 0.5, 0).unwrap_err();
     assert!(err.to_string().contains("too short"), "{err}");
     assert!(Task::Passkey.build(&Haystack::Noise, &tok, 400, 1.5, 0).is_err());

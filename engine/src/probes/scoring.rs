@@ -23,6 +23,8 @@ pub enum MatchMode {
     AllOf,
     /// It contains at least one answer (RULER `string_match_part`).
     AnyOf,
+    /// It contains every answer, in the given order (find-and-sort).
+    InOrder,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +119,17 @@ pub fn match_answer(generated: &str, target: &str, answers: &[String], mode: Mat
         MatchMode::Contains => f64::from(u8::from(answers.first().is_some_and(has))),
         MatchMode::AllOf => answers.iter().filter(|a| has(a)).count() as f64 / answers.len().max(1) as f64,
         MatchMode::AnyOf => f64::from(u8::from(answers.iter().any(has))),
+        MatchMode::InOrder => {
+            let mut from = 0;
+            let ordered = answers.iter().all(|a| match g[from..].find(&a.to_lowercase()) {
+                Some(at) => {
+                    from += at + a.len();
+                    true
+                }
+                None => false,
+            });
+            f64::from(u8::from(ordered))
+        }
     }
 }
 
@@ -183,5 +196,8 @@ mod tests {
         assert_eq!(match_answer("a sandwich", target, &answers, MatchMode::AllOf), 0.5);
         assert_eq!(match_answer("Dolores Park", target, &answers, MatchMode::AnyOf), 1.0);
         assert_eq!(match_answer("the beach", target, &answers, MatchMode::AnyOf), 0.0);
+        let sorted = vec!["112".to_string(), "340".to_string(), "901".to_string()];
+        assert_eq!(match_answer(" 112, 340, 901.", "", &sorted, MatchMode::InOrder), 1.0);
+        assert_eq!(match_answer(" 340, 112, 901.", "", &sorted, MatchMode::InOrder), 0.0);
     }
 }

@@ -72,6 +72,27 @@ pub enum Task {
         #[serde(default = "four")]
         hops: usize,
     },
+    /// RULER common-words extraction (`common_words_extraction.py`): a numbered word list in which
+    /// `common` words recur; name them. The context *is* the list (no haystack): each entry is
+    /// a common word with probability ½, else a fresh made-up word, so the common words lead
+    /// by a wide margin at any length. Score with generated + all-of.
+    CommonWords {
+        #[serde(default = "ten")]
+        common: usize,
+    },
+    /// RULER frequent-words extraction (`freq_words_extraction.py`): coded 6-letter words drawn
+    /// from a Zipf distribution (α = 2) over length/50 words, the top one replaced by "....";
+    /// name the three most frequent. The context is the coded text.
+    FrequentWords {
+        #[serde(default = "two")]
+        alpha: f64,
+    },
+    /// The MECW paper's find-and-sort type (Paulsen 2025): `items` records scattered through the
+    /// haystack; list their values in ascending order (match `in-order`).
+    FindAndSort {
+        #[serde(default = "five")]
+        items: usize,
+    },
 }
 
 fn one() -> usize {
@@ -79,6 +100,15 @@ fn one() -> usize {
 }
 fn four() -> usize {
     4
+}
+fn five() -> usize {
+    5
+}
+fn ten() -> usize {
+    10
+}
+fn two() -> f64 {
+    2.0
 }
 fn niah_needles() -> Vec<String> {
     vec!["The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.".into()]
@@ -178,6 +208,9 @@ impl Task {
             Self::Passkey => "passkey",
             Self::RulerNiah { .. } => "ruler-niah",
             Self::VariableTracking { .. } => "variable-tracking",
+            Self::CommonWords { .. } => "common-words",
+            Self::FrequentWords { .. } => "frequent-words",
+            Self::FindAndSort { .. } => "find-and-sort",
         }
     }
 
@@ -203,11 +236,42 @@ impl Task {
                     return bad("variable tracking needs at least one chain and one hop");
                 }
             }
+            Self::CommonWords { common } => {
+                if *common == 0 || *common > COMMON_WORDS.len() {
+                    return Err(Error::InvalidInput(format!("common-words needs 1 … {} common words", COMMON_WORDS.len())));
+                }
+            }
+            Self::FrequentWords { alpha } => {
+                if !(alpha.is_finite() && *alpha > 1.0) {
+                    return bad("frequent-words needs a Zipf exponent alpha > 1");
+                }
+            }
+            Self::FindAndSort { items } => {
+                if *items < 2 || *items > 50 {
+                    return bad("find-and-sort needs 2 … 50 items");
+                }
+            }
         }
         Ok(())
     }
 
     fn instance(&self, depth: f64, rng: &mut SplitMix64) -> Instance {
+        if let Self::FindAndSort { items } = self {
+            let names = distinct(*items, rng, |r| r.pick(FIRST_NAMES).to_string());
+            let values = distinct(*items, rng, |r| (100 + r.below(900)).to_string());
+            let depths: Vec<f64> = (0..*items).map(|k| depth + k as f64 * (1.0 - depth) / *items as f64).collect();
+            let needles = names.iter().zip(&values).zip(depths).map(|((n, v), d)| (format!(" The locker number of {n} is {v}."), d)).collect();
+            let mut sorted: Vec<u32> = values.iter().map(|v| v.parse().expect("digits")).collect();
+            sorted.sort_unstable();
+            let answers: Vec<String> = sorted.iter().map(u32::to_string).collect();
+            return Instance {
+                prefix: "Read the text below and note every locker number it mentions.\n".into(),
+                needles,
+                suffix: "\nQuestion: What are all the locker numbers mentioned in the text, sorted from smallest to largest?\nAnswer: Sorted from smallest to largest, the locker numbers are".into(),
+                target: format!(" {}", answers.join(", ")),
+                answers,
+            };
+        }
         let spread = |n: usize| (0..n).map(|k| depth + k as f64 * (1.0 - depth) / n as f64).collect::<Vec<_>>();
         match self {
             Self::Niah { needles, question, answer_prefix, target, answers } => Instance {
@@ -261,6 +325,9 @@ impl Task {
                     answers,
                 }
             }
+            Self::CommonWords { .. } | Self::FrequentWords { .. } | Self::FindAndSort { .. } => {
+                unreachable!("list tasks are built by build_list; find-and-sort returned above")
+            }
             Self::VariableTracking { chains, hops } => {
                 let names = distinct(chains * (hops + 1), rng, |r| (0..5).map(|_| (b'A' + r.below(26) as u8) as char).collect());
                 let values = distinct(*chains, rng, |r| (10_000 + r.below(90_000)).to_string());
@@ -297,6 +364,9 @@ impl Task {
         self.validate()?;
         if !(0.0..=1.0).contains(&depth) {
             return Err(Error::InvalidInput(format!("depth {depth} is outside 0 … 1")));
+        }
+        if matches!(self, Self::CommonWords { .. } | Self::FrequentWords { .. }) {
+            return self.build_list(tokenizer, length, seed);
         }
         let mut rng = SplitMix64::derive(seed, self.name());
         let inst = self.instance(depth, &mut rng);
@@ -357,5 +427,105 @@ impl Task {
         debug_assert_eq!(ids.len(), length);
         let target_ids = tokenizer.encode(&inst.target)?;
         Ok(Case { ids, target: inst.target, target_ids, answers: inst.answers, needle_positions: positions, needle_depths: depths, haystack_tokens: budget })
+    }
+}
+
+const FIRST_NAMES: &[&str] = &[
+    "Ada", "Bruno", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Keiko", "Lars", "Mira", "Nadia", "Oscar",
+    "Priya", "Quentin", "Rosa", "Sven", "Tomas", "Uma", "Viktor", "Wendy", "Xavier", "Yara", "Zoltan", "Amara", "Bianca", "Cyrus",
+    "Dalia", "Emil", "Freya", "Gustav", "Hana", "Ivo", "Jana", "Kofi", "Lena", "Marek", "Noor", "Otto", "Pia", "Rafael", "Selma",
+    "Theo", "Ulla", "Vera", "Willem", "Yusuf", "Zora", "Arne", "Beatriz", "Camille",
+];
+
+const COMMON_WORDS: &[&str] = &[
+    "apple", "river", "candle", "mountain", "pencil", "window", "garden", "bottle", "forest", "ladder", "pocket", "island", "button",
+    "camera", "hammer", "jacket", "kitten", "lemon", "mirror", "napkin", "orange", "pillow", "rocket", "saddle", "tunnel", "violin",
+];
+
+/// A made-up pronounceable word (consonant-vowel syllables), for list fillers and coded words.
+fn made_up(rng: &mut SplitMix64, syllables: usize) -> String {
+    const C: &[u8] = b"bdfgklmnprstvz";
+    const V: &[u8] = b"aeiou";
+    (0..syllables).flat_map(|_| [C[rng.below(C.len() as u64) as usize] as char, V[rng.below(V.len() as u64) as usize] as char]).collect()
+}
+
+impl Task {
+    /// Common- and frequent-words extraction: the context is a word list filling the budget; the
+    /// answer is read off the words actually included (a final entry cut by the exact length
+    /// does not count).
+    fn build_list(&self, tokenizer: &TextTokenizer, length: usize, seed: u64) -> Result<Case> {
+        let mut rng = SplitMix64::derive(seed, self.name());
+        let (prefix, suffix, top) = match self {
+            Self::CommonWords { common } => (
+                "Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones that appear most often.\n".to_string(),
+                format!("\nQuestion: What are the {common} most common words in the above list? Answer: The top {common} words that appear most often in the list are:"),
+                *common,
+            ),
+            _ => (
+                "Read the following coded text and track the frequency of each coded word. Find the three most frequently appeared coded words.\n".to_string(),
+                "\nQuestion: Do not provide any explanation. Please ignore the dots '....'. What are the three most frequently appeared words in the above coded text? Answer: According to the coded text above, the three most frequently appeared words are:".to_string(),
+                3,
+            ),
+        };
+        let bos = tokenizer.encode_prompt("")?;
+        let (prefix_ids, suffix_ids) = (tokenizer.encode(&prefix)?, tokenizer.encode(&suffix)?);
+        let fixed = bos.len() + prefix_ids.len() + suffix_ids.len();
+        let budget = length.checked_sub(fixed).filter(|b| *b > 0).ok_or_else(|| {
+            Error::InvalidInput(format!("{} needs more than {fixed} tokens; {length} is too short", self.name()))
+        })?;
+        // The word stream.
+        let mut next: Box<dyn FnMut(&mut SplitMix64) -> String> = match self {
+            Self::CommonWords { common } => {
+                let commons = distinct(*common, &mut rng, |r| r.pick(COMMON_WORDS).to_string());
+                Box::new(move |r: &mut SplitMix64| if r.uniform() < 0.5 { r.pick(&commons).clone() } else { made_up(r, 3) })
+            }
+            Self::FrequentWords { alpha } => {
+                let vocab = distinct((length / 50).max(10), &mut rng, |r| made_up(r, 3));
+                let weights: Vec<f64> = (1..=vocab.len()).map(|k| (k as f64).powf(-alpha)).collect();
+                let total: f64 = weights.iter().sum();
+                let cumulative: Vec<f64> = weights.iter().scan(0.0, |acc, w| { *acc += w / total; Some(*acc) }).collect();
+                Box::new(move |r: &mut SplitMix64| {
+                    let u = r.uniform();
+                    let k = cumulative.iter().position(|&c| u <= c).unwrap_or(vocab.len() - 1);
+                    if k == 0 { "....".to_string() } else { vocab[k].clone() }
+                })
+            }
+            _ => unreachable!("list tasks only"),
+        };
+        let numbered = matches!(self, Self::CommonWords { .. });
+        let mut body: Vec<u32> = Vec::with_capacity(budget + 8);
+        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        let mut entry = 1;
+        while body.len() < budget {
+            let w = next(&mut rng);
+            let piece = if numbered { format!(" {entry}. {w}") } else { format!(" {w}") };
+            let ids = tokenizer.encode(&piece)?;
+            if body.len() + ids.len() > budget {
+                body.extend(&ids[..budget - body.len()]);
+                break;
+            }
+            body.extend(ids);
+            *counts.entry(w).or_default() += 1;
+            entry += 1;
+        }
+        let mut ranked: Vec<(String, usize)> = counts.into_iter().filter(|(w, _)| w != "....").collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        if ranked.len() <= top || ranked[top - 1].1 <= ranked[top].1 {
+            return Err(Error::InvalidInput(format!(
+                "{} at {length} tokens has no clear top {top}; use a longer length",
+                self.name()
+            )));
+        }
+        let answers: Vec<String> = ranked[..top].iter().map(|(w, _)| w.clone()).collect();
+        let target = format!(" {}", answers.join(", "));
+        let target_ids = tokenizer.encode(&target)?;
+        let mut ids = Vec::with_capacity(length);
+        ids.extend(&bos);
+        ids.extend(&prefix_ids);
+        let start = ids.len();
+        ids.extend(&body);
+        ids.extend(&suffix_ids);
+        debug_assert_eq!(ids.len(), length);
+        Ok(Case { ids, target, target_ids, answers, needle_positions: vec![start], needle_depths: vec![0.0], haystack_tokens: budget })
     }
 }
