@@ -110,8 +110,8 @@ enum Command {
         json: bool,
     },
     /// Run a probe sweep (tasks × lengths × depths × experiments × seeds) and write the results
-    /// JSON; progress on stderr. The file is rewritten after every cell, so an interrupted run
-    /// resumes with --resume.
+    /// JSON; progress on stderr. The partial file is saved every few seconds, so an interrupted
+    /// run resumes with --resume.
     Sweep(sweep::SweepArgs),
     /// Print the accuracy-vs-length table and MECW estimates of a results file.
     Mecw {

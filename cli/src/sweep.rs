@@ -14,6 +14,9 @@ use ctxscope_engine::TextTokenizer;
 
 use super::{err, open_model, read_text, Backend, CliResult, ModelArg};
 
+/// Seconds between saves of the partial results.
+const SAVE_EVERY_S: f64 = 5.0;
+
 #[derive(clap::Args)]
 pub struct SweepArgs {
     #[command(flatten)]
@@ -71,6 +74,9 @@ pub fn run(args: SweepArgs) -> CliResult {
     let clock = move || t0.elapsed().as_secs_f64();
     let cancel = AtomicBool::new(false);
     let mut save_error = None;
+    // Rewriting the whole document after every cell would be quadratic in the grid size: save
+    // at most every few seconds (an interrupted run loses at most that much work).
+    let mut last_save = f64::NEG_INFINITY;
     let results = run_sweep(&config, model.as_mut(), &tokenizer, identity, previous, &cancel, &clock, &mut |p, partial| {
         let k = &p.cell;
         eprint!(
@@ -86,8 +92,11 @@ pub fn run(args: SweepArgs) -> CliResult {
             p.elapsed_s,
             p.eta_s
         );
-        if let Err(e) = save(&args.out, partial) {
-            save_error = Some(e);
+        if p.elapsed_s - last_save >= SAVE_EVERY_S {
+            last_save = p.elapsed_s;
+            if let Err(e) = save(&args.out, partial) {
+                save_error = Some(e);
+            }
         }
     })
     .map_err(err)?;

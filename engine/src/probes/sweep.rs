@@ -309,7 +309,8 @@ pub struct Progress {
 
 /// Runs every cell of `config` not already in `previous` (resumption), in order. Checks `cancel`
 /// between cells; calls `on_cell` after each with the progress and the results so far (so a
-/// caller can save them). Returns the results, `complete: false` if cancelled.
+/// caller can save them — throttled, as the document grows with every cell). Returns the
+/// results, `complete: false` if cancelled.
 #[allow(clippy::too_many_arguments)]
 pub fn run_sweep(
     config: &SweepConfig,
@@ -322,7 +323,7 @@ pub fn run_sweep(
     on_cell: &mut dyn FnMut(&Progress, &SweepResults),
 ) -> Result<SweepResults> {
     config.validate()?;
-    let mut cells: Vec<Cell> = match previous {
+    let cells: Vec<Cell> = match previous {
         Some(p) => {
             if p.config != *config || p.model.sha256 != identity.sha256 {
                 return Err(Error::InvalidInput(
@@ -346,7 +347,7 @@ pub fn run_sweep(
         backend: model.backend().into(),
         engine_version: env!("CARGO_PKG_VERSION").into(),
         complete: false,
-        cells: Vec::new(),
+        cells,
         summaries: Vec::new(),
         result_hash: String::new(),
     };
@@ -372,24 +373,25 @@ pub fn run_sweep(
         };
         let entropy = if measures_entropy { session.entropy().map(|t| summarize_entropy(t, config.entropy_layer)) } else { None };
         drop(session);
-        cells.push(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 });
+        let correct = outcome.correct;
+        results.cells.push(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 });
         ran += 1;
-        let done = cells.len();
+        let done = results.cells.len();
         let elapsed = clock() - start;
         let eta = elapsed / ran as f64 * (total - done) as f64;
-        let progress = Progress { done, total, cell: key, correct: cells.last().is_some_and(|c| c.outcome.correct), elapsed_s: elapsed, eta_s: eta };
-        finish(&mut results, &cells, total);
+        let progress = Progress { done, total, cell: key, correct, elapsed_s: elapsed, eta_s: eta };
+        finish(&mut results, total);
         on_cell(&progress, &results);
     }
-    finish(&mut results, &cells, total);
+    finish(&mut results, total);
     Ok(results)
 }
 
-fn finish(results: &mut SweepResults, cells: &[Cell], total: usize) {
-    results.cells = cells.to_vec();
-    results.complete = cells.len() == total;
-    results.summaries = summarize(&results.config, cells, results.model.trained_ctx);
-    results.result_hash = result_hash(cells);
+/// Recomputes the derived fields (O(cells)) after cells were added.
+fn finish(results: &mut SweepResults, total: usize) {
+    results.complete = results.cells.len() == total;
+    results.summaries = summarize(&results.config, &results.cells, results.model.trained_ctx);
+    results.result_hash = result_hash(&results.cells);
 }
 
 fn summarize_entropy(trace: &crate::gpu::EntropyTrace, layer: Option<usize>) -> EntropySummary {
