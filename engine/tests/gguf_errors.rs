@@ -217,6 +217,7 @@ mod fuzz {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
         /// Random byte flips anywhere in a valid file: parsing returns (Ok or Err) without panicking.
+        /// (`byte_flip_regressions` pins the inputs this has caught.)
         #[test]
         fn corrupted_bytes_never_panic(flips in proptest::collection::vec((0usize..1 << 20, any::<u8>()), 1..8)) {
             let mut b = tiny();
@@ -227,5 +228,18 @@ mod fuzz {
             }
             let _ = parse(b);
         }
+    }
+}
+
+/// Inputs the byte-flip fuzzer once caught: a flip that made a tensor's byte size overflow u64.
+#[test]
+fn byte_flip_regressions() {
+    for flips in [[(125_006usize, 64u8)]] {
+        let mut b = tiny();
+        let header = 6000.min(b.len());
+        for (pos, byte) in flips {
+            b[pos % header] = byte;
+        }
+        let _ = parse(b);
     }
 }

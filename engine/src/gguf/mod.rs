@@ -105,7 +105,9 @@ fn check_tensor_extents(content: &Content, file_len: u64) -> Result<()> {
                 info.ggml_dtype
             )));
         }
-        let size = (elems / block) * info.ggml_dtype.type_size() as u64;
+        let size = (elems / block)
+            .checked_mul(info.ggml_dtype.type_size() as u64)
+            .ok_or_else(|| Error::malformed(format!("tensor '{name}' is too large")))?;
         let start = content.tensor_data_offset.checked_add(info.offset);
         let end = start.and_then(|s| s.checked_add(size));
         match end {
