@@ -2,11 +2,11 @@
 //! forward pass until its logits are back on the host).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use ctxscope_engine::gpu::{GpuContext, GpuModel};
-use ctxscope_engine::{Forward, TextTokenizer};
+use ctxscope_engine::backend::{BackendChoice, Engine};
+use ctxscope_engine::gpu::GpuModel;
+use ctxscope_engine::TextTokenizer;
 use serde_json::json;
 
 use super::{err, open_model, print_json, CliResult, ModelArg};
@@ -60,15 +60,20 @@ pub fn run(args: BenchArgs) -> CliResult {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
         None => DEFAULT_TEXT.to_string(),
     };
-    let ctx = Arc::new(GpuContext::new_blocking().map_err(err)?);
-    let adapter = format!("{} ({:?}, {})", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.adapter_info.driver_info);
     let load_start = Instant::now();
-    let mut model = GpuModel::load(ctx, &file).map_err(err)?;
+    let mut engine = Engine::load_blocking(&file, BackendChoice::Gpu).map_err(err)?.engine;
     let experiment = args.experiment.experiment()?;
-    model.set_experiment(&experiment).map_err(err)?;
+    engine.set_experiment(&experiment).map_err(err)?;
+    let model = engine.gpu_model_mut().expect("loaded on the GPU");
+    let info = &model.context().adapter_info;
+    let adapter = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
     let profiling = args.profile && model.enable_profiling();
     let load_s = load_start.elapsed().as_secs_f64();
-    let spec = model.spec().clone();
+    let spec = engine.spec().clone();
+    let (weight_bytes, scratch_bytes) = {
+        let m = engine.gpu_model().expect("loaded on the GPU");
+        (m.weight_bytes(), m.scratch_bytes())
+    };
 
     let mut prefill = Vec::new();
     let mut peak = 0u64;
@@ -76,30 +81,32 @@ pub fn run(args: BenchArgs) -> CliResult {
         let ids = tokens(&tokenizer, &text, len)?;
         let mut best = f64::INFINITY;
         for _ in 0..=args.repeats {
-            let mut session = model.session(len).map_err(err)?;
+            let mut session = engine.session(len).map_err(err)?;
             let t = Instant::now();
-            session.forward(&ids, &[len - 1]).map_err(err)?;
+            session.forward_blocking(&ids, &[len - 1]).map_err(err)?;
             best = best.min(t.elapsed().as_secs_f64());
         }
         let kv = spec.kv_bytes_per_token() * len as u64;
-        peak = peak.max(model.weight_bytes() + kv + model.scratch_bytes());
-        let kernels = profile_json(&model, profiling, args.repeats + 1);
+        peak = peak.max(weight_bytes + kv + scratch_bytes);
+        let kernels = profile_json(&engine, profiling, args.repeats + 1);
         prefill.push(json!({ "tokens": len, "seconds": best, "tokens_per_s": len as f64 / best,
             "kv_cache_bytes": kv, "kernel_ms": kernels }));
     }
 
     let ids = tokens(&tokenizer, &text, args.decode_context + args.decode_tokens)?;
-    let mut session = model.session(args.decode_context + args.decode_tokens).map_err(err)?;
-    let logits = session.forward(&ids[..args.decode_context], &[args.decode_context - 1]).map_err(err)?;
-    let mut next = argmax(&logits[0]);
-    let _ = model.take_profile();
-    let t = Instant::now();
-    for _ in 0..args.decode_tokens {
-        let logits = session.forward(&[next], &[0]).map_err(err)?;
-        next = argmax(&logits[0]);
-    }
-    let decode_s = t.elapsed().as_secs_f64();
-    let decode_kernels = profile_json(&model, profiling, args.decode_tokens);
+    let decode_s = {
+        let mut session = engine.session(args.decode_context + args.decode_tokens).map_err(err)?;
+        let logits = session.forward_blocking(&ids[..args.decode_context], &[args.decode_context - 1]).map_err(err)?;
+        let mut next = argmax(&logits[0]);
+        let _ = profile_json(&engine, profiling, 1); // drop the prompt's kernels
+        let t = Instant::now();
+        for _ in 0..args.decode_tokens {
+            let logits = session.forward_blocking(&[next], &[0]).map_err(err)?;
+            next = argmax(&logits[0]);
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let decode_kernels = profile_json(&engine, profiling, args.decode_tokens);
 
     print_json(&json!({
         "adapter": adapter,
@@ -109,17 +116,17 @@ pub fn run(args: BenchArgs) -> CliResult {
         "prefill": prefill,
         "decode": { "context": args.decode_context, "tokens": args.decode_tokens, "seconds": decode_s,
             "tokens_per_s": args.decode_tokens as f64 / decode_s, "kernel_ms_per_token": decode_kernels },
-        "gpu_memory": { "weights_bytes": model.weight_bytes(), "peak_allocated_bytes": peak,
+        "gpu_memory": { "weights_bytes": weight_bytes, "peak_allocated_bytes": peak,
             "note": "bytes ctxscope allocates (weights + KV cache + one prefill chunk of scratch); WebGPU exposes no driver-side usage" },
     }))
 }
 
-/// Per-kernel GPU milliseconds per run (null when not profiling).
-fn profile_json(model: &GpuModel, profiling: bool, runs: usize) -> serde_json::Value {
+/// Per-kernel GPU milliseconds per run since the last call (null when not profiling).
+fn profile_json(engine: &Engine, profiling: bool, runs: usize) -> serde_json::Value {
+    let rows = engine.gpu_model().map(GpuModel::take_profile).unwrap_or_default();
     if !profiling {
         return serde_json::Value::Null;
     }
-    let rows = model.take_profile();
     let total: f64 = rows.iter().map(|r| r.1).sum();
     let mut out = serde_json::Map::new();
     for (kernel, ms, count) in rows {

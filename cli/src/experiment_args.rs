@@ -54,6 +54,7 @@ pub enum SinkPositionsName {
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum KeyCacheName {
+    Recompute,
     PreRope,
     PostRope,
 }
@@ -138,7 +139,9 @@ pub struct ExperimentArgs {
     /// RoPE arithmetic: f32, or angles-f32 with bf16/f16 cos/sin and q/k, or all-16-bit angles.
     #[arg(long = "rope-precision", value_enum)]
     pub precision: Option<PrecisionName>,
-    /// Length-dependent methods: re-rotate pre-RoPE keys (default) or keep HF's post-RoPE cache.
+    /// Length-dependent methods, when the length changes the frequencies: run the sequence again
+    /// (recompute, the default: exact), re-rotate cached pre-RoPE keys (pre-rope: cheap, exact
+    /// for the first layer only) or keep HF's stale post-RoPE cache (post-rope).
     #[arg(long = "key-cache", value_enum)]
     pub key_cache: Option<KeyCacheName>,
 }
@@ -186,6 +189,7 @@ impl ExperimentArgs {
         }
         if let Some(k) = self.key_cache {
             e.key_cache = match k {
+                KeyCacheName::Recompute => KeyCache::Recompute,
                 KeyCacheName::PreRope => KeyCache::PreRope,
                 KeyCacheName::PostRope => KeyCache::PostRope,
             };

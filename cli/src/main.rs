@@ -8,13 +8,11 @@ mod sweep;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use ctxscope_engine::cpu::CpuModel;
-use ctxscope_engine::generate::generate_greedy;
-use ctxscope_engine::gpu::{GpuContext, GpuModel};
+use clap::{Parser, Subcommand};
+use ctxscope_engine::backend::{block_on, BackendChoice, Engine};
 use ctxscope_engine::experiment::{Experiment, Plan};
+use ctxscope_engine::generate::generate_greedy;
 use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
 use ctxscope_engine::rope::RopePrecision;
 use ctxscope_engine::score::score;
@@ -27,16 +25,6 @@ use serde_json::json;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum Backend {
-    /// The CPU reference (candle, f32).
-    Cpu,
-    /// The WGSL engine on the GPU (wgpu: Vulkan, Metal or DX12).
-    Gpu,
-    /// The GPU if an adapter exists, else the CPU.
-    Auto,
 }
 
 #[derive(clap::Args)]
@@ -68,8 +56,10 @@ enum Command {
         prompt: String,
         #[arg(long, default_value_t = 32)]
         max_tokens: usize,
-        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-        backend: Backend,
+        /// cpu (the reference), gpu (the WGSL engine), or auto (the GPU when a hardware adapter
+        /// can run the model, else the CPU).
+        #[arg(long, default_value = "cpu")]
+        backend: BackendChoice,
         #[command(flatten)]
         experiment: ExperimentArgs,
     },
@@ -81,14 +71,15 @@ enum Command {
         prompt_file: PathBuf,
         #[arg(long)]
         continuation_file: PathBuf,
-        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-        backend: Backend,
-        /// Add per-layer and per-head attention entropy (nats, mean over positions); GPU only.
+        /// cpu, gpu or auto (see `generate --help`).
+        #[arg(long, default_value = "cpu")]
+        backend: BackendChoice,
+        /// Add per-layer and per-head attention entropy (nats, mean over positions).
         #[arg(long)]
         entropy: bool,
         #[command(flatten)]
         experiment: ExperimentArgs,
-        /// Add the full attention row of LAYER,HEAD,POSITION (probabilities over keys); GPU only.
+        /// Add the full attention row of LAYER,HEAD,POSITION (probabilities over keys).
         #[arg(long, value_delimiter = ',', value_name = "LAYER,HEAD,POSITION")]
         attention_row: Option<Vec<usize>>,
     },
@@ -139,6 +130,19 @@ enum Command {
     },
 }
 
+/// Rust ignores SIGPIPE, which turns a closed stdout (`ctxscope info | head -c 10`) into a
+/// "Broken pipe" panic at the next `println!`. A command-line filter should instead end quietly
+/// when its reader goes away, as C tools do: restore the default disposition, so the write that
+/// finds the pipe closed ends the process with the conventional SIGPIPE status.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at startup, before any thread exists; it only changes the
+    // disposition of SIGPIPE back to the OS default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn default_model() -> PathBuf {
     Path::new("public/models").join(DEFAULT_MODEL_FILE)
 }
@@ -163,38 +167,15 @@ fn print_json(value: &serde_json::Value) -> CliResult {
     Ok(())
 }
 
-/// A loaded model on the chosen backend.
-enum Engine {
-    Cpu(CpuModel),
-    Gpu(GpuModel),
-}
-
-impl Engine {
-    fn set_experiment(&mut self, experiment: &Experiment) -> Result<(), String> {
-        match self {
-            Engine::Cpu(m) => m.set_experiment(experiment),
-            Engine::Gpu(m) => m.set_experiment(experiment),
-        }
-        .map_err(err)
+/// Loads `file` on `backend` with `experiment`; says on stderr why `auto` took the CPU.
+fn load_engine(file: &ModelFile, backend: BackendChoice, experiment: &Experiment) -> Result<Engine, String> {
+    let loaded = Engine::load_blocking(file, backend).map_err(err)?;
+    if let Some(note) = loaded.note {
+        eprintln!("ctxscope: {note}");
     }
-
-    fn load(file: &ModelFile, backend: Backend) -> Result<Self, String> {
-        let gpu = match backend {
-            Backend::Cpu => None,
-            Backend::Gpu => Some(GpuContext::new_blocking().map_err(err)?),
-            Backend::Auto => match GpuContext::new_blocking() {
-                Ok(ctx) => Some(ctx),
-                Err(e) => {
-                    eprintln!("ctxscope: {e}; using the CPU");
-                    None
-                }
-            },
-        };
-        Ok(match gpu {
-            Some(ctx) => Self::Gpu(GpuModel::load(Arc::new(ctx), file).map_err(err)?),
-            None => Self::Cpu(CpuModel::load(file).map_err(err)?),
-        })
-    }
+    let mut engine = loaded.engine;
+    engine.set_experiment(experiment).map_err(err)?;
+    Ok(engine)
 }
 
 fn run(cli: Cli) -> CliResult {
@@ -216,20 +197,15 @@ fn run(cli: Cli) -> CliResult {
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
             let capacity = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + max_tokens;
+            let engine = load_engine(&file, backend, &experiment)?;
+            let mut session = engine.session(capacity).map_err(err)?;
             let mut stdout = std::io::stdout();
             let mut on_text = |piece: &str| {
-                // A closed pipe (e.g. `| head`) is not an error worth reporting mid-stream.
+                // A closed pipe ends the process by SIGPIPE (see main); other write errors are
+                // not worth stopping a generation for.
                 let _ = write!(stdout, "{piece}").and_then(|_| stdout.flush());
             };
-            let mut engine = Engine::load(&file, backend)?;
-            engine.set_experiment(&experiment)?;
-            match engine {
-                Engine::Cpu(m) => generate_greedy(&mut m.session(), &tokenizer, &prompt, max_tokens, &mut on_text),
-                Engine::Gpu(m) => {
-                    generate_greedy(&mut m.session(capacity).map_err(err)?, &tokenizer, &prompt, max_tokens, &mut on_text)
-                }
-            }
-            .map_err(err)?;
+            block_on(generate_greedy(&mut session, &tokenizer, &prompt, max_tokens, &mut on_text)).map_err(err)?;
             println!();
             Ok(())
         }
@@ -240,47 +216,30 @@ fn run(cli: Cli) -> CliResult {
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
             let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + tokenizer.encode(&continuation).map_err(err)?.len();
+            let engine = load_engine(&file, backend, &experiment)?;
             // One forward pass over the whole sequence: dynamic methods see its full length.
-            let mut engine = Engine::load(&file, backend)?;
-            engine.set_experiment(&experiment)?;
-            if (entropy || attention_row.is_some()) && matches!(engine, Engine::Cpu(_)) {
-                return Err("--entropy and --attention-row need the GPU engine (--backend gpu, or auto with a GPU present)".into());
+            let mut session = engine.session(total.max(1)).map_err(err)?;
+            if entropy {
+                session.record_entropy();
             }
-            let mut row = None;
-            let (out, trace) = match &engine {
-                Engine::Cpu(m) => (score(&mut m.session(), &tokenizer, &prompt, &continuation).map_err(err)?, None),
-                Engine::Gpu(m) => {
-                    let mut session = m.session(total.max(1)).map_err(err)?;
-                    if entropy {
-                        session.record_entropy();
-                    }
-                    if let Some(r) = &attention_row {
-                        if r.len() != 3 {
-                            return Err("--attention-row takes LAYER,HEAD,POSITION".into());
-                        }
-                        if r[2] >= total {
-                            return Err(format!("--attention-row position {} is beyond the {total} tokens scored", r[2]));
-                        }
-                        session.capture_attention_row(r[0], r[1], r[2]).map_err(err)?;
-                    }
-                    let out = score(&mut session, &tokenizer, &prompt, &continuation).map_err(err)?;
-                    row = session.attention_row().map(<[f32]>::to_vec);
-                    (out, session.entropy().cloned())
+            if let Some(r) = &attention_row {
+                if r.len() != 3 {
+                    return Err("--attention-row takes LAYER,HEAD,POSITION".into());
                 }
-            };
+                if r[2] >= total {
+                    return Err(format!("--attention-row position {} is beyond the {total} tokens scored", r[2]));
+                }
+                session.capture_attention_row(r[0], r[1], r[2]).map_err(err)?;
+            }
+            let out = block_on(score(&mut session, &tokenizer, &prompt, &continuation)).map_err(err)?;
             let mut value = serde_json::to_value(&out).map_err(|e| e.to_string())?;
             value["experiment"] = json!(experiment);
-            value["backend"] = json!(match engine {
-                Engine::Cpu(_) => "cpu",
-                Engine::Gpu(_) => "gpu",
-            });
-            if let Some(trace) = trace {
-                let per_head = trace.mean_per_head();
-                let per_layer: Vec<f32> = per_head.iter().map(|h| h.iter().sum::<f32>() / h.len() as f32).collect();
-                value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": per_layer, "per_head_mean": per_head });
+            value["backend"] = json!(engine.backend().name());
+            if let Some(trace) = session.entropy() {
+                value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": trace.mean_per_layer(), "per_head_mean": trace.mean_per_head() });
             }
-            if let (Some(r), Some(probs)) = (attention_row, row) {
-                value["attention_row"] = json!({ "layer": r[0], "head": r[1], "position": r[2], "probs": probs });
+            if let Some(row) = session.attention_row() {
+                value["attention_row"] = json!({ "layer": row.layer, "head": row.head, "position": row.position, "probs": row.probs });
             }
             print_json(&value)
         }
@@ -379,6 +338,7 @@ fn print_rope_table(v: &serde_json::Value) {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {

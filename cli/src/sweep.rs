@@ -3,16 +3,14 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
-use ctxscope_engine::cpu::CpuModel;
-use ctxscope_engine::gpu::{GpuContext, GpuModel};
-use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, ProbeModel, SweepConfig, SweepResults};
+use ctxscope_engine::backend::{block_on, BackendChoice, Interrupt};
+use ctxscope_engine::experiment::Experiment;
+use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, SweepConfig, SweepResults};
 use ctxscope_engine::TextTokenizer;
 
-use super::{err, open_model, read_text, Backend, CliResult, ModelArg};
+use super::{err, load_engine, open_model, read_text, CliResult, ModelArg};
 
 /// Seconds between saves of the partial results.
 const SAVE_EVERY_S: f64 = 5.0;
@@ -27,8 +25,9 @@ pub struct SweepArgs {
     /// Results file to write.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, value_enum, default_value_t = Backend::Gpu)]
-    backend: Backend,
+    /// cpu, gpu or auto (see `generate --help`).
+    #[arg(long, default_value = "gpu")]
+    backend: BackendChoice,
     /// Continue from the cells already in --out (same config and model).
     #[arg(long)]
     resume: bool,
@@ -59,25 +58,15 @@ pub fn run(args: SweepArgs) -> CliResult {
     } else {
         None
     };
-    let mut model: Box<dyn ProbeModel> = match args.backend {
-        Backend::Cpu => Box::new(CpuModel::load(&file).map_err(err)?),
-        Backend::Gpu => Box::new(GpuModel::load(Arc::new(GpuContext::new_blocking().map_err(err)?), &file).map_err(err)?),
-        Backend::Auto => match GpuContext::new_blocking() {
-            Ok(ctx) => Box::new(GpuModel::load(Arc::new(ctx), &file).map_err(err)?),
-            Err(e) => {
-                eprintln!("ctxscope: {e}; using the CPU");
-                Box::new(CpuModel::load(&file).map_err(err)?)
-            }
-        },
-    };
+    let mut engine = load_engine(&file, args.backend, &Experiment::default())?;
     let t0 = Instant::now();
     let clock = move || t0.elapsed().as_secs_f64();
-    let cancel = AtomicBool::new(false);
+    let interrupt = Interrupt::default();
     let mut save_error = None;
     // Rewriting the whole document after every cell would be quadratic in the grid size: save
     // at most every few seconds (an interrupted run loses at most that much work).
     let mut last_save = f64::NEG_INFINITY;
-    let results = run_sweep(&config, model.as_mut(), &tokenizer, identity, previous, &cancel, &clock, &mut |p, partial| {
+    let outcome = block_on(run_sweep(&config, &mut engine, &tokenizer, identity, previous, &interrupt, &clock, &mut |p, partial| {
         let k = &p.cell;
         eprint!(
             "\r[{}/{}] {} {} L={} depth={:.2} seed={} {} | {:.0} s elapsed, ETA {:.0} s   ",
@@ -98,9 +87,19 @@ pub fn run(args: SweepArgs) -> CliResult {
                 save_error = Some(e);
             }
         }
-    })
-    .map_err(err)?;
+    }));
     eprintln!();
+    let results = match outcome {
+        Ok(results) => results,
+        Err(stopped) => {
+            // Keep every finished cell: a rerun with --resume continues from them.
+            if let Some(partial) = &stopped.partial {
+                save(&args.out, partial)?;
+                return Err(format!("{} (the {} finished cells are saved in {}; --resume continues)", stopped.error, partial.cells.len(), args.out.display()));
+            }
+            return Err(err(stopped.error));
+        }
+    };
     if let Some(e) = save_error {
         return Err(e);
     }

@@ -45,8 +45,8 @@ pub enum Error {
     DeviceLost(String),
     #[error("GPU error: {0}")]
     Gpu(String),
-    #[error("does not fit on this GPU: {0}")]
-    DoesNotFit(String),
+    #[error("does not fit: {detail}{}", max_tokens.map(|m| format!(" (the largest context that fits is {m} tokens)")).unwrap_or_default())]
+    DoesNotFit { detail: String, max_tokens: Option<usize> },
     #[error("not supported by the GPU engine yet: {0}; use the CPU backend")]
     UnsupportedOnGpu(String),
 
@@ -55,6 +55,10 @@ pub enum Error {
     InvalidInput(String),
     #[error("tokenizer failed: {0}")]
     Tokenizer(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the experiment {experiment} gave non-finite {what}: its parameters make the model's arithmetic overflow")]
+    NonFinite { experiment: String, what: String },
 
     // --- something failed underneath ---
     #[error("tensor computation failed: {0}")]
@@ -66,5 +70,55 @@ pub enum Error {
 impl Error {
     pub(crate) fn malformed(msg: impl fmt::Display) -> Self {
         Self::Malformed(msg.to_string())
+    }
+
+    /// A stable, machine-readable code for the kind of failure (the browser worker's error
+    /// events and the CLI's JSON errors carry it; the page chooses its remedy by it).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadMagic { .. } | Self::UnsupportedVersion(_) | Self::Truncated { .. } | Self::Malformed(_) | Self::UnknownTensorType { .. } => "bad-file",
+            Self::UnsupportedArchitecture(_)
+            | Self::MissingMetadata(_)
+            | Self::MetadataType { .. }
+            | Self::InconsistentModel(_)
+            | Self::MissingTensor(_)
+            | Self::TensorShape { .. }
+            | Self::UnsupportedTokenizer(_) => "unsupported-model",
+            Self::TooLarge(_) => "too-large",
+            Self::NoGpu(_) => "no-gpu",
+            Self::DeviceLost(_) => "device-lost",
+            Self::Gpu(_) | Self::UnsupportedOnGpu(_) => "gpu-error",
+            Self::DoesNotFit { .. } => "does-not-fit",
+            Self::InvalidInput(_) | Self::Tokenizer(_) => "bad-input",
+            Self::Cancelled => "cancelled",
+            Self::NonFinite { .. } => "non-finite",
+            Self::Tensor(_) | Self::Io(_) => "internal",
+        }
+    }
+
+    /// What a person can do about it, in one sentence.
+    pub fn remedy(&self) -> String {
+        match self {
+            Self::BadMagic { .. } | Self::UnsupportedVersion(_) | Self::Truncated { .. } | Self::Malformed(_) | Self::UnknownTensorType { .. } => {
+                "Load another GGUF file; this one cannot be read.".into()
+            }
+            Self::UnsupportedArchitecture(_)
+            | Self::MissingMetadata(_)
+            | Self::MetadataType { .. }
+            | Self::InconsistentModel(_)
+            | Self::MissingTensor(_)
+            | Self::TensorShape { .. }
+            | Self::UnsupportedTokenizer(_) => "Load a llama-architecture GGUF with a byte-level BPE tokenizer.".into(),
+            Self::TooLarge(_) => "Load a smaller model.".into(),
+            Self::NoGpu(_) => "Run on the CPU backend.".into(),
+            Self::DeviceLost(_) => "Retry with a shorter context, or switch to the CPU backend.".into(),
+            Self::Gpu(_) | Self::UnsupportedOnGpu(_) => "Switch to the CPU backend.".into(),
+            Self::DoesNotFit { max_tokens: Some(m), .. } => format!("Use at most {m} tokens of context, or the CPU backend."),
+            Self::DoesNotFit { max_tokens: None, .. } => "Use a shorter context, or the CPU backend.".into(),
+            Self::InvalidInput(_) | Self::Tokenizer(_) => "Correct the request and run it again.".into(),
+            Self::Cancelled => "Run it again to continue (a sweep resumes from its finished cells).".into(),
+            Self::NonFinite { .. } => "Change the experiment's parameters (e.g. a log-n length of at least 2, a factor in a sane range).".into(),
+            Self::Tensor(_) | Self::Io(_) => "Retry; if it persists, report it with the model and the request.".into(),
+        }
     }
 }

@@ -18,15 +18,30 @@ use crate::rope::{LogitScale, PositionMap, Region, RopeMethod, RopePrecision};
 /// The config format's version; bump it when a field changes meaning.
 pub const EXPERIMENT_VERSION: u32 = 1;
 
-/// How cached keys follow frequencies that change with the sequence length.
+/// What a session does with its KV cache when the sequence length changes the frequencies of a
+/// length-dependent method (dynamic NTK past L; LongRoPE crossing from its short to its long
+/// factors). Methods whose frequencies do not depend on the length ignore it.
+///
+/// Why re-rotating keys is not enough: every layer's K and V past the first are computed from
+/// hidden states that went through the earlier layers' attention *under the old frequencies*.
+/// Re-rotating cached pre-RoPE keys switches their frequencies, attention factor and positions
+/// correctly, yet those keys and every cached value still carry the old frequencies' history;
+/// only running the sequence again reproduces one pass at the new length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyCache {
-    /// Keep pre-RoPE K and re-rotate every cached key when the frequencies change (YaRN §3.3:
-    /// "the correct implementation should cache the kv-embeddings before applying RoPE").
+    /// Run the whole sequence again whenever the frequencies change: every cached K and V is what
+    /// one pass at the current length gives. HF's fixed Phi-3 behaviour for LongRoPE
+    /// (transformers PR #33129 drops the cache when the sequence crosses the original context).
+    /// Costs one re-prefill per change: once for LongRoPE, every token past L for dynamic NTK.
     #[default]
+    Recompute,
+    /// Keep pre-RoPE K and re-rotate every cached key when the frequencies change (YaRN §3.3:
+    /// "the correct implementation should cache the kv-embeddings before applying RoPE"). Cheap;
+    /// exact for the first layer's keys only (see above).
     PreRope,
-    /// HF's behaviour: keys stay rotated with the frequencies in force when they were cached.
+    /// HF's dynamic-NTK behaviour: keys stay rotated with the frequencies in force when they were
+    /// cached.
     PostRope,
 }
 
@@ -51,12 +66,21 @@ impl Default for Experiment {
             rope: RopeMethod::Default,
             attention: AttentionPattern::Full,
             precision: RopePrecision::F32,
-            key_cache: KeyCache::PreRope,
+            key_cache: KeyCache::Recompute,
         }
     }
 }
 
 impl Experiment {
+    /// A one-line description for messages: the JSON form, without the version.
+    pub fn describe(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("version");
+        }
+        v.to_string()
+    }
+
     /// Parses a JSON config, with a clear message for a wrong version or a bad field.
     pub fn from_json(text: &str) -> Result<Self> {
         let value: serde_json::Value =
@@ -164,8 +188,17 @@ impl Plan {
         self.experiment.rope.length_dependent() && self.experiment.key_cache == KeyCache::PreRope
     }
 
+    /// What a session does when the frequencies change with the length (`None`: they never do).
+    pub fn on_length_change(&self) -> Option<KeyCache> {
+        self.experiment.rope.length_dependent().then_some(self.experiment.key_cache)
+    }
+
     pub fn layers(&self) -> usize {
         self.layers
+    }
+
+    pub fn heads(&self) -> usize {
+        self.heads
     }
 
     /// Query-side cos/sin of `region` for token indices `positions`.

@@ -1,10 +1,10 @@
 //! Greedy generation with a KV cache, streaming text as it is produced. [`GreedyDecoder`] holds
-//! the decoding state so that the blocking driver ([`generate_greedy`]) and async drivers (the
-//! browser's GPU path) share one implementation.
+//! the decoding state (argmax, stop tokens, streaming detokenization) so that every driver —
+//! [`generate_greedy`], the probes' generated scoring, the browser worker's chat — shares it.
 
+use crate::backend::Session;
 use crate::error::{Error, Result};
 use crate::score::top_k;
-use crate::session::Forward;
 use crate::tokenizer::{TextTokenizer, TokenStream};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -12,7 +12,7 @@ pub struct Generation {
     pub prompt_tokens: usize,
     pub ids: Vec<u32>,
     pub text: String,
-    /// Whether generation ended on the model's end-of-sequence token.
+    /// Whether generation ended on the model's end-of-sequence or end-of-turn token.
     pub stopped_at_eos: bool,
 }
 
@@ -28,11 +28,17 @@ impl<'t> GreedyDecoder<'t> {
     /// Returns the decoder and the prompt ids to run first (logits wanted at the last one).
     pub fn new(tokenizer: &'t TextTokenizer, prompt: &str, max_tokens: usize) -> Result<(Self, Vec<u32>)> {
         let prompt_ids = tokenizer.encode_prompt(prompt)?;
-        if prompt_ids.is_empty() {
+        let decoder = Self::for_ids(tokenizer, prompt_ids.len(), max_tokens)?;
+        Ok((decoder, prompt_ids))
+    }
+
+    /// A decoder after a prompt of `prompt_tokens` already-tokenized ids.
+    pub fn for_ids(tokenizer: &'t TextTokenizer, prompt_tokens: usize, max_tokens: usize) -> Result<Self> {
+        if prompt_tokens == 0 {
             return Err(Error::InvalidInput("the prompt is empty".into()));
         }
-        let out = Generation { prompt_tokens: prompt_ids.len(), ids: Vec::new(), text: String::new(), stopped_at_eos: false };
-        Ok((Self { tokenizer, stream: tokenizer.stream(), max_tokens, out }, prompt_ids))
+        let out = Generation { prompt_tokens, ids: Vec::new(), text: String::new(), stopped_at_eos: false };
+        Ok(Self { tokenizer, stream: tokenizer.stream(), max_tokens, out })
     }
 
     /// Takes the logits after the last fed token; returns the next token to feed, or None when
@@ -42,7 +48,7 @@ impl<'t> GreedyDecoder<'t> {
             return Ok(None);
         }
         let next = top_k(logits, 1)[0] as u32;
-        if Some(next) == self.tokenizer.eos_id {
+        if self.tokenizer.is_stop(next) {
             self.out.stopped_at_eos = true;
             return Ok(None);
         }
@@ -55,24 +61,41 @@ impl<'t> GreedyDecoder<'t> {
         Ok((self.out.ids.len() < self.max_tokens).then_some(next))
     }
 
+    pub fn generated(&self) -> &[u32] {
+        &self.out.ids
+    }
+
     pub fn finish(self) -> Generation {
         self.out
     }
 }
 
-/// Greedy (argmax) continuation of `prompt`, up to `max_tokens`, stopping at EOS.
-pub fn generate_greedy(
-    session: &mut dyn Forward,
+/// Greedy (argmax) continuation of `prompt`, up to `max_tokens`, stopping at end-of-sequence or
+/// end-of-turn. The session is reset first.
+pub async fn generate_greedy(
+    session: &mut Session<'_>,
     tokenizer: &TextTokenizer,
     prompt: &str,
     max_tokens: usize,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Generation> {
-    let (mut decoder, prompt_ids) = GreedyDecoder::new(tokenizer, prompt, max_tokens)?;
+    let prompt_ids = tokenizer.encode_prompt(prompt)?;
+    generate_ids(session, tokenizer, &prompt_ids, max_tokens, on_text).await
+}
+
+/// [`generate_greedy`] from token ids.
+pub async fn generate_ids(
+    session: &mut Session<'_>,
+    tokenizer: &TextTokenizer,
+    prompt_ids: &[u32],
+    max_tokens: usize,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Generation> {
+    let mut decoder = GreedyDecoder::for_ids(tokenizer, prompt_ids.len(), max_tokens)?;
     session.reset();
-    let mut logits = session.forward(&prompt_ids, &[prompt_ids.len() - 1])?;
+    let mut logits = session.forward(prompt_ids, &[prompt_ids.len() - 1]).await?;
     while let Some(next) = decoder.step(&logits[0], on_text)? {
-        logits = session.forward(&[next], &[0])?;
+        logits = session.forward(&[next], &[0]).await?;
     }
     Ok(decoder.finish())
 }

@@ -10,8 +10,11 @@
 //! - [`cpu`]: the CPU reference forward pass (the oracle for GPU kernels)
 //! - [`gpu`]: the WGSL engine (kernels in `shaders/`, launchers in `gpu/ops/`)
 //! - [`probes`]: task generators, scoring, sweeps and the MECW estimate
-//! - [`session`]: the backend interface; [`score`] and [`generate`] are built on it
+//! - [`backend`]: the one engine API — [`Engine`] (a model on the CPU or the GPU) and its
+//!   [`Session`]s; [`score`], [`generate`] and the probes are built on it
+//! - [`trace`]: attention entropy and attention rows, the same on both backends
 
+pub mod backend;
 pub mod cpu;
 pub mod error;
 pub mod experiment;
@@ -23,12 +26,12 @@ pub mod probes;
 pub mod rng;
 pub mod rope;
 pub mod score;
-pub mod session;
 pub mod tokenizer;
+pub mod trace;
 
 pub use error::{Error, Result};
 pub use gguf::{ModelFile, ModelSpec};
-pub use session::Forward;
+pub use backend::{Backend, BackendChoice, Engine, Session};
 pub use tokenizer::TextTokenizer;
 
 /// File name of the default model under `public/models/`.

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::session::Forward;
+use crate::backend::Session;
 use crate::tokenizer::TextTokenizer;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,15 +36,15 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// Scores `continuation` after `prompt`: both tokenized separately (BOS before the prompt only
-/// if the model asks for it), concatenated, one forward pass.
-pub fn score(session: &mut dyn Forward, tokenizer: &TextTokenizer, prompt: &str, continuation: &str) -> Result<ScoreOutput> {
+/// if the model asks for it), concatenated, one forward pass (the session is reset first).
+pub async fn score(session: &mut Session<'_>, tokenizer: &TextTokenizer, prompt: &str, continuation: &str) -> Result<ScoreOutput> {
     let prompt_ids = tokenizer.encode_prompt(prompt)?;
     let cont_ids = tokenizer.encode(continuation)?;
-    score_ids(session, &prompt_ids, &cont_ids)
+    score_ids(session, &prompt_ids, &cont_ids).await
 }
 
 /// [`score`] on token ids.
-pub fn score_ids(session: &mut dyn Forward, prompt_ids: &[u32], cont_ids: &[u32]) -> Result<ScoreOutput> {
+pub async fn score_ids(session: &mut Session<'_>, prompt_ids: &[u32], cont_ids: &[u32]) -> Result<ScoreOutput> {
     if prompt_ids.is_empty() {
         return Err(Error::InvalidInput("the prompt is empty: there is no position to predict the continuation from".into()));
     }
@@ -56,7 +56,7 @@ pub fn score_ids(session: &mut dyn Forward, prompt_ids: &[u32], cont_ids: &[u32]
     // Row np-1+i predicts continuation token i.
     let rows: Vec<usize> = (0..cont_ids.len()).map(|i| np - 1 + i).collect();
     session.reset();
-    let logits = session.forward(&all, &rows)?;
+    let logits = session.forward(&all, &rows).await?;
     let logprobs: Vec<f64> = cont_ids.iter().zip(&logits).map(|(&t, row)| log_softmax_at(row, t as usize)).collect();
     let top = top_k(&logits[0], 5);
     Ok(ScoreOutput {

@@ -57,6 +57,8 @@ pub struct TextTokenizer {
     inner: Tokenizer,
     pub bos_id: Option<u32>,
     pub eos_id: Option<u32>,
+    /// End-of-turn token, when the GGUF names one apart from end-of-sequence.
+    pub eot_id: Option<u32>,
     /// Whether the GGUF asks for BOS before a prompt (`tokenizer.ggml.add_bos_token`).
     pub add_bos: bool,
 }
@@ -138,6 +140,7 @@ impl TextTokenizer {
             inner,
             bos_id: id("tokenizer.ggml.bos_token_id")?,
             eos_id: id("tokenizer.ggml.eos_token_id")?,
+            eot_id: id("tokenizer.ggml.eot_token_id")?,
             add_bos: meta.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
         })
     }
@@ -172,31 +175,35 @@ impl TextTokenizer {
     }
 
     /// Incremental decoder for streaming generation: yields text only once it forms whole
-    /// UTF-8 characters.
+    /// UTF-8 characters, in O(1) per token (the `tokenizers` crate's `DecodeStream`).
     pub fn stream(&self) -> TokenStream<'_> {
-        TokenStream { tokenizer: self, ids: Vec::new(), emitted: 0 }
+        TokenStream { inner: self.inner.decode_stream(false) }
+    }
+
+    /// Tokens that end a generated turn: end-of-sequence and, where the GGUF names one,
+    /// end-of-turn (`tokenizer.ggml.eot_token_id`, e.g. ChatML's `<|im_end|>`).
+    pub fn is_stop(&self, id: u32) -> bool {
+        Some(id) == self.eos_id || Some(id) == self.eot_id
     }
 }
 
-/// Streaming decoder: re-decodes the generated ids and returns only new, complete text.
+type DecodeStream<'a> = tokenizers::DecodeStream<
+    'a,
+    tokenizers::ModelWrapper,
+    tokenizers::NormalizerWrapper,
+    tokenizers::PreTokenizerWrapper,
+    tokenizers::PostProcessorWrapper,
+    tokenizers::DecoderWrapper,
+>;
+
+/// Streaming decoder over the generated ids (see [`TextTokenizer::stream`]).
 pub struct TokenStream<'a> {
-    tokenizer: &'a TextTokenizer,
-    ids: Vec<u32>,
-    emitted: usize,
+    inner: DecodeStream<'a>,
 }
 
 impl TokenStream<'_> {
+    /// The new text `id` completes (empty while a character is still partial).
     pub fn push(&mut self, id: u32) -> Result<String> {
-        self.ids.push(id);
-        let text = self.tokenizer.decode(&self.ids)?;
-        // A byte-level token can end in the middle of a UTF-8 character; wait for the rest.
-        if text.ends_with('\u{FFFD}') {
-            return Ok(String::new());
-        }
-        let Some(new) = text.get(self.emitted..).map(str::to_string) else {
-            return Ok(String::new());
-        };
-        self.emitted = text.len();
-        Ok(new)
+        Ok(self.inner.step(id).map_err(|e| Error::Tokenizer(e.to_string()))?.unwrap_or_default())
     }
 }

@@ -5,14 +5,14 @@ mod common;
 use std::sync::Arc;
 
 use common::TinyLlama;
-use ctxscope_engine::cpu::CpuModel;
+use ctxscope_engine::backend::block_on;
 use ctxscope_engine::experiment::{Experiment, KeyCache};
 use ctxscope_engine::generate::generate_greedy;
-use ctxscope_engine::gpu::{GpuContext, GpuModel};
+use ctxscope_engine::gpu::GpuContext;
 use ctxscope_engine::pattern::{AttentionPattern, MswaPreset, SinkPositions};
 use ctxscope_engine::rope::{RopeMethod, RopePrecision};
 use ctxscope_engine::score::score;
-use ctxscope_engine::{Forward, ModelFile, TextTokenizer};
+use ctxscope_engine::{Engine, ModelFile, Session, TextTokenizer};
 
 fn ctx() -> Arc<GpuContext> {
     Arc::new(GpuContext::new_blocking().expect("GPU tests need an adapter (lavapipe: apt install mesa-vulkan-drivers)"))
@@ -32,22 +32,22 @@ fn tiny_models_match_cpu_in_one_pass_and_incremental_decode() {
     let ctx = ctx();
     for (heads, kv_heads, seed) in [(4, 2, 1), (4, 4, 2), (4, 1, 3)] {
         let file = ModelFile::from_bytes(tiny(heads, kv_heads, seed).to_gguf()).unwrap();
-        let cpu = CpuModel::load(&file).unwrap();
-        let gpu = GpuModel::load(ctx.clone(), &file).unwrap();
+        let cpu = Engine::cpu(&file).unwrap();
+        let gpu = Engine::gpu(ctx.clone(), &file).unwrap();
         let ids: Vec<u32> = (0..70).map(|i| (i * 37 + seed as u32) % 250).collect();
         let rows: Vec<usize> = (0..ids.len()).collect();
-        let expected = cpu.session().forward(&ids, &rows).unwrap();
+        let expected = cpu.session(80).unwrap().forward_blocking(&ids, &rows).unwrap();
 
         let mut one_pass = gpu.session(80).unwrap();
-        let got = one_pass.forward(&ids, &rows).unwrap();
+        let got = one_pass.forward_blocking(&ids, &rows).unwrap();
         for (i, (a, b)) in expected.iter().zip(&got).enumerate() {
             assert!(max_abs_diff(a, b) < 2e-3, "heads {heads}/{kv_heads} position {i}: {}", max_abs_diff(a, b));
         }
 
         let mut incremental = gpu.session(80).unwrap();
-        let mut got = incremental.forward(&ids[..65], &(0..65).collect::<Vec<_>>()).unwrap();
+        let mut got = incremental.forward_blocking(&ids[..65], &(0..65).collect::<Vec<_>>()).unwrap();
         for &t in &ids[65..] {
-            got.extend(incremental.forward(&[t], &[0]).unwrap());
+            got.extend(incremental.forward_blocking(&[t], &[0]).unwrap());
         }
         for (i, (a, b)) in expected.iter().zip(&got).enumerate() {
             assert!(max_abs_diff(a, b) < 2e-3, "incremental, position {i}: {}", max_abs_diff(a, b));
@@ -98,13 +98,13 @@ fn experiments() -> Vec<(&'static str, Experiment)> {
 }
 
 /// Logits of a one-pass prefill, then of a 60-token prefill followed by 10 single-token steps.
-fn one_pass_and_incremental(session: &mut dyn Forward, ids: &[u32]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+fn one_pass_and_incremental(session: &mut Session, ids: &[u32]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let rows: Vec<usize> = (0..ids.len()).collect();
-    let one = session.forward(ids, &rows).unwrap();
+    let one = session.forward_blocking(ids, &rows).unwrap();
     session.reset();
-    let mut inc = session.forward(&ids[..60], &rows[..60]).unwrap();
+    let mut inc = session.forward_blocking(&ids[..60], &rows[..60]).unwrap();
     for &t in &ids[60..] {
-        inc.extend(session.forward(&[t], &[0]).unwrap());
+        inc.extend(session.forward_blocking(&[t], &[0]).unwrap());
     }
     (one, inc)
 }
@@ -113,14 +113,14 @@ fn one_pass_and_incremental(session: &mut dyn Forward, ids: &[u32]) -> (Vec<Vec<
 fn every_method_pattern_and_precision_matches_cpu() {
     let ctx = ctx();
     let file = ModelFile::from_bytes(tiny(4, 2, 11).to_gguf()).unwrap();
-    let mut cpu = CpuModel::load(&file).unwrap();
-    let mut gpu = GpuModel::load(ctx, &file).unwrap();
+    let mut cpu = Engine::cpu(&file).unwrap();
+    let mut gpu = Engine::gpu(ctx, &file).unwrap();
     let ids: Vec<u32> = (0..70).map(|i| (i * 41 + 5) % 250).collect();
-    let (baseline, _) = one_pass_and_incremental(&mut cpu.session(), &ids);
+    let (baseline, _) = one_pass_and_incremental(&mut cpu.session(80).unwrap(), &ids);
     for (name, e) in experiments() {
         cpu.set_experiment(&e).unwrap();
         gpu.set_experiment(&e).unwrap();
-        let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(), &ids);
+        let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(80).unwrap(), &ids);
         let (gpu_one, gpu_inc) = one_pass_and_incremental(&mut gpu.session(70).unwrap(), &ids);
         // Low-precision modes round q and k: a 1e-6 difference upstream can flip a rounding.
         let tol = if e.precision == RopePrecision::F32 { 2e-3 } else { 2e-2 };
@@ -134,7 +134,9 @@ fn every_method_pattern_and_precision_matches_cpu() {
         let moved = baseline.iter().zip(&cpu_one).map(|(x, y)| max_abs_diff(x, y)).fold(0.0, f32::max);
         assert!(name == "default" || moved > 1e-3, "{name} does not change anything ({moved})");
         // Methods whose frequencies do not depend on the length give the same logits however the
-        // sequence is fed (position maps and masks are per token, not per call).
+        // sequence is fed (position maps and masks are per token, not per call). Length-dependent
+        // ones give each position the frequencies of the length at which it ran (checked against
+        // one pass per prefix in cpu_forward.rs).
         if !e.rope.length_dependent() {
             for (i, (x, y)) in cpu_one.iter().zip(&cpu_inc).enumerate() {
                 let d = max_abs_diff(x, y);
@@ -145,21 +147,21 @@ fn every_method_pattern_and_precision_matches_cpu() {
 }
 
 /// HF-style post-RoPE caching keeps stale frequencies: dynamic NTK's last incremental step then
-/// differs from one pass, while the pre-RoPE cache (the default) re-rotates every key and
-/// reproduces it. One layer, so cached pre-RoPE K and V do not depend on earlier steps'
-/// frequencies (in deeper models they do, by design of incremental dynamic scaling).
+/// differs from one pass, while the pre-RoPE cache re-rotates every key and reproduces it. One
+/// layer, so cached pre-RoPE K and V do not depend on earlier steps' frequencies (in deeper
+/// models they do: see `recompute_is_exact_where_re_rotation_is_not` in cpu_forward.rs).
 #[test]
 fn dynamic_ntk_post_rope_cache_drifts_and_pre_rope_cache_does_not() {
     let file = ModelFile::from_bytes(TinyLlama { layers: 1, ..tiny(4, 2, 12) }.to_gguf()).unwrap();
-    let mut cpu = CpuModel::load(&file).unwrap();
-    let mut gpu = GpuModel::load(ctx(), &file).unwrap();
+    let mut cpu = Engine::cpu(&file).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
     let ids: Vec<u32> = (0..70).map(|i| (i * 31 + 2) % 250).collect();
     let mut gaps = Vec::new();
     for key_cache in [KeyCache::PreRope, KeyCache::PostRope] {
         let e = Experiment { rope: RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) }, key_cache, ..Experiment::default() };
         cpu.set_experiment(&e).unwrap();
         gpu.set_experiment(&e).unwrap();
-        let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(), &ids);
+        let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(80).unwrap(), &ids);
         let (_, gpu_inc) = one_pass_and_incremental(&mut gpu.session(70).unwrap(), &ids);
         assert!(max_abs_diff(&cpu_inc[69], &gpu_inc[69]) < 2e-3, "{key_cache:?}: GPU vs CPU");
         gaps.push(max_abs_diff(&cpu_one[69], &cpu_inc[69]));
@@ -170,18 +172,18 @@ fn dynamic_ntk_post_rope_cache_drifts_and_pre_rope_cache_does_not() {
 #[test]
 fn session_capacity_and_bad_input_are_errors() {
     let file = ModelFile::from_bytes(tiny(2, 1, 4).to_gguf()).unwrap();
-    let gpu = GpuModel::load(ctx(), &file).unwrap();
+    let gpu = Engine::gpu(ctx(), &file).unwrap();
     let mut session = gpu.session(4).unwrap();
-    let err = session.forward(&[1, 2, 3, 4, 5], &[0]).unwrap_err();
+    let err = session.forward_blocking(&[1, 2, 3, 4, 5], &[0]).unwrap_err();
     assert!(err.to_string().contains("exceed this session's KV cache"), "{err}");
-    assert!(session.forward(&[100_000], &[0]).is_err());
+    assert!(session.forward_blocking(&[100_000], &[0]).is_err());
     assert!(gpu.session(usize::MAX / 1024).is_err(), "an impossible cache is refused up front");
 }
 
 #[test]
 fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
     let file = ModelFile::from_bytes(tiny(2, 1, 5).to_gguf()).unwrap();
-    let mut gpu = GpuModel::load(ctx(), &file).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
     let spec = gpu.spec().clone();
     let ids: Vec<u32> = (0..120).map(|i| (i * 53 + 7) % 250).collect();
     let mut mean_entropy = |window: u32| {
@@ -189,7 +191,7 @@ fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
         gpu.set_experiment(&Experiment { attention, ..Experiment::default() }).unwrap();
         let mut session = gpu.session(120).unwrap();
         session.record_entropy();
-        session.forward(&ids, &[]).unwrap();
+        session.forward_blocking(&ids, &[]).unwrap();
         let trace = session.entropy().unwrap().clone();
         assert_eq!(trace.positions, 120);
         // Position 0 attends to itself only: zero entropy.
@@ -207,7 +209,7 @@ fn entropy_is_recorded_and_a_narrow_window_lowers_it() {
 #[test]
 fn attention_row_capture_is_a_distribution_consistent_with_the_entropy() {
     let file = ModelFile::from_bytes(tiny(2, 1, 6).to_gguf()).unwrap();
-    let mut gpu = GpuModel::load(ctx(), &file).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
     let spec = gpu.spec().clone();
     let ids: Vec<u32> = (0..90).map(|i| (i * 29 + 3) % 250).collect();
     // Layer 1 uses a window of 8 with 2 sinks; layer 0 full attention.
@@ -216,10 +218,10 @@ fn attention_row_capture_is_a_distribution_consistent_with_the_entropy() {
     let mut session = gpu.session(90).unwrap();
     session.record_entropy();
     session.capture_attention_row(1, 1, 70).unwrap();
-    session.forward(&ids[..64], &[]).unwrap();
-    assert!(session.attention_row().is_none(), "position 70 has not run yet");
-    session.forward(&ids[64..], &[]).unwrap();
-    let row = session.attention_row().expect("captured").to_vec();
+    session.forward_blocking(&ids[..64], &[]).unwrap();
+    assert!(session.attention_row().unwrap().probs.is_none(), "position 70 has not run yet");
+    session.forward_blocking(&ids[64..], &[]).unwrap();
+    let row = session.attention_row().and_then(|r| r.probs.clone()).expect("captured");
     assert_eq!(row.len(), 71);
     let sum: f64 = row.iter().map(|&p| p as f64).sum();
     assert!((sum - 1.0).abs() < 1e-4, "row sums to {sum}");
@@ -237,7 +239,7 @@ fn attention_row_capture_is_a_distribution_consistent_with_the_entropy() {
 #[test]
 fn other_head_sizes_are_refused_with_a_clear_error() {
     let file = ModelFile::from_bytes(TinyLlama::default().to_gguf()).unwrap(); // head_dim 16
-    let err = GpuModel::load(ctx(), &file).err().expect("head_dim 16 is refused");
+    let err = Engine::gpu(ctx(), &file).err().expect("head_dim 16 is refused");
     assert!(err.to_string().contains("head_dim 16"), "{err}");
 }
 
@@ -247,14 +249,14 @@ fn other_head_sizes_are_refused_with_a_clear_error() {
 fn real_model_short_prompts_match_cpu() {
     let file = ModelFile::open(common::real_model_path()).unwrap();
     let tokenizer = TextTokenizer::from_model(&file).unwrap();
-    let cpu = CpuModel::load(&file).unwrap();
-    let gpu = GpuModel::load(ctx(), &file).unwrap();
+    let cpu = Engine::cpu(&file).unwrap();
+    let gpu = Engine::gpu(ctx(), &file).unwrap();
     let devset = common::devset();
     for name in ["dev-short-sky", "dev-short-chat"] {
         let case = devset["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
         let (p, c) = (case["prompt"].as_str().unwrap(), case["continuation"].as_str().unwrap());
-        let on_cpu = score(&mut cpu.session(), &tokenizer, p, c).unwrap();
-        let on_gpu = score(&mut gpu.session(64).unwrap(), &tokenizer, p, c).unwrap();
+        let on_cpu = block_on(score(&mut cpu.session(80).unwrap(), &tokenizer, p, c)).unwrap();
+        let on_gpu = block_on(score(&mut gpu.session(64).unwrap(), &tokenizer, p, c)).unwrap();
         let hf = &devset["score"][name]["default"];
         assert_eq!(on_gpu.top5_ids[0] as u64, hf["top5_ids"][0].as_u64().unwrap(), "{name}: top-1 vs HF");
         assert!((on_gpu.logprob_sum - hf["logprob_sum"].as_f64().unwrap()).abs() <= 0.05, "{name}: vs HF");
@@ -263,7 +265,7 @@ fn real_model_short_prompts_match_cpu() {
         }
     }
     let prompt = "The capital of France is";
-    let on_cpu = generate_greedy(&mut cpu.session(), &tokenizer, prompt, 4, &mut |_| {}).unwrap();
-    let on_gpu = generate_greedy(&mut gpu.session(32).unwrap(), &tokenizer, prompt, 4, &mut |_| {}).unwrap();
+    let on_cpu = block_on(generate_greedy(&mut cpu.session(80).unwrap(), &tokenizer, prompt, 4, &mut |_| {})).unwrap();
+    let on_gpu = block_on(generate_greedy(&mut gpu.session(32).unwrap(), &tokenizer, prompt, 4, &mut |_| {})).unwrap();
     assert_eq!(on_cpu.ids, on_gpu.ids);
 }

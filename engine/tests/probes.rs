@@ -126,13 +126,15 @@ fn answers_have_the_documented_formats() {
 #[test]
 fn sweeps_cancel_between_cells_and_resume_to_the_same_result() {
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
-    use ctxscope_engine::cpu::CpuModel;
+    use ctxscope_engine::backend::{block_on, Interrupt};
     use ctxscope_engine::probes::sweep::{run_sweep, ModelIdentity, SweepConfig};
+    use ctxscope_engine::Engine;
 
     let file = ModelFile::from_bytes(common::TinyLlama::default().to_gguf()).unwrap();
     let tok = TextTokenizer::from_model(&file).unwrap();
-    let mut model = CpuModel::load(&file).unwrap();
+    let mut model = Engine::cpu(&file).unwrap();
     let config = SweepConfig::from_json(
         r#"{"version": 1, "name": "t", "tasks": [{"name": "p", "task": {"task": "passkey"}}],
             "experiments": [{"name": "a", "experiment": {"version": 1}}, {"name": "w", "experiment": {"version": 1, "attention": {"pattern": "window", "window": 8}}}],
@@ -141,22 +143,25 @@ fn sweeps_cancel_between_cells_and_resume_to_the_same_result() {
     .unwrap();
     let identity = || ModelIdentity { name: None, sha256: "tiny".into(), file_bytes: 0, trained_ctx: 1024 };
     let clock = || 0.0;
-    let never = AtomicBool::new(false);
-    let full = run_sweep(&config, &mut model, &tok, identity(), None, &never, &clock, &mut |_, _| {}).unwrap();
+    let never = Interrupt::default();
+    let full = block_on(run_sweep(&config, &mut model, &tok, identity(), None, &never, &clock, &mut |_, _| {})).unwrap();
     assert!(full.complete && full.cells.len() == 8);
+    // The CPU records entropy too: one mean per layer in every cell.
+    assert!(full.cells.iter().all(|c| c.entropy.as_ref().is_some_and(|e| e.per_layer.len() == 2)));
 
-    let cancel = AtomicBool::new(false);
+    let flag = Arc::new(AtomicBool::new(false));
+    let cancel = Interrupt { cancel: Some(flag.clone()), pause: None };
     let mut events = Vec::new();
-    let partial = run_sweep(&config, &mut model, &tok, identity(), None, &cancel, &clock, &mut |p, r| {
+    let partial = block_on(run_sweep(&config, &mut model, &tok, identity(), None, &cancel, &clock, &mut |p, r| {
         events.push((p.done, p.total, r.cells.len()));
         if p.done == 3 {
-            cancel.store(true, Ordering::Relaxed);
+            flag.store(true, Ordering::Relaxed);
         }
-    })
+    }))
     .unwrap();
     assert_eq!(events, [(1, 8, 1), (2, 8, 2), (3, 8, 3)]);
     assert!(!partial.complete && partial.cells.len() == 3);
-    let resumed = run_sweep(&config, &mut model, &tok, identity(), Some(partial), &never, &clock, &mut |_, _| {}).unwrap();
+    let resumed = block_on(run_sweep(&config, &mut model, &tok, identity(), Some(partial), &never, &clock, &mut |_, _| {})).unwrap();
     assert!(resumed.complete);
     assert_eq!(resumed.result_hash, full.result_hash);
     assert_eq!(resumed.cells.iter().map(|c| &c.key).collect::<Vec<_>>(), full.cells.iter().map(|c| &c.key).collect::<Vec<_>>());

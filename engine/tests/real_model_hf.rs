@@ -3,24 +3,21 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
-use ctxscope_engine::cpu::CpuModel;
+use ctxscope_engine::backend::block_on;
 use ctxscope_engine::generate::generate_greedy;
 use ctxscope_engine::score::{score, ScoreOutput};
-use ctxscope_engine::{ModelFile, TextTokenizer};
+use ctxscope_engine::{Engine, ModelFile, TextTokenizer};
 
 struct Loaded {
-    model: CpuModel,
+    model: Engine,
     tokenizer: TextTokenizer,
 }
 
-fn loaded() -> &'static Loaded {
-    static MODEL: OnceLock<Loaded> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let file = ModelFile::open(common::real_model_path()).unwrap();
-        Loaded { tokenizer: TextTokenizer::from_model(&file).unwrap(), model: CpuModel::load(&file).unwrap() }
-    })
+/// The model on the CPU (loaded per test: an `Engine` may hold GPU handles, which are not
+/// `Sync`, so it cannot live in a static; dequantizing takes about a second).
+fn loaded() -> Loaded {
+    let file = ModelFile::open(common::real_model_path()).unwrap();
+    Loaded { tokenizer: TextTokenizer::from_model(&file).unwrap(), model: Engine::cpu(&file).unwrap() }
 }
 
 fn check_case(name: &str) {
@@ -28,12 +25,12 @@ fn check_case(name: &str) {
     let case = devset["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
     let reference: ScoreOutput = serde_json::from_value(devset["score"][name]["default"].clone()).unwrap();
     let m = loaded();
-    let out = score(
-        &mut m.model.session(),
+    let out = block_on(score(
+        &mut m.model.session(16_384).unwrap(),
         &m.tokenizer,
         case["prompt"].as_str().unwrap(),
         case["continuation"].as_str().unwrap(),
-    )
+    ))
     .unwrap();
     assert_eq!(out.prompt_tokens, reference.prompt_tokens, "{name}: prompt tokens");
     assert_eq!(out.continuation_ids, reference.continuation_ids, "{name}: continuation ids");
@@ -78,7 +75,7 @@ fn matches_hf_8k_tokens() {
 fn greedy_generation_knows_the_capital_of_france() {
     let m = loaded();
     let mut streamed = String::new();
-    let out = generate_greedy(&mut m.model.session(), &m.tokenizer, "The capital of France is", 8, &mut |t| streamed.push_str(t)).unwrap();
+    let out = block_on(generate_greedy(&mut m.model.session(64).unwrap(), &m.tokenizer, "The capital of France is", 8, &mut |t| streamed.push_str(t))).unwrap();
     assert!(out.text.contains("Paris"), "generated {:?}", out.text);
     assert_eq!(streamed, out.text, "streamed pieces add up to the text");
 }
@@ -87,8 +84,8 @@ fn greedy_generation_knows_the_capital_of_france() {
 fn score_top5_contains_the_greedy_token() {
     let m = loaded();
     let prompt = "The capital of France is";
-    let gen = generate_greedy(&mut m.model.session(), &m.tokenizer, prompt, 1, &mut |_| {}).unwrap();
-    let out = score(&mut m.model.session(), &m.tokenizer, prompt, " Paris").unwrap();
+    let gen = block_on(generate_greedy(&mut m.model.session(64).unwrap(), &m.tokenizer, prompt, 1, &mut |_| {})).unwrap();
+    let out = block_on(score(&mut m.model.session(64).unwrap(), &m.tokenizer, prompt, " Paris")).unwrap();
     assert!(out.logprob_sum.is_finite() && out.logprob_sum < 0.0);
     assert_eq!(out.top5_ids[0], gen.ids[0], "the greedy token is the top-1 logit");
     assert!(out.top5_logits.windows(2).all(|w| w[0] >= w[1]));

@@ -15,12 +15,21 @@ use crate::rope::methods::DeltaRange;
 /// Queries per chunk: bounds the score buffer to heads × 256 × keys floats per region.
 const QUERY_CHUNK: usize = 256;
 
+/// What one layer's attention records besides its output.
+pub(super) struct Capture {
+    /// When `Some`, filled with the entropy (nats) of every (head, query), `[heads][n]`.
+    pub entropy: Option<Vec<f32>>,
+    /// (query head, query index in this call, row): filled with p over keys 0 ..= its position,
+    /// summed over the regions that hold each key.
+    pub row: Option<(usize, usize, Vec<f32>)>,
+}
+
 /// `qs[r]`: [n, heads, d] (rotated for region r, logit scale applied), `ks[r]`: [kv_heads,
 /// past + n, d], `v`: [kv_heads, past + n, d]. Query i sits at absolute position `past + i`.
 /// Query head h reads KV head h / (heads / kv_heads), as in llama.cpp and HF `repeat_kv`, and
 /// sees key j in region r iff `masks[h]` allows it and Δ = i − j is in `deltas[r]`.
-/// Returns [n, heads · d].
-pub(super) fn attend(qs: &[Tensor], ks: &[Tensor], v: &Tensor, past: usize, deltas: &[DeltaRange], masks: &[HeadMask]) -> Result<Tensor> {
+/// Returns [n, heads · d]; fills `capture`.
+pub(super) fn attend(qs: &[Tensor], ks: &[Tensor], v: &Tensor, past: usize, deltas: &[DeltaRange], masks: &[HeadMask], capture: &mut Capture) -> Result<Tensor> {
     let (n, heads, d) = qs[0].dims3()?;
     let kv_heads = v.dim(0)?;
     let group = heads / kv_heads;
@@ -32,6 +41,7 @@ pub(super) fn attend(qs: &[Tensor], ks: &[Tensor], v: &Tensor, past: usize, delt
         .map(|q| Ok(q.transpose(0, 1)?.contiguous()?.reshape((kv_heads, group, n, d))?))
         .collect::<Result<Vec<_>>>()?;
     let mut outs = Vec::with_capacity(n.div_ceil(QUERY_CHUNK));
+    let mut entropy_chunks = Vec::new();
     for a in (0..n).step_by(QUERY_CHUNK) {
         let rows = QUERY_CHUNK.min(n - a);
         let keys = past + a + rows;
@@ -58,8 +68,23 @@ pub(super) fn attend(qs: &[Tensor], ks: &[Tensor], v: &Tensor, past: usize, delt
         };
         let total = scores.dim(3)?;
         let probs = softmax_last(&scores)?;
+        if capture.entropy.is_some() {
+            // H = −Σ p ln p; masked keys have p = 0 exactly, and 0 · ln(1e-38) = 0.
+            let plogp = (&probs * probs.clamp(1e-38f32, 1.0f32)?.log()?)?;
+            entropy_chunks.push(plogp.sum(D::Minus1)?.neg()?.reshape((heads, rows))?);
+        }
+        if let Some((head, query, row)) = capture.row.as_mut() {
+            if (a..a + rows).contains(query) {
+                let p = probs.get(*head / group)?.get(*head % group)?.get(*query - a)?.to_vec1::<f32>()?;
+                let visible = past + *query + 1;
+                *row = (0..visible).map(|j| p.chunks(keys).map(|region| region[j]).sum()).collect();
+            }
+        }
         let out = probs.reshape((kv_heads, group * rows, total))?.matmul(&vc)?;
         outs.push(out.reshape((heads, rows, d))?);
+    }
+    if let Some(entropy) = capture.entropy.as_mut() {
+        *entropy = Tensor::cat(&entropy_chunks, 1)?.flatten_all()?.to_vec1::<f32>()?;
     }
     let out = Tensor::cat(&outs, 1)?; // [heads, n, d]
     Ok(out.transpose(0, 1)?.contiguous()?.reshape((n, heads * d))?)
@@ -111,7 +136,13 @@ mod tests {
         let qs: Vec<Tensor> = q.iter().map(|x| Tensor::from_vec(x.clone(), (n, heads, d), &dev).unwrap()).collect();
         let ks: Vec<Tensor> = k.iter().map(|x| Tensor::from_vec(x.clone(), (kv_heads, keys, d), &dev).unwrap()).collect();
         let vt = Tensor::from_vec(v.clone(), (kv_heads, keys, d), &dev).unwrap();
-        let got = attend(&qs, &ks, &vt, past, &regions, &masks).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let probe_head = 3;
+        let probe_query = 30;
+        let mut capture = Capture { entropy: Some(Vec::new()), row: Some((probe_head, probe_query, Vec::new())) };
+        let got = attend(&qs, &ks, &vt, past, &regions, &masks, &mut capture).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let entropy = capture.entropy.unwrap();
+        let row = capture.row.unwrap().2;
+        assert_eq!(row.len(), past + probe_query + 1);
         let scale = 1.0 / (d as f64).sqrt();
         for t in 0..n {
             let i = past + t;
@@ -134,6 +165,17 @@ mod tests {
                 }
                 let max = terms.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
                 let z: f64 = terms.iter().map(|x| (x.1 - max).exp()).sum();
+                // Entropy −Σ p ln p with ln p = (s − max) − ln z.
+                let want_h: f64 = -terms.iter().map(|&(_, s)| (s - max).exp() / z * ((s - max) - z.ln())).sum::<f64>();
+                let have_h = entropy[h * n + t] as f64;
+                assert!((have_h - want_h).abs() < 1e-4, "entropy of query {i} head {h}: {have_h} vs {want_h}");
+                if h == probe_head && t == probe_query {
+                    for j in 0..=i {
+                        let want: f64 = terms.iter().filter(|x| x.0 == j).map(|&(_, s)| (s - max).exp() / z).sum();
+                        assert!((row[j] as f64 - want).abs() < 1e-6, "row key {j}: {} vs {want}", row[j]);
+                    }
+                    assert!((row.iter().map(|&p| p as f64).sum::<f64>() - 1.0).abs() < 1e-4);
+                }
                 for c in 0..d {
                     let want: f64 = terms.iter().map(|&(j, s)| (s - max).exp() / z * v[(kvh * keys + j) * d + c] as f64).sum();
                     let have = got[(t * heads + h) * d + c] as f64;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::{Region, RopePrecision};
-use crate::session::Forward;
+use crate::trace::{AttentionRow, EntropyTrace};
 use weights::Weights;
 
 /// Largest f32 weight set the CPU path accepts in a 32-bit wasm address space (4 GiB in all,
@@ -23,6 +23,10 @@ use weights::Weights;
 const MAX_CPU_WEIGHT_BYTES: u64 = 2 << 30;
 #[cfg(not(target_arch = "wasm32"))]
 const MAX_CPU_WEIGHT_BYTES: u64 = u64::MAX;
+/// wasm32's address space.
+const WASM_MEMORY_BYTES: u64 = 4 << 30;
+/// Kept free in wasm32 for the tokenizer, activations and allocator slack.
+const APP_RESERVE_BYTES: u64 = 512 << 20;
 
 /// A llama model ready to run on the CPU.
 pub struct CpuModel {
@@ -62,9 +66,29 @@ impl CpuModel {
         &self.plan
     }
 
+    /// The largest KV cache, in tokens, a session can hold: unbounded natively (the machine's
+    /// memory is the limit); in wasm32's 4 GiB address space, what is left after the weights and
+    /// the GGUF bytes, counting every cached K region, V, pre-RoPE K and the attention scores of
+    /// one query chunk.
+    pub fn max_context(&self) -> usize {
+        if !cfg!(target_arch = "wasm32") {
+            return u32::MAX as usize;
+        }
+        let s = &self.spec;
+        let regions = self.plan.region_count() as u64;
+        let kv_row = (s.head_count_kv * s.head_dim * 4) as u64;
+        let raw = u64::from(self.plan.rerotates_keys());
+        let per_token = s.block_count as u64 * kv_row * (regions + 1 + raw)
+            // scores, mask and probabilities of one 256-query chunk, per region
+            + 3 * regions * (s.head_count * 256 * 4) as u64;
+        let used = self.spec.parameter_count.saturating_mul(4) + self.spec.file_size;
+        let budget = (WASM_MEMORY_BYTES - APP_RESERVE_BYTES).saturating_sub(used);
+        (budget / per_token.max(1)) as usize
+    }
+
     /// A fresh session (empty KV cache) over this model.
-    pub fn session(&self) -> CpuSession<'_> {
-        CpuSession { model: self, cache: (0..self.spec.block_count).map(|_| None).collect(), len: 0, key_regions: None }
+    pub(crate) fn session(&self) -> CpuSession<'_> {
+        CpuSession { model: self, cache: (0..self.spec.block_count).map(|_| None).collect(), len: 0, entropy: None, row: None }
     }
 
     fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
@@ -106,19 +130,49 @@ struct LayerCache {
     raw_k: Option<Tensor>,
 }
 
-/// One sequence being processed: the model plus its KV cache.
+/// One sequence being processed: the model plus its KV cache. Driven by
+/// [`crate::engine::Session`], which resolves the key regions and checks the arguments.
 pub struct CpuSession<'m> {
     model: &'m CpuModel,
     cache: Vec<Option<LayerCache>>,
     len: usize,
-    /// The regions the cached keys were rotated with.
-    key_regions: Option<Vec<Region>>,
+    entropy: Option<EntropyTrace>,
+    row: Option<AttentionRow>,
 }
 
-impl CpuSession<'_> {
+impl<'m> CpuSession<'m> {
+    /// Empties the KV cache (and recorded entropy; a captured row is taken again).
+    pub(crate) fn reset(&mut self) {
+        self.cache.iter_mut().for_each(|c| *c = None);
+        self.len = 0;
+        if let Some(t) = self.entropy.as_mut() {
+            t.clear();
+        }
+        if let Some(r) = self.row.as_mut() {
+            r.probs = None;
+        }
+    }
+
+    pub(crate) fn record_entropy(&mut self) {
+        let s = &self.model.spec;
+        self.entropy = Some(EntropyTrace::new(s.block_count, s.head_count));
+    }
+
+    pub(crate) fn entropy(&self) -> Option<&EntropyTrace> {
+        self.entropy.as_ref()
+    }
+
+    pub(crate) fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) {
+        self.row = Some(AttentionRow { layer, head, position, probs: None });
+    }
+
+    pub(crate) fn attention_row(&self) -> Option<&AttentionRow> {
+        self.row.as_ref()
+    }
+
     /// Re-rotates every cached key from pre-RoPE K with `regions` (dynamic NTK and LongRoPE
     /// after the length changed their frequencies; spec §0.4).
-    fn rerotate(&mut self, regions: &[Region]) -> Result<()> {
+    pub(crate) fn rerotate(&mut self, regions: &[Region]) -> Result<()> {
         let plan = &self.model.plan;
         let tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, 0..self.len)).collect();
         for layer in self.cache.iter_mut().flatten() {
@@ -130,47 +184,22 @@ impl CpuSession<'_> {
         }
         Ok(())
     }
-}
 
-impl Forward for CpuSession<'_> {
-    fn spec(&self) -> &ModelSpec {
-        &self.model.spec
-    }
-
-    fn position(&self) -> usize {
-        self.len
-    }
-
-    fn reset(&mut self) {
-        self.cache.iter_mut().for_each(|c| *c = None);
-        self.len = 0;
-        self.key_regions = None;
-    }
-
-    fn forward(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
+    /// Runs `tokens` at positions `len() ..` with key regions `regions`, appends them to the
+    /// cache, and returns the logits of the given indices into `tokens`. Arguments are checked by
+    /// the caller.
+    pub(crate) fn run_chunk(&mut self, tokens: &[u32], logit_rows: &[usize], regions: &[Region]) -> Result<Vec<Vec<f32>>> {
         let m = self.model;
         let s = &m.spec;
         let n = tokens.len();
-        if n == 0 {
-            return Err(Error::InvalidInput("no tokens to run".into()));
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= s.vocab_size) {
-            return Err(Error::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", s.vocab_size)));
-        }
-        if let Some(&bad) = logit_rows.iter().find(|&&r| r >= n) {
-            return Err(Error::InvalidInput(format!("logit row {bad} is outside the {n} tokens run")));
-        }
         let dev = Device::Cpu;
         let start = self.len;
         let plan = &m.plan;
-        let regions = plan.regions(start + n);
-        if start > 0 && plan.rerotates_keys() && self.key_regions.as_ref() != Some(&regions) {
-            self.rerotate(&regions)?;
-        }
-        self.key_regions = Some(regions.clone());
         let q_tables: Vec<_> = regions.iter().map(|r| plan.query_tables(r, start..start + n)).collect();
         let k_tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, start..start + n)).collect();
         let deltas: Vec<_> = regions.iter().map(|r| r.deltas).collect();
+        let mut entropy_chunk = self.entropy.as_ref().map(|_| Vec::with_capacity(s.block_count * s.head_count * n));
+        let row_request = self.row.as_ref().filter(|r| r.probs.is_none() && (start..start + n).contains(&r.position)).map(|r| (r.layer, r.head, r.position));
 
         let ids = Tensor::new(tokens, &dev)?;
         let mut x = m.weights.token_embd.index_select(&ids, 0)?;
@@ -202,7 +231,17 @@ impl Forward for CpuSession<'_> {
                 },
             };
             let masks = &plan.masks()[l * s.head_count..(l + 1) * s.head_count];
-            let attn = attention::attend(&qs, &layer.keys, &layer.v, start, &deltas, masks)?;
+            let mut capture = attention::Capture {
+                entropy: entropy_chunk.as_ref().map(|_| Vec::new()),
+                row: row_request.filter(|r| r.0 == l).map(|(_, head, position)| (head, position - start, Vec::new())),
+            };
+            let attn = attention::attend(&qs, &layer.keys, &layer.v, start, &deltas, masks, &mut capture)?;
+            if let (Some(all), Some(layer_entropy)) = (entropy_chunk.as_mut(), capture.entropy) {
+                all.extend(layer_entropy);
+            }
+            if let (Some((_, _, probs)), Some(row)) = (capture.row, self.row.as_mut()) {
+                row.probs = Some(probs);
+            }
             self.cache[l] = Some(layer);
             x = (x + linear(&attn, &w.attn_output)?)?;
 
@@ -212,6 +251,9 @@ impl Forward for CpuSession<'_> {
             x = (x + linear(&(gate * up)?, &w.ffn_down)?)?;
         }
         self.len += n;
+        if let (Some(trace), Some(chunk)) = (self.entropy.as_mut(), entropy_chunk) {
+            trace.append(&chunk, n);
+        }
 
         if logit_rows.is_empty() {
             return Ok(Vec::new());

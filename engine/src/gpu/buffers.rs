@@ -30,11 +30,14 @@ pub(crate) fn storage(ctx: &GpuContext, label: &str, bytes: u64) -> Result<wgpu:
 
 fn check_size(ctx: &GpuContext, label: &str, bytes: u64) -> Result<()> {
     if bytes > ctx.max_binding() {
-        return Err(Error::DoesNotFit(format!(
-            "{label} needs a {:.1} MiB buffer; this GPU binds at most {:.1} MiB",
-            bytes as f64 / (1 << 20) as f64,
-            ctx.max_binding() as f64 / (1 << 20) as f64
-        )));
+        return Err(Error::DoesNotFit {
+            detail: format!(
+                "{label} needs a {:.1} MiB buffer; this GPU binds at most {:.1} MiB",
+                bytes as f64 / (1 << 20) as f64,
+                ctx.max_binding() as f64 / (1 << 20) as f64
+            ),
+            max_tokens: None,
+        });
     }
     Ok(())
 }

@@ -26,10 +26,33 @@ impl std::fmt::Debug for GpuContext {
     }
 }
 
+/// Mesa's implicit Vulkan layer `VK_LAYER_MESA_device_select` picks a default GPU by connecting
+/// to the Wayland and X11 servers when an instance enables their surface extensions (wgpu always
+/// enables them). On a headless machine its Wayland probe makes libwayland print "error:
+/// XDG_RUNTIME_DIR is invalid or not set in the environment." on stderr for every instance —
+/// noise from a run that succeeds. A compute engine chooses its adapter itself (by power
+/// preference), so without any display server the layer has nothing to do: switch it off through
+/// its documented `NODEVICE_SELECT=1`, unless the user configured it (`MESA_VK_DEVICE_SELECT`).
+fn quiet_headless_vulkan() {
+    #[cfg(all(unix, not(target_os = "macos"), not(target_arch = "wasm32")))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let set = |k: &str| std::env::var_os(k).is_some();
+            if !set("WAYLAND_DISPLAY") && !set("DISPLAY") && !set("NODEVICE_SELECT") && !set("MESA_VK_DEVICE_SELECT") {
+                // Runs before this process creates its first Vulkan instance (the only reader
+                // of the variable), under a Once that every instance creation goes through.
+                std::env::set_var("NODEVICE_SELECT", "1");
+            }
+        });
+    }
+}
+
 impl GpuContext {
     /// Picks the high-performance adapter and requests a device with its full limits, falling
     /// back to WebGPU's defaults and then to downlevel limits if the driver refuses.
     pub async fn new() -> Result<Self> {
+        quiet_headless_vulkan();
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if cfg!(target_arch = "wasm32") {
             descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
@@ -95,6 +118,21 @@ impl GpuContext {
             return Err(Error::Gpu(error));
         }
         Ok(())
+    }
+
+    /// Whether the adapter is a software renderer (SwiftShader, lavapipe, WARP).
+    pub fn is_software(&self) -> bool {
+        self.adapter_info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The adapter's name for people (browsers may leave it empty).
+    pub fn adapter_label(&self) -> String {
+        let kind = if self.is_software() { "software adapter" } else { "GPU" };
+        if self.adapter_info.name.is_empty() {
+            format!("unnamed {kind} ({:?})", self.adapter_info.backend)
+        } else {
+            format!("{} ({kind}, {:?})", self.adapter_info.name, self.adapter_info.backend)
+        }
     }
 
     /// Largest buffer a single binding may cover.

@@ -11,4 +11,5 @@ mod profiler;
 mod weights;
 
 pub use context::GpuContext;
-pub use model::{EntropyTrace, GpuModel, GpuSession, RowRequest};
+pub use model::GpuModel;
+pub(crate) use model::{GpuSession, PREFILL_CHUNK};

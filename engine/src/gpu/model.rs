@@ -15,12 +15,13 @@ use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::Region;
+use crate::trace::{AttentionRow, EntropyTrace};
 
 /// The head size `shaders/attention.wgsl` is written for.
 const ATTENTION_HEAD_DIM: usize = 64;
 
-/// Tokens per prefill submission.
-const PREFILL_CHUNK: usize = 512;
+/// Tokens per prefill submission (the largest chunk [`crate::engine::Session`] hands over).
+pub(crate) const PREFILL_CHUNK: usize = 512;
 
 struct LayerWeights {
     attn_norm: wgpu::Buffer,
@@ -46,16 +47,6 @@ pub struct GpuModel {
     plan: Plan,
     weight_bytes: u64,
     profiler: Option<Profiler>,
-}
-
-/// Per-(layer, head, position) attention entropy collected during a forward pass.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EntropyTrace {
-    pub layers: usize,
-    pub heads: usize,
-    /// `values[(layer * heads + head) * positions + position]`, in nats.
-    pub values: Vec<f32>,
-    pub positions: usize,
 }
 
 impl GpuModel {
@@ -150,19 +141,30 @@ impl GpuModel {
         (floats * 4) as u64
     }
 
+    /// The largest KV cache (tokens) one session can have under the current experiment: one
+    /// layer's K for every key region must fit in one storage binding.
+    pub fn max_context(&self) -> usize {
+        let s = &self.spec;
+        let per_token = (s.head_count_kv * s.head_dim * 4 * self.plan.region_count()) as u64;
+        (self.ctx.max_binding() / per_token.max(1)).min(u32::MAX as u64) as usize
+    }
+
     /// A session whose KV cache holds up to `capacity` tokens, under the current experiment.
     /// Fails up front, with the numbers, if one layer's cache would exceed the device's binding
     /// limit.
-    pub fn session(&self, capacity: usize) -> Result<GpuSession<'_>> {
+    pub(crate) fn session(&self, capacity: usize) -> Result<GpuSession<'_>> {
         let s = &self.spec;
         let regions = self.plan.region_count() as u64;
         let layer_bytes = (s.head_count_kv as u64 * s.head_dim as u64 * 4).saturating_mul(capacity as u64);
-        if layer_bytes.saturating_mul(regions) > self.ctx.max_binding() {
-            return Err(Error::DoesNotFit(format!(
-                "a {capacity}-token KV cache needs {:.1} MiB per layer for K ({regions} key region(s)); this GPU binds at most {:.1} MiB",
-                (layer_bytes * regions) as f64 / (1 << 20) as f64,
-                self.ctx.max_binding() as f64 / (1 << 20) as f64
-            )));
+        if capacity > self.max_context() {
+            return Err(Error::DoesNotFit {
+                detail: format!(
+                    "a {capacity}-token KV cache needs {:.1} MiB per layer for K ({regions} key region(s)); this GPU binds at most {:.1} MiB",
+                    (layer_bytes.saturating_mul(regions)) as f64 / (1 << 20) as f64,
+                    self.ctx.max_binding() as f64 / (1 << 20) as f64
+                ),
+                max_tokens: Some(self.max_context()),
+            });
         }
         let mut k_cache = Vec::with_capacity(s.block_count);
         let mut v_cache = Vec::with_capacity(s.block_count);
@@ -184,7 +186,6 @@ impl GpuModel {
             raw_k,
             capacity,
             len: 0,
-            key_regions: None,
             mask,
             entropy: None,
             scratch: None,
@@ -229,8 +230,6 @@ pub struct GpuSession<'m> {
     raw_k: Vec<wgpu::Buffer>,
     capacity: usize,
     len: usize,
-    /// The regions the cached keys were rotated with.
-    key_regions: Option<Vec<Region>>,
     mask: wgpu::Buffer,
     entropy: Option<EntropyTrace>,
     /// Activations for the last chunk size used; reused while the size repeats (every decode step).
@@ -238,19 +237,9 @@ pub struct GpuSession<'m> {
     /// Row-gather, norm and logits buffers for the last logit-row count used.
     logit_bufs: Option<(usize, LogitBuffers)>,
     /// The attention row to capture, and once captured, the row itself.
-    row_request: Option<RowRequest>,
+    row_request: Option<AttentionRow>,
     /// Bind groups reused by repeated forward passes (decode steps).
     binds: BindCache,
-}
-
-/// Which attention row to capture: (layer, head, absolute query position).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RowRequest {
-    pub layer: usize,
-    pub head: usize,
-    pub position: usize,
-    /// p over keys 0..=position once the position has been run.
-    pub probs: Option<Vec<f32>>,
 }
 
 struct LogitBuffers {
@@ -260,33 +249,34 @@ struct LogitBuffers {
 }
 
 impl GpuSession<'_> {
-    /// Asks for the full attention row of (layer, head, position) when that position runs
-    /// (for the attention-map view); read it with [`GpuSession::attention_row`].
-    pub fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) -> Result<()> {
-        let s = &self.model.spec;
-        if layer >= s.block_count || head >= s.head_count {
-            return Err(Error::InvalidInput(format!(
-                "attention row ({layer}, {head}) is outside {} layers × {} heads",
-                s.block_count, s.head_count
-            )));
+    /// Empties the KV cache (and recorded entropy; a captured row is taken again).
+    pub(crate) fn reset(&mut self) {
+        self.len = 0;
+        if let Some(t) = self.entropy.as_mut() {
+            t.clear();
         }
-        self.row_request = Some(RowRequest { layer, head, position, probs: None });
-        Ok(())
+        if let Some(r) = self.row_request.as_mut() {
+            r.probs = None;
+        }
     }
 
-    /// The captured attention row, once its position has run.
-    pub fn attention_row(&self) -> Option<&[f32]> {
-        self.row_request.as_ref()?.probs.as_deref()
+    /// Asks for the full attention row of (layer, head, position) when that position runs
+    /// (for the attention-map view). Bounds are checked by the caller.
+    pub(crate) fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) {
+        self.row_request = Some(AttentionRow { layer, head, position, probs: None });
+    }
+
+    pub(crate) fn attention_row(&self) -> Option<&AttentionRow> {
+        self.row_request.as_ref()
     }
 
     /// Starts recording attention entropy for every position run from now on.
-    pub fn record_entropy(&mut self) {
+    pub(crate) fn record_entropy(&mut self) {
         let s = &self.model.spec;
-        self.entropy = Some(EntropyTrace { layers: s.block_count, heads: s.head_count, values: Vec::new(), positions: 0 });
+        self.entropy = Some(EntropyTrace::new(s.block_count, s.head_count));
     }
 
-    /// The entropy recorded so far.
-    pub fn entropy(&self) -> Option<&EntropyTrace> {
+    pub(crate) fn entropy(&self) -> Option<&EntropyTrace> {
         self.entropy.as_ref()
     }
 
@@ -340,8 +330,10 @@ impl GpuSession<'_> {
         })
     }
 
-    /// Runs one chunk; returns logits for `rows` (indices into the chunk).
-    async fn run_chunk(&mut self, tokens: &[u32], rows: &[usize], regions: &[Region]) -> Result<Vec<Vec<f32>>> {
+    /// Runs one chunk of at most [`PREFILL_CHUNK`] tokens (one submission) at positions
+    /// `len() ..`; returns logits for `rows` (indices into the chunk). Arguments are checked by
+    /// the caller.
+    pub(crate) async fn run_chunk(&mut self, tokens: &[u32], rows: &[usize], regions: &[Region]) -> Result<Vec<Vec<f32>>> {
         let m = self.model;
         let s = &m.spec;
         let ctx = &m.ctx;
@@ -473,7 +465,7 @@ impl GpuSession<'_> {
     }
 
     /// Rewrites every cached key from pre-RoPE K with `regions`' key tables.
-    fn rerotate(&mut self, regions: &[Region]) -> Result<()> {
+    pub(crate) fn rerotate(&mut self, regions: &[Region]) -> Result<()> {
         let m = self.model;
         let s = &m.spec;
         let ctx = &m.ctx;
@@ -503,112 +495,5 @@ impl GpuSession<'_> {
         }
         ctx.queue.submit([enc.finish()]);
         ctx.check()
-    }
-
-    /// Async forward pass (the form the browser uses).
-    pub async fn forward_async(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
-        let s = &self.model.spec;
-        if tokens.is_empty() {
-            return Err(Error::InvalidInput("no tokens to run".into()));
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= s.vocab_size) {
-            return Err(Error::InvalidInput(format!("token id {bad} is outside the vocabulary of {}", s.vocab_size)));
-        }
-        if let Some(&bad) = logit_rows.iter().find(|&&r| r >= tokens.len()) {
-            return Err(Error::InvalidInput(format!("logit row {bad} is outside the {} tokens run", tokens.len())));
-        }
-        if self.len + tokens.len() > self.capacity {
-            return Err(Error::InvalidInput(format!(
-                "{} tokens after {} exceed this session's KV cache of {} tokens",
-                tokens.len(),
-                self.len,
-                self.capacity
-            )));
-        }
-        // One resolution for the whole call: dynamic methods see its full length (as HF's one
-        // forward pass does); cached keys follow if the frequencies moved (spec §0.4).
-        let regions = self.plan.regions(self.len + tokens.len());
-        if self.len > 0 && self.plan.rerotates_keys() && self.key_regions.as_ref() != Some(&regions) {
-            self.rerotate(&regions)?;
-        }
-        self.key_regions = Some(regions.clone());
-        let mut out = vec![Vec::new(); logit_rows.len()];
-        for (c, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
-            let base = c * PREFILL_CHUNK;
-            let (slots, rows): (Vec<usize>, Vec<usize>) = logit_rows
-                .iter()
-                .enumerate()
-                .filter(|(_, &r)| r >= base && r < base + chunk.len())
-                .map(|(slot, &r)| (slot, r - base))
-                .unzip();
-            let logits = self.run_chunk(chunk, &rows, &regions).await?;
-            for (slot, row) in slots.into_iter().zip(logits) {
-                out[slot] = row;
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl EntropyTrace {
-    /// Appends a chunk laid out [layer][head][n].
-    fn append(&mut self, chunk: &[f32], n: usize) {
-        let old = std::mem::take(&mut self.values);
-        let total = self.positions + n;
-        let mut values = Vec::with_capacity(self.layers * self.heads * total);
-        for lh in 0..self.layers * self.heads {
-            values.extend_from_slice(&old[lh * self.positions..(lh + 1) * self.positions]);
-            values.extend_from_slice(&chunk[lh * n..(lh + 1) * n]);
-        }
-        self.values = values;
-        self.positions = total;
-    }
-
-    /// Mean entropy of each (layer, head) over all recorded positions.
-    pub fn mean_per_head(&self) -> Vec<Vec<f32>> {
-        (0..self.layers)
-            .map(|l| {
-                (0..self.heads)
-                    .map(|h| {
-                        let row = &self.values[(l * self.heads + h) * self.positions..][..self.positions];
-                        row.iter().map(|&v| v as f64).sum::<f64>() as f32 / self.positions.max(1) as f32
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-/// Native callers block on the GPU; the browser awaits `forward_async` instead.
-#[cfg(not(target_arch = "wasm32"))]
-impl crate::session::Forward for GpuSession<'_> {
-    fn spec(&self) -> &ModelSpec {
-        &self.model.spec
-    }
-
-    fn position(&self) -> usize {
-        self.len
-    }
-
-    fn reset(&mut self) {
-        self.len = 0;
-        self.key_regions = None;
-        if let Some(t) = self.entropy.as_mut() {
-            t.values.clear();
-            t.positions = 0;
-        }
-    }
-
-    fn forward(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
-        pollster::block_on(self.forward_async(tokens, logit_rows))
-    }
-
-    fn record_entropy(&mut self) -> bool {
-        GpuSession::record_entropy(self);
-        true
-    }
-
-    fn entropy(&self) -> Option<&EntropyTrace> {
-        GpuSession::entropy(self)
     }
 }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::tasks::Case;
 use crate::error::{Error, Result};
 use crate::score::{log_softmax_at, top_k};
-use crate::session::Forward;
+use crate::backend::Session;
+use crate::generate::GreedyDecoder;
 use crate::tokenizer::TextTokenizer;
 
 /// How a generated answer is compared with the case's answers (case-insensitive).
@@ -93,7 +94,7 @@ pub fn teacher_forced_from_logits(rows: &[Vec<f32>], target_ids: &[u32]) -> Resu
 }
 
 /// Runs the context plus all but the last target token once and scores the target.
-pub fn teacher_forced(session: &mut dyn Forward, case: &Case) -> Result<CaseScore> {
+pub async fn teacher_forced(session: &mut Session<'_>, case: &Case) -> Result<CaseScore> {
     let n = case.ids.len();
     let t = case.target_ids.len();
     if t == 0 {
@@ -103,7 +104,7 @@ pub fn teacher_forced(session: &mut dyn Forward, case: &Case) -> Result<CaseScor
     input.extend(&case.target_ids[..t - 1]);
     let rows: Vec<usize> = (n - 1..n + t - 1).collect();
     session.reset();
-    let logits = session.forward(&input, &rows)?;
+    let logits = session.forward(&input, &rows).await?;
     teacher_forced_from_logits(&logits, &case.target_ids)
 }
 
@@ -133,25 +134,19 @@ pub fn match_answer(generated: &str, target: &str, answers: &[String], mode: Mat
     }
 }
 
-/// Greedy answer of up to `max_tokens` tokens (stops at end-of-sequence), then the match.
-pub fn generated(session: &mut dyn Forward, tokenizer: &TextTokenizer, case: &Case, max_tokens: usize, mode: MatchMode) -> Result<CaseScore> {
+/// Greedy answer of up to `max_tokens` tokens (stops at end-of-sequence or end-of-turn), then
+/// the match.
+pub async fn generated(session: &mut Session<'_>, tokenizer: &TextTokenizer, case: &Case, max_tokens: usize, mode: MatchMode) -> Result<CaseScore> {
+    let mut decoder = GreedyDecoder::for_ids(tokenizer, case.ids.len(), max_tokens)?;
     session.reset();
-    let mut logits = session.forward(&case.ids, &[case.ids.len() - 1])?.remove(0);
+    let mut logits = session.forward(&case.ids, &[case.ids.len() - 1]).await?.remove(0);
     let first_target = case.target_ids.first().copied().unwrap_or(0) as usize;
     let target_logit = logits.get(first_target).copied().unwrap_or(f32::NEG_INFINITY);
     let answer_rank = logits.iter().filter(|&&x| x > target_logit).count();
-    let mut out = Vec::new();
-    for step in 0..max_tokens {
-        let next = top_k(&logits, 1)[0] as u32;
-        if Some(next) == tokenizer.eos_id {
-            break;
-        }
-        out.push(next);
-        if step + 1 < max_tokens {
-            logits = session.forward(&[next], &[0])?.remove(0);
-        }
+    while let Some(next) = decoder.step(&logits, &mut |_| {})? {
+        logits = session.forward(&[next], &[0]).await?.remove(0);
     }
-    let text = tokenizer.decode(&out)?;
+    let text = tokenizer.decode(decoder.generated())?;
     let score = match_answer(&text, &case.target, &case.answers, mode);
     Ok(CaseScore { correct: score >= 1.0, score, logprob: None, answer_rank, generated: Some(text) })
 }

@@ -2,8 +2,6 @@
 //! progress events, cancellation between cells and resumption from partial results; and the
 //! versioned results document (docs/results-schema.md) the CLI writes and the app will import.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -12,9 +10,10 @@ use super::mecw::{accuracy_curve, estimate, AccuracyPoint, MecwEstimate};
 use super::scoring::{generated, teacher_forced, CaseScore, Scoring};
 use super::tasks::Task;
 use crate::error::{Error, Result};
+use crate::backend::{Engine, Interrupt};
 use crate::experiment::Experiment;
-use crate::session::Forward;
 use crate::tokenizer::TextTokenizer;
+use crate::trace::EntropyTrace;
 
 pub const SWEEP_VERSION: u32 = 1;
 pub const RESULTS_SCHEMA: &str = "ctxscope-sweep-results";
@@ -264,71 +263,60 @@ pub fn summarize(config: &SweepConfig, cells: &[Cell], trained_ctx: usize) -> Ve
     out
 }
 
-/// A model a sweep can switch experiments on and open sessions from.
-pub trait ProbeModel {
-    fn set_experiment(&mut self, experiment: &Experiment) -> Result<()>;
-    fn new_session(&self, capacity: usize) -> Result<Box<dyn Forward + '_>>;
-    fn backend(&self) -> &'static str;
-}
-
-impl ProbeModel for crate::cpu::CpuModel {
-    fn set_experiment(&mut self, experiment: &Experiment) -> Result<()> {
-        crate::cpu::CpuModel::set_experiment(self, experiment)
-    }
-    fn new_session(&self, _capacity: usize) -> Result<Box<dyn Forward + '_>> {
-        Ok(Box::new(self.session()))
-    }
-    fn backend(&self) -> &'static str {
-        "cpu"
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl ProbeModel for crate::gpu::GpuModel {
-    fn set_experiment(&mut self, experiment: &Experiment) -> Result<()> {
-        crate::gpu::GpuModel::set_experiment(self, experiment)
-    }
-    fn new_session(&self, capacity: usize) -> Result<Box<dyn Forward + '_>> {
-        Ok(Box::new(self.session(capacity)?))
-    }
-    fn backend(&self) -> &'static str {
-        "gpu"
-    }
-}
-
 /// A progress event, after each cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Progress {
     pub done: usize,
     pub total: usize,
+    /// The cell just finished.
     pub cell: CellKey,
     pub correct: bool,
     pub elapsed_s: f64,
     pub eta_s: f64,
+    /// The cell that runs next, if any.
+    pub next: Option<CellKey>,
 }
 
-/// Runs every cell of `config` not already in `previous` (resumption), in order. Checks `cancel`
-/// between cells; calls `on_cell` after each with the progress and the results so far (so a
-/// caller can save them — throttled, as the document grows with every cell). Returns the
-/// results, `complete: false` if cancelled.
+/// Why a sweep stopped before its last cell, with the cells finished until then.
+#[derive(Debug)]
+pub struct SweepStopped {
+    pub error: Error,
+    /// The results so far (every finished cell), or None if the sweep never started.
+    pub partial: Option<SweepResults>,
+}
+
+impl From<Error> for SweepStopped {
+    fn from(error: Error) -> Self {
+        Self { error, partial: None }
+    }
+}
+
+/// Runs every cell of `config` not already in `previous` (resumption), in order, on `engine`.
+/// `interrupt` is checked between cells and between the chunks of a cell's forward pass; `on_cell`
+/// gets the progress and the results so far after each cell (so a caller can save or stream
+/// them). Returns the results — `complete: false` if cancelled — or, on any other error (a lost
+/// device), the error with every cell finished before it.
+///
+/// Written once for every front end: the CLI blocks on it, the browser worker awaits it.
 #[allow(clippy::too_many_arguments)]
-pub fn run_sweep(
+pub async fn run_sweep(
     config: &SweepConfig,
-    model: &mut dyn ProbeModel,
+    engine: &mut Engine,
     tokenizer: &TextTokenizer,
     identity: ModelIdentity,
     previous: Option<SweepResults>,
-    cancel: &AtomicBool,
+    interrupt: &Interrupt,
     clock: &dyn Fn() -> f64,
     on_cell: &mut dyn FnMut(&Progress, &SweepResults),
-) -> Result<SweepResults> {
+) -> std::result::Result<SweepResults, SweepStopped> {
     config.validate()?;
     let cells: Vec<Cell> = match previous {
         Some(p) => {
             if p.config != *config || p.model.sha256 != identity.sha256 {
                 return Err(Error::InvalidInput(
                     "the partial results were made with a different sweep config or model; start a new results file".into(),
-                ));
+                )
+                .into());
             }
             p.cells
         }
@@ -344,47 +332,64 @@ pub fn run_sweep(
         version: RESULTS_VERSION,
         config: config.clone(),
         model: identity,
-        backend: model.backend().into(),
+        backend: engine.backend().name().into(),
         engine_version: env!("CARGO_PKG_VERSION").into(),
         complete: false,
         cells,
         summaries: Vec::new(),
         result_hash: String::new(),
     };
-    let mut current_experiment: Option<String> = None;
-    for key in todo {
-        if cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        if current_experiment.as_deref() != Some(key.experiment.as_str()) {
-            let e = config.experiments.iter().find(|e| e.name == key.experiment).expect("cell from config");
-            model.set_experiment(&e.experiment).map_err(|err| Error::InvalidInput(format!("experiment {}: {err}", e.name)))?;
-            current_experiment = Some(key.experiment.clone());
-        }
-        let task = &config.tasks.iter().find(|t| t.name == key.task).expect("cell from config").task;
-        let t0 = clock();
-        let case = task.build(&config.haystack, tokenizer, key.length, key.depth, key.seed)?;
-        let capacity = case.ids.len() + case.target_ids.len() + 64;
-        let mut session = model.new_session(capacity)?;
-        let measures_entropy = session.record_entropy();
-        let outcome = match &config.scoring {
-            Scoring::TeacherForced => teacher_forced(session.as_mut(), &case)?,
-            Scoring::Generated { max_tokens, match_mode } => generated(session.as_mut(), tokenizer, &case, *max_tokens, *match_mode)?,
-        };
-        let entropy = if measures_entropy { session.entropy().map(|t| summarize_entropy(t, config.entropy_layer)) } else { None };
-        drop(session);
-        let correct = outcome.correct;
-        results.cells.push(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 });
-        ran += 1;
-        let done = results.cells.len();
-        let elapsed = clock() - start;
-        let eta = elapsed / ran as f64 * (total - done) as f64;
-        let progress = Progress { done, total, cell: key, correct, elapsed_s: elapsed, eta_s: eta };
-        finish(&mut results, total);
-        on_cell(&progress, &results);
-    }
     finish(&mut results, total);
+    let mut current_experiment: Option<String> = None;
+    for (i, key) in todo.iter().enumerate() {
+        match run_cell(config, engine, tokenizer, key, &mut current_experiment, interrupt, clock).await {
+            Ok(cell) => {
+                let correct = cell.outcome.correct;
+                results.cells.push(cell);
+                ran += 1;
+                let done = results.cells.len();
+                let elapsed = clock() - start;
+                let eta = elapsed / ran as f64 * (total - done) as f64;
+                let progress = Progress { done, total, cell: key.clone(), correct, elapsed_s: elapsed, eta_s: eta, next: todo.get(i + 1).cloned() };
+                finish(&mut results, total);
+                on_cell(&progress, &results);
+            }
+            Err(Error::Cancelled) => break,
+            Err(error) => return Err(SweepStopped { error, partial: Some(results) }),
+        }
+    }
     Ok(results)
+}
+
+/// Builds and scores one cell.
+async fn run_cell(
+    config: &SweepConfig,
+    engine: &mut Engine,
+    tokenizer: &TextTokenizer,
+    key: &CellKey,
+    current_experiment: &mut Option<String>,
+    interrupt: &Interrupt,
+    clock: &dyn Fn() -> f64,
+) -> Result<Cell> {
+    interrupt.checkpoint().await?;
+    if current_experiment.as_deref() != Some(key.experiment.as_str()) {
+        let e = config.experiments.iter().find(|e| e.name == key.experiment).expect("cell from config");
+        engine.set_experiment(&e.experiment).map_err(|err| Error::InvalidInput(format!("experiment {}: {err}", e.name)))?;
+        *current_experiment = Some(key.experiment.clone());
+    }
+    let task = &config.tasks.iter().find(|t| t.name == key.task).expect("cell from config").task;
+    let t0 = clock();
+    let case = task.build(&config.haystack, tokenizer, key.length, key.depth, key.seed)?;
+    let capacity = case.ids.len() + case.target_ids.len() + 64;
+    let mut session = engine.session(capacity)?;
+    session.set_interrupt(interrupt.clone());
+    session.record_entropy();
+    let outcome = match &config.scoring {
+        Scoring::TeacherForced => teacher_forced(&mut session, &case).await?,
+        Scoring::Generated { max_tokens, match_mode } => generated(&mut session, tokenizer, &case, *max_tokens, *match_mode).await?,
+    };
+    let entropy = session.entropy().map(|t| summarize_entropy(t, config.entropy_layer));
+    Ok(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 })
 }
 
 /// Recomputes the derived fields (O(cells)) after cells were added.
@@ -394,7 +399,7 @@ fn finish(results: &mut SweepResults, total: usize) {
     results.result_hash = result_hash(&results.cells);
 }
 
-fn summarize_entropy(trace: &crate::gpu::EntropyTrace, layer: Option<usize>) -> EntropySummary {
+fn summarize_entropy(trace: &EntropyTrace, layer: Option<usize>) -> EntropySummary {
     let per_head = trace.mean_per_head();
     let per_layer = per_head.iter().map(|h| h.iter().sum::<f32>() / h.len().max(1) as f32).collect();
     let layer = layer.filter(|&l| l < per_head.len());
