@@ -14,6 +14,9 @@ use serde_json::{json, Map, Value};
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum RopeName {
+    /// The model's own RoPE, as its GGUF declares it (the default).
+    Model,
+    /// Standard RoPE with the model's base, replacing any scaling the model declares.
     Default,
     Linear,
     Ntk,
@@ -148,6 +151,7 @@ pub struct ExperimentArgs {
 
 fn method_name(name: RopeName) -> &'static str {
     match name {
+        RopeName::Model => "model",
         RopeName::Default => "default",
         RopeName::Linear => "linear",
         RopeName::Ntk => "ntk",
@@ -240,7 +244,7 @@ impl ExperimentArgs {
         if fields.is_empty() && self.rope.is_none() {
             return Ok(base.clone());
         }
-        let method = obj["method"].as_str().unwrap_or("default").to_string();
+        let method = obj["method"].as_str().unwrap_or("model").to_string();
         for (_, field, v) in &fields {
             obj.insert(field.to_string(), v.clone());
         }

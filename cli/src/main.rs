@@ -178,6 +178,13 @@ fn load_engine(file: &ModelFile, backend: BackendChoice, experiment: &Experiment
     Ok(engine)
 }
 
+/// Says on stderr when an experiment replaces (or builds on) the RoPE scaling the model declares.
+fn note_baseline(plan: &Plan) {
+    if let Some(note) = plan.baseline_note().filter(|_| !matches!(plan.experiment.rope, ctxscope_engine::rope::RopeMethod::Model)) {
+        eprintln!("ctxscope: note: RoPE {note}");
+    }
+}
+
 fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Info { model } => {
@@ -198,6 +205,7 @@ fn run(cli: Cli) -> CliResult {
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
             let capacity = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + max_tokens;
             let engine = load_engine(&file, backend, &experiment)?;
+            note_baseline(engine.plan());
             let mut session = engine.session(capacity).map_err(err)?;
             let mut stdout = std::io::stdout();
             let mut on_text = |piece: &str| {
@@ -235,6 +243,9 @@ fn run(cli: Cli) -> CliResult {
             let mut value = serde_json::to_value(&out).map_err(|e| e.to_string())?;
             value["experiment"] = json!(experiment);
             value["backend"] = json!(engine.backend().name());
+            if let Some(note) = engine.plan().baseline_note() {
+                value["rope_baseline"] = json!(note);
+            }
             if let Some(trace) = session.entropy() {
                 value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": trace.mean_per_layer(), "per_head_mean": trace.mean_per_head() });
             }
@@ -307,6 +318,7 @@ fn rope_table(plan: &Plan, seq_len: usize) -> serde_json::Value {
         "wavelengths": near.wavelengths(),
         "attention_scaling": near.attention_scaling,
         "regions": region_json,
+        "rope_baseline": plan.baseline_note(),
         "logit_scale": plan.logit_scale(),
         "logit_scale_at_last_query": plan.logit_scale().value(last),
     })
@@ -333,6 +345,9 @@ fn print_rope_table(v: &serde_json::Value) {
         }
     }
     let _ = writeln!(out, "logit scale: {} (at the last query: {})", v["logit_scale"], v["logit_scale_at_last_query"]);
+    if let Some(note) = v["rope_baseline"].as_str() {
+        let _ = writeln!(out, "RoPE: {note}");
+    }
     // A closed pipe (e.g. `| head`) is not an error worth reporting.
     let _ = std::io::stdout().write_all(out.as_bytes());
 }

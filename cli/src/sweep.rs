@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ctxscope_engine::backend::{block_on, BackendChoice, Interrupt};
-use ctxscope_engine::experiment::Experiment;
+use ctxscope_engine::experiment::{Experiment, Plan};
+use ctxscope_engine::rope::RopeMethod;
 use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, SweepConfig, SweepResults};
 use ctxscope_engine::TextTokenizer;
 
@@ -59,6 +60,13 @@ pub fn run(args: SweepArgs) -> CliResult {
         None
     };
     let mut engine = load_engine(&file, args.backend, &Experiment::default())?;
+    for e in &config.experiments {
+        if let Ok(plan) = Plan::new(&e.experiment, file.spec()) {
+            if let Some(note) = plan.baseline_note().filter(|_| !matches!(e.experiment.rope, RopeMethod::Model)) {
+                eprintln!("ctxscope: note: experiment {}: RoPE {note}", e.name);
+            }
+        }
+    }
     let t0 = Instant::now();
     let clock = move || t0.elapsed().as_secs_f64();
     let interrupt = Interrupt::default();

@@ -317,3 +317,58 @@ fn a_closed_pipe_ends_quietly() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
 }
+
+/// The real model with `keys` added to its metadata (candle's GGUF writer), in a temp file.
+fn patched_model(name: &str, keys: &[(&str, candle_core::quantized::gguf_file::Value)]) -> PathBuf {
+    use candle_core::quantized::gguf_file::{self, Content};
+    let path = root().join("public/models/smollm2-135m-instruct-q4_1.gguf");
+    let mut src = std::fs::File::open(&path).unwrap();
+    let content = Content::read(&mut src).unwrap();
+    let mut metadata: Vec<(String, gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    metadata.extend(keys.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let tensors: Vec<(String, candle_core::quantized::QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|n| (n.clone(), content.tensor(&mut src, n, &candle_core::Device::Cpu).unwrap()))
+        .collect();
+    let md: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let ts: Vec<(&str, &candle_core::quantized::QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let out = temp_file(name, b"");
+    let mut w = std::fs::File::create(&out).unwrap();
+    gguf_file::write(&mut w, &md, &ts).unwrap();
+    out
+}
+
+/// A GGUF that declares linear ×4: `info` shows it, `rope-table` with no flags reproduces it,
+/// `score` runs it, and an explicit `--rope` replaces it and says so.
+#[test]
+fn rope_scaling_declared_in_the_gguf_is_the_baseline() {
+    use candle_core::quantized::gguf_file::Value;
+    let model = patched_model("linear4.gguf", &[("llama.rope.scaling.type", Value::String("linear".into())), ("llama.rope.scaling.factor", Value::F32(4.0))]);
+    let m = model.to_str().unwrap();
+    let info = json_stdout(&ctxscope(&["info", "--model", m]));
+    assert_eq!(info["rope"]["scaling"], serde_json::json!({"type": "linear", "factor": 4.0}));
+    let table = json_stdout(&ctxscope(&["rope-table", "--json", "--model", m]));
+    // θ_20 = 1e5^(−40/64) / 4.
+    let theta20 = table["inv_freq"][20].as_f64().unwrap();
+    assert!((theta20 - 1.8747e-4).abs() < 1e-8, "θ_20 = {theta20}");
+    assert_eq!(table["rope_baseline"], "the model's declared linear ×4");
+
+    let p = temp_file("dp.txt", b"The colour of a clear daytime sky is");
+    let c = temp_file("dc.txt", b" blue, and at night it is black.");
+    let score = |model: &str, extra: &[&str]| {
+        let mut args = vec!["score", "--model", model, "--prompt-file", p.to_str().unwrap(), "--continuation-file", c.to_str().unwrap()];
+        args.extend(extra);
+        json_stdout(&ctxscope(&args))
+    };
+    let original = root().join("public/models/smollm2-135m-instruct-q4_1.gguf");
+    let original = original.to_str().unwrap();
+    let declared = score(m, &[]);
+    let explicit = score(original, &["--rope", "linear", "--rope-factor", "4"]);
+    let plain = score(original, &[]);
+    assert_eq!(declared["logprobs"], explicit["logprobs"], "declared linear ×4 = --rope linear --rope-factor 4");
+    assert_ne!(declared["logprobs"], plain["logprobs"], "and not the unscaled model");
+    let replaced = score(m, &["--rope", "default"]);
+    assert_eq!(replaced["rope_baseline"], "default replacing the model's declared linear ×4");
+    assert_eq!(replaced["logprobs"], plain["logprobs"]);
+}

@@ -35,6 +35,8 @@ pub enum Error {
     TensorShape { name: String, expected: Vec<usize>, found: Vec<usize> },
     #[error("unsupported tokenizer: {0}")]
     UnsupportedTokenizer(String),
+    #[error("the model declares RoPE scaling ctxscope cannot honour: {0}")]
+    UnsupportedRopeScaling(String),
     #[error("model too large: {0}")]
     TooLarge(String),
 
@@ -83,7 +85,8 @@ impl Error {
             | Self::InconsistentModel(_)
             | Self::MissingTensor(_)
             | Self::TensorShape { .. }
-            | Self::UnsupportedTokenizer(_) => "unsupported-model",
+            | Self::UnsupportedTokenizer(_)
+            | Self::UnsupportedRopeScaling(_) => "unsupported-model",
             Self::TooLarge(_) => "too-large",
             Self::NoGpu(_) => "no-gpu",
             Self::DeviceLost(_) => "device-lost",
@@ -108,7 +111,8 @@ impl Error {
             | Self::InconsistentModel(_)
             | Self::MissingTensor(_)
             | Self::TensorShape { .. }
-            | Self::UnsupportedTokenizer(_) => "Load a llama-architecture GGUF with a byte-level BPE tokenizer.".into(),
+            | Self::UnsupportedTokenizer(_)
+            | Self::UnsupportedRopeScaling(_) => "Load a llama-architecture GGUF with a byte-level BPE tokenizer and none, linear or YaRN RoPE scaling.".into(),
             Self::TooLarge(_) => "Load a smaller model.".into(),
             Self::NoGpu(_) => "Run on the CPU backend.".into(),
             Self::DeviceLost(_) => "Retry with a shorter context, or switch to the CPU backend.".into(),

@@ -10,9 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::gguf::ModelSpec;
+use crate::gguf::{DeclaredRope, DeclaredScaling, ModelSpec};
 use crate::pattern::{AttentionPattern, HeadMask, SinkPositions};
-use crate::rope::methods::{DeltaRange, RopeContext};
+use crate::rope::methods::{DeltaRange, RopeBaseline, RopeContext};
 use crate::rope::{LogitScale, PositionMap, Region, RopeMethod, RopePrecision};
 
 /// The config format's version; bump it when a field changes meaning.
@@ -63,7 +63,7 @@ impl Default for Experiment {
     fn default() -> Self {
         Self {
             version: EXPERIMENT_VERSION,
-            rope: RopeMethod::Default,
+            rope: RopeMethod::Model,
             attention: AttentionPattern::Full,
             precision: RopePrecision::F32,
             key_cache: KeyCache::Recompute,
@@ -114,7 +114,12 @@ impl Plan {
         if experiment.version != EXPERIMENT_VERSION {
             return Err(Error::InvalidInput(format!("experiment version {} is not supported", experiment.version)));
         }
-        let cx = RopeContext { base: spec.rope_freq_base, head_dim: spec.head_dim, trained_ctx: spec.context_length.max(1) };
+        let cx = RopeContext {
+            base: spec.rope_freq_base,
+            head_dim: spec.head_dim,
+            trained_ctx: spec.rope.original_context_length.unwrap_or(spec.context_length).max(1),
+            baseline: baseline(&spec.rope),
+        };
         experiment.rope.validate(&cx)?;
         let masks = experiment.attention.masks(spec.block_count, spec.head_count)?;
         if matches!(experiment.attention, AttentionPattern::Sinks { positions: SinkPositions::Cache, .. })
@@ -136,6 +141,21 @@ impl Plan {
 
     pub fn rope_context(&self) -> &RopeContext {
         &self.cx
+    }
+
+    /// How the experiment relates to the scaling the model declares, for the user — None when
+    /// the model declares none: "the model's declared linear ×4", "replacing the model's declared
+    /// linear ×4" (frequency methods) or "on top of the model's declared linear ×4" (position-map
+    /// methods).
+    pub fn baseline_note(&self) -> Option<String> {
+        let label = self.cx.baseline.label.as_ref()?;
+        Some(match &self.experiment.rope {
+            RopeMethod::Model => format!("the model's declared {label}"),
+            RopeMethod::String { .. } | RopeMethod::SelfExtend { .. } | RopeMethod::Rerope { .. } | RopeMethod::LeakyRerope { .. } => {
+                format!("{} on top of the model's declared {label}", self.experiment.rope.name())
+            }
+            other => format!("{} replacing the model's declared {label}", other.name()),
+        })
     }
 
     /// Key regions for a sequence of `seq_len` tokens (1 or 2, always [`Plan::region_count`]).
@@ -215,6 +235,31 @@ impl Plan {
     /// [`LogitScale::applies_to`].
     pub fn query_scales(&self, positions: std::ops::Range<usize>) -> Vec<f32> {
         positions.map(|p| self.logit_scale.value(p)).collect()
+    }
+}
+
+/// The model's declared RoPE as the baseline the methods resolve against.
+fn baseline(declared: &DeclaredRope) -> RopeBaseline {
+    let scaling = match &declared.scaling {
+        DeclaredScaling::None => RopeMethod::Default,
+        DeclaredScaling::Linear { factor } => RopeMethod::Linear { factor: *factor },
+        DeclaredScaling::Yarn { factor, original_ctx, beta_fast, beta_slow, log_multiplier } => {
+            // llama.cpp / HF: get_mscale(s) / get_mscale(s, m), with get_mscale(s, m) = 0.1·m·ln s + 1.
+            let mscale = |m: f64| 0.1 * m * factor.ln() + 1.0;
+            RopeMethod::Yarn {
+                factor: *factor,
+                original_ctx: Some(*original_ctx),
+                beta_fast: *beta_fast,
+                beta_slow: *beta_slow,
+                attention_factor: (*log_multiplier != 0.0).then(|| mscale(1.0) / mscale(*log_multiplier)),
+            }
+        }
+    };
+    RopeBaseline {
+        scaling,
+        freq_factors: declared.freq_factors.clone(),
+        attn_factor: declared.attn_factor,
+        label: (!declared.is_plain()).then(|| declared.describe()),
     }
 }
 

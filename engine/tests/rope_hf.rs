@@ -2,7 +2,7 @@
 
 mod common;
 
-use ctxscope_engine::rope::methods::RopeContext;
+use ctxscope_engine::rope::methods::{RopeBaseline, RopeContext};
 use ctxscope_engine::rope::{RopeFrequencies, RopeMethod};
 
 fn table(devset: &serde_json::Value, variant: &str, key: &str) -> Vec<f64> {
@@ -21,7 +21,7 @@ fn assert_table(got: &RopeFrequencies, hf: &[f64], hf_scaling: f64, what: &str) 
 #[test]
 fn every_variant_matches_hf_at_every_recorded_length() {
     let devset = common::devset();
-    let cx = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192 };
+    let cx = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192, baseline: RopeBaseline::STANDARD };
     let variants = [
         ("default", RopeMethod::Default),
         ("linear4", RopeMethod::Linear { factor: 4.0 }),
@@ -40,7 +40,7 @@ fn every_variant_matches_hf_at_every_recorded_length() {
 
 #[test]
 fn dynamic_ntk_changes_only_past_the_trained_context() {
-    let cx = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192 };
+    let cx = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192, baseline: RopeBaseline::STANDARD };
     let dynamic = RopeMethod::Dynamic { factor: 4.0, original_ctx: None };
     let standard = RopeFrequencies::standard(100_000.0, 64);
     assert_eq!(dynamic.frequencies(&cx, 100).inv_freq, standard.inv_freq);

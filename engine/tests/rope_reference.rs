@@ -1,7 +1,7 @@
 //! RoPE tables against values computed independently in float64 with NumPy from the published
 //! formulas (`tests/data/rope_reference.py` → `rope_reference.json`), to 1e-6 relative.
 
-use ctxscope_engine::rope::methods::RopeContext;
+use ctxscope_engine::rope::methods::{RopeBaseline, RopeContext};
 use ctxscope_engine::rope::RopeMethod;
 use serde_json::Value;
 
@@ -37,6 +37,7 @@ fn every_frequency_table_matches_numpy() {
         base: r["base"].as_f64().unwrap(),
         head_dim: r["head_dim"].as_u64().unwrap() as usize,
         trained_ctx: r["trained_ctx"].as_u64().unwrap() as usize,
+        baseline: RopeBaseline::STANDARD,
     };
     let cases = r["cases"].as_array().unwrap();
     assert!(cases.len() >= 14);
@@ -51,7 +52,7 @@ fn every_frequency_table_matches_numpy() {
 #[test]
 fn log_n_scales_match_numpy() {
     let r = reference();
-    let cx = RopeContext { base: 1e5, head_dim: 64, trained_ctx: 8192 };
+    let cx = RopeContext { base: 1e5, head_dim: 64, trained_ctx: 8192, baseline: RopeBaseline::STANDARD };
     let eabf = RopeMethod::Eabf { base: 5e5, log_n_ctx: None, exempt_layers: 2 }.logit_scale(&cx);
     let rerope = RopeMethod::Rerope { window: 512, log_n: true, log_n_ctx: Some(4096) }.logit_scale(&cx);
     for (scale, key) in [(eabf, "eabf"), (rerope, "rerope_ctx4096")] {

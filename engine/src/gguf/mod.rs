@@ -4,9 +4,11 @@
 //! anyway, and the CPU and GPU backends both read tensor data from the same bytes.
 
 mod preflight;
+mod rope_meta;
 mod spec;
 
-pub use spec::{ModelSpec, RopeScalingMeta, TensorSpec};
+pub use rope_meta::{DeclaredRope, DeclaredScaling};
+pub use spec::{ModelSpec, TensorSpec};
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -41,7 +43,9 @@ impl ModelFile {
         })?;
         check_tensor_extents(&content, bytes.len() as u64)?;
         let spec = ModelSpec::from_content(&content, bytes.len() as u64)?;
-        Ok(Self { bytes, content, spec })
+        let mut file = Self { bytes, content, spec };
+        file.read_freq_factors()?;
+        Ok(file)
     }
 
     /// Reads a GGUF file from disk.
@@ -56,6 +60,21 @@ impl ModelFile {
 
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// `rope_freqs.weight` (per-pair θ divisors, F32) into the declared RoPE, when present.
+    fn read_freq_factors(&mut self) -> Result<()> {
+        const NAME: &str = "rope_freqs.weight";
+        if !self.has_tensor(NAME) {
+            return Ok(());
+        }
+        let (dtype, dims, data) = self.tensor_data(NAME)?;
+        if dtype != GgmlDType::F32 || dims.len() != 1 {
+            return Err(Error::UnsupportedRopeScaling(format!("{NAME} is {dtype:?} {dims:?}; ctxscope reads a 1-D F32 vector")));
+        }
+        let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let pairs = self.spec.head_dim / 2;
+        self.spec.rope.set_freq_factors(values, pairs)
     }
 
     pub fn metadata(&self) -> &HashMap<String, Value> {

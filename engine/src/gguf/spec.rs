@@ -6,17 +6,9 @@ use std::collections::BTreeMap;
 use candle_core::quantized::gguf_file::Content;
 use serde::{Deserialize, Serialize};
 
+use super::rope_meta::DeclaredRope;
 use super::Meta;
 use crate::error::{Error, Result};
-
-/// Rope scaling the model file itself declares (`llama.rope.scaling.*`); informational for now,
-/// the RoPE-variant issue decides how to apply it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RopeScalingMeta {
-    pub kind: String,
-    pub factor: Option<f64>,
-    pub original_context_length: Option<usize>,
-}
 
 /// One tensor's name, ggml type and shape (outermost dimension first, as candle reports it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,7 +33,8 @@ pub struct ModelSpec {
     pub rope_dimension_count: usize,
     pub context_length: usize,
     pub rope_freq_base: f64,
-    pub rope_scaling: Option<RopeScalingMeta>,
+    /// The RoPE scaling the file declares: the model's baseline (see [`DeclaredRope`]).
+    pub rope: DeclaredRope,
     pub rms_norm_eps: f64,
     pub vocab_size: usize,
     /// Whether the output projection reuses the token embedding (no `output.weight`).
@@ -93,14 +86,7 @@ impl ModelSpec {
         }
         let rope_freq_base = meta.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0);
         let rms_norm_eps = meta.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5);
-        let rope_scaling = match meta.opt_str(&key("rope.scaling.type"))? {
-            None | Some("none") => None,
-            Some(kind) => Some(RopeScalingMeta {
-                kind: kind.to_string(),
-                factor: meta.opt_f64(&key("rope.scaling.factor"))?,
-                original_context_length: meta.opt_usize(&key("rope.scaling.original_context_length"))?,
-            }),
-        };
+        let rope = DeclaredRope::read(&meta, "llama", context_length)?;
 
         let mut tensors: Vec<TensorSpec> = content
             .tensor_infos
@@ -150,7 +136,7 @@ impl ModelSpec {
             rope_dimension_count,
             context_length,
             rope_freq_base,
-            rope_scaling,
+            rope,
             rms_norm_eps,
             vocab_size,
             tied_output,

@@ -18,13 +18,48 @@ use super::{base_power, RopeFrequencies};
 use crate::error::{Error, Result};
 
 /// What a method needs to know about the model.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RopeContext {
     /// `rope_freq_base` b.
     pub base: f64,
     pub head_dim: usize,
-    /// The context the model was trained with (GGUF `context_length`): the default L.
+    /// The context the model's unscaled frequencies were trained with: the default L (the GGUF's
+    /// `rope.scaling.original_context_length` when it declares one, else `context_length`).
     pub trained_ctx: usize,
+    /// The model's own RoPE, as its GGUF declares it.
+    pub baseline: RopeBaseline,
+}
+
+/// The model's own RoPE: the scaling its GGUF declares (as one of the frequency methods, or
+/// standard RoPE), per-pair divisors (`rope_freqs.weight`) and a cos/sin factor. [`RopeMethod::Model`]
+/// resolves to it; the other frequency methods replace it; the position-map methods (STRING,
+/// Self-Extend, ReRoPE) remap positions on top of it. See `gguf::DeclaredRope` for the keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RopeBaseline {
+    /// Default, Linear or Yarn.
+    pub scaling: RopeMethod,
+    /// θ_k is divided by `freq_factors[k]` before the scaling (llama.cpp's `freq_factors`).
+    pub freq_factors: Option<Vec<f32>>,
+    /// Multiplies cos and sin after the scaling's own factor.
+    pub attn_factor: f64,
+    /// A description for messages, None when the model declares nothing.
+    pub label: Option<String>,
+}
+
+impl RopeBaseline {
+    /// Standard RoPE: the model declares no scaling.
+    pub const STANDARD: Self = Self { scaling: RopeMethod::Default, freq_factors: None, attn_factor: 1.0, label: None };
+
+    /// The baseline's frequency table for a sequence of `seq_len` tokens.
+    fn frequencies(&self, cx: &RopeContext, seq_len: usize) -> RopeFrequencies {
+        let mut standard = RopeFrequencies::standard(cx.base, cx.head_dim);
+        if let Some(factors) = &self.freq_factors {
+            standard.inv_freq.iter_mut().zip(factors).for_each(|(t, f)| *t /= f);
+        }
+        let mut out = self.scaling.scaled(cx, seq_len, &standard);
+        out.attention_scaling = (out.attention_scaling as f64 * self.attn_factor) as f32;
+        out
+    }
 }
 
 /// A RoPE variant with its parameters. Parameter names follow the spec (and, where one exists, HF
@@ -32,8 +67,12 @@ pub struct RopeContext {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum RopeMethod {
-    /// Standard RoPE (Su et al. 2021, arXiv 2104.09864).
+    /// The model's own RoPE as its GGUF declares it (see [`RopeBaseline`]): standard RoPE for a
+    /// model that declares no scaling.
     #[default]
+    Model,
+    /// Standard RoPE (Su et al. 2021, arXiv 2104.09864) with the model's base, replacing any
+    /// scaling the model declares.
     Default,
     /// Position Interpolation (Chen et al. 2023, arXiv 2306.15595): θ′ = θ / s.
     Linear { factor: f64 },
@@ -284,6 +323,7 @@ impl RopeMethod {
     /// The name used on the command line and in configs.
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Model => "model",
             Self::Default => "default",
             Self::Linear { .. } => "linear",
             Self::Ntk { .. } => "ntk",
@@ -304,7 +344,7 @@ impl RopeMethod {
     pub fn validate(&self, cx: &RopeContext) -> Result<()> {
         let ctx = |c: Option<usize>| at_least_one("original_ctx", c.unwrap_or(cx.trained_ctx));
         match self {
-            Self::Default => {}
+            Self::Model | Self::Default => {}
             Self::Linear { factor } | Self::Ntk { factor } => {
                 positive("factor", *factor)?;
             }
@@ -406,15 +446,30 @@ impl RopeMethod {
     /// The frequency table of the near region (the only one for frequency methods), for a
     /// sequence of `seq_len` tokens.
     pub fn frequencies(&self, cx: &RopeContext, seq_len: usize) -> RopeFrequencies {
+        match self {
+            // Position maps remap where q and k are rotated, on top of the model's frequencies.
+            Self::Model | Self::SelfExtend { .. } | Self::Rerope { .. } | Self::LeakyRerope { .. } => cx.baseline.frequencies(cx, seq_len),
+            Self::String { attention_factor, .. } => {
+                let b = cx.baseline.frequencies(cx, seq_len);
+                let factor = attention_factor.unwrap_or_else(string_attention_factor);
+                RopeFrequencies { attention_scaling: (b.attention_scaling as f64 * factor) as f32, ..b }
+            }
+            _ => self.scaled(cx, seq_len, &RopeFrequencies::standard(cx.base, cx.head_dim)),
+        }
+    }
+
+    /// A frequency method applied to `standard` (θ_k = b^(−2k/d), or the model's θ_k / f_k).
+    fn scaled(&self, cx: &RopeContext, seq_len: usize, standard: &RopeFrequencies) -> RopeFrequencies {
         let (base, head_dim) = (cx.base, cx.head_dim);
         let d = head_dim as f64;
-        let standard = RopeFrequencies::standard(base, head_dim);
         let map = |f: &dyn Fn(usize, f64) -> f64| -> Vec<f32> {
             standard.inv_freq.iter().enumerate().map(|(k, &t)| f(k, t as f64) as f32).collect()
         };
         let l_of = |c: Option<usize>| c.unwrap_or(cx.trained_ctx);
         match self {
-            Self::Default | Self::SelfExtend { .. } | Self::Rerope { .. } => standard,
+            Self::Model | Self::Default | Self::SelfExtend { .. } | Self::Rerope { .. } | Self::LeakyRerope { .. } | Self::String { .. } => {
+                standard.clone()
+            }
             Self::Linear { factor } => RopeFrequencies { inv_freq: map(&|_, t| t / factor), attention_scaling: 1.0 },
             Self::Ntk { factor } => RopeFrequencies::standard(base * factor.powf(d / (d - 2.0)), head_dim),
             Self::Dynamic { factor, original_ctx } => {
@@ -464,10 +519,6 @@ impl RopeMethod {
                 RopeFrequencies { inv_freq, attention_scaling: scaling as f32 }
             }
             Self::Abf { base } | Self::Eabf { base, .. } => RopeFrequencies::standard(*base, head_dim),
-            Self::String { attention_factor, .. } => {
-                RopeFrequencies { attention_scaling: attention_factor.unwrap_or_else(string_attention_factor) as f32, ..standard }
-            }
-            Self::LeakyRerope { .. } => standard,
         }
     }
 
@@ -554,7 +605,7 @@ impl RopeMethod {
 mod tests {
     use super::*;
 
-    const CX: RopeContext = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192 };
+    const CX: RopeContext = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192, baseline: RopeBaseline::STANDARD };
 
     fn yarn(factor: f64) -> RopeMethod {
         RopeMethod::Yarn { factor, original_ctx: None, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None }
@@ -709,6 +760,7 @@ mod tests {
         assert!(typo.to_string().contains("unknown field"), "{typo}");
         // Every method's serde name is its CLI name.
         let all = [
+            RopeMethod::Model,
             RopeMethod::Default,
             RopeMethod::Linear { factor: 2.0 },
             RopeMethod::Ntk { factor: 2.0 },

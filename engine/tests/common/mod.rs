@@ -58,6 +58,10 @@ pub struct TinyLlama {
     pub tied: bool,
     pub seed: u64,
     pub architecture: String,
+    /// Metadata added after (and overriding) the defaults.
+    pub extra_metadata: Vec<(String, Value)>,
+    /// Extra tensors: name, values, type.
+    pub extra_tensors: Vec<(String, Vec<f32>, GgmlDType)>,
 }
 
 impl Default for TinyLlama {
@@ -73,6 +77,8 @@ impl Default for TinyLlama {
             tied: true,
             seed: 7,
             architecture: "llama".into(),
+            extra_metadata: Vec::new(),
+            extra_tensors: Vec::new(),
         }
     }
 }
@@ -135,9 +141,13 @@ impl TinyLlama {
             named.push((b("ffn_up"), tensor(&[self.ffn, self.d], w, s)));
             named.push((b("ffn_down"), tensor(&[self.d, self.ffn], w, 1.0 / (self.ffn as f32).sqrt() * 1.7)));
         }
+        for (name, values, dtype) in &self.extra_tensors {
+            let t = Tensor::from_vec(values.clone(), values.len(), &Device::Cpu).unwrap();
+            named.push((name.clone(), QTensor::quantize(&t, *dtype).unwrap()));
+        }
         let arch = self.architecture.clone();
         let key = |k: &str| format!("{arch}.{k}");
-        let metadata: Vec<(String, Value)> = vec![
+        let mut metadata: Vec<(String, Value)> = vec![
             ("general.architecture".into(), Value::String(arch.clone())),
             ("general.name".into(), Value::String("tiny random llama".into())),
             (key("block_count"), Value::U32(self.layers as u32)),
@@ -158,6 +168,10 @@ impl TinyLlama {
             ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
             ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
         ];
+        for (k, v) in &self.extra_metadata {
+            metadata.retain(|(key, _)| key != k);
+            metadata.push((k.clone(), v.clone()));
+        }
         write_gguf(&metadata, &named)
     }
 }
