@@ -64,9 +64,39 @@ pub enum Error {
 
     // --- something failed underneath ---
     #[error("tensor computation failed: {0}")]
-    Tensor(#[from] candle_core::Error),
+    Tensor(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// candle's errors carry a backtrace on following lines when `RUST_BACKTRACE` is set, and may
+/// quote tensor names from the file: keep one sanitised line.
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Self::Tensor(shown_long(e.to_string().lines().next().unwrap_or_default(), 300))
+    }
+}
+
+/// A string from a file or a link, fit for a one-line message: control characters escaped and
+/// at most 60 characters (hostile files put whole headers, newlines or markup in their names).
+pub fn shown(s: &str) -> String {
+    shown_long(s, 60)
+}
+
+fn shown_long(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Error {

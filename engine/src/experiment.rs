@@ -131,6 +131,7 @@ impl Plan {
             )));
         }
         let logit_scale = experiment.rope.logit_scale(&cx);
+        check_finite(experiment, &cx, logit_scale)?;
         Ok(Self { experiment: experiment.clone(), cx, masks, logit_scale, layers: spec.block_count, heads: spec.head_count })
     }
 
@@ -236,6 +237,29 @@ impl Plan {
     pub fn query_scales(&self, positions: std::ops::Range<usize>) -> Vec<f32> {
         positions.map(|p| self.logit_scale.value(p)).collect()
     }
+}
+
+/// Parameters that pass their own checks can still combine into overflow (a factor of 1e-300
+/// makes θ/s infinite): every table a session could use must be finite, with positive
+/// frequencies and cos/sin factors, at the trained length and at the longest context.
+fn check_finite(experiment: &Experiment, cx: &RopeContext, logit_scale: LogitScale) -> Result<()> {
+    let bad = |what: String| Err(Error::InvalidInput(format!("the experiment {} gives {what}", experiment.describe())));
+    for len in [1, cx.trained_ctx, crate::gguf::MAX_CONTEXT] {
+        for r in experiment.rope.regions(cx, len) {
+            if let Some(f) = r.freqs.inv_freq.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+                return bad(format!("a RoPE frequency of {f} at {len} tokens"));
+            }
+            let a = r.freqs.attention_scaling;
+            if !(a.is_finite() && a > 0.0) {
+                return bad(format!("a cos/sin factor of {a} at {len} tokens"));
+            }
+        }
+        let scale = logit_scale.value(len - 1);
+        if !(scale.is_finite() && scale > 0.0) {
+            return bad(format!("a logit scale of {scale} at {len} tokens"));
+        }
+    }
+    Ok(())
 }
 
 /// The model's declared RoPE as the baseline the methods resolve against.

@@ -46,7 +46,8 @@ fn pre_tokenizer_for(pre: &str) -> Result<PreTokenizerWrapper> {
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral" => split_then_bytes(LLAMA3_REGEX),
         "qwen2" | "deepseek-r1-qwen" => split_then_bytes(QWEN2_REGEX),
         other => Err(Error::UnsupportedTokenizer(format!(
-            "pre-tokenizer '{other}' (tokenizer.ggml.pre); supported: {SUPPORTED_PRE}"
+            "pre-tokenizer '{}' (tokenizer.ggml.pre); supported: {SUPPORTED_PRE}",
+            crate::error::shown(other)
         ))),
     }
 }
@@ -79,7 +80,8 @@ impl TextTokenizer {
         let model = meta.str("tokenizer.ggml.model")?;
         if model != "gpt2" {
             return Err(Error::UnsupportedTokenizer(format!(
-                "tokenizer model '{model}' (tokenizer.ggml.model); ctxscope supports byte-level BPE ('gpt2')"
+                "tokenizer model '{}' (tokenizer.ggml.model); ctxscope supports byte-level BPE ('gpt2')",
+                crate::error::shown(model)
             )));
         }
         let tokens = meta.string_array("tokenizer.ggml.tokens")?;
@@ -109,13 +111,13 @@ impl TextTokenizer {
             .map(|m| {
                 m.split_once(' ')
                     .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .ok_or_else(|| Error::InconsistentModel(format!("BPE merge {m:?} has no space")))
+                    .ok_or_else(|| Error::InconsistentModel(format!("BPE merge \"{}\" has no space", crate::error::shown(m))))
             })
             .collect::<Result<Vec<_>>>()?;
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
             .build()
-            .map_err(|e| Error::Tokenizer(format!("building BPE: {e}")))?;
+            .map_err(|e| Error::Tokenizer(format!("building BPE: {}", crate::error::shown(&e.to_string()))))?;
 
         let pre = meta.opt_str("tokenizer.ggml.pre")?.unwrap_or("default");
         let mut inner = Tokenizer::new(bpe);

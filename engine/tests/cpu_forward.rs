@@ -139,3 +139,29 @@ fn recompute_is_exact_where_re_rotation_is_not() {
         assert!(gaps[2] > gaps[1], "{name}: post-RoPE ({}) should drift more than pre-RoPE ({})", gaps[2], gaps[1]);
     }
 }
+
+/// A non-finite logit never leaves the engine as a result: degenerate parameters are refused up
+/// front, and arithmetic that still overflows is an error naming the experiment.
+#[test]
+fn non_finite_results_are_errors() {
+    use ctxscope_engine::experiment::Experiment;
+    use ctxscope_engine::rope::RopeMethod;
+    use ctxscope_engine::Error;
+
+    let mut model = cpu(TinyLlama::default().to_gguf());
+    for rope in [
+        RopeMethod::Eabf { base: 5e5, log_n_ctx: Some(1), exempt_layers: 2 },
+        RopeMethod::Rerope { window: 8, log_n: true, log_n_ctx: Some(1) },
+        RopeMethod::SelfExtend { group_size: 2, neighbor_window: 8, log_n_ctx: Some(0) },
+    ] {
+        let err = model.set_experiment(&Experiment { rope, ..Experiment::default() }).unwrap_err();
+        assert!(err.to_string().contains("log_n_ctx must be at least 2"), "{err}");
+    }
+    let err = model.set_experiment(&Experiment { rope: RopeMethod::Linear { factor: 1e-300 }, ..Experiment::default() }).unwrap_err();
+    assert!(err.to_string().contains("RoPE frequency of inf"), "{err}");
+    // Weights that overflow f32: the forward pass reports it instead of returning NaN.
+    let huge = cpu(TinyLlama { weight_type: candle_core::quantized::GgmlDType::F32, weight_scale: 1e30, ..TinyLlama::default() }.to_gguf());
+    let err = huge.session(8).unwrap().forward_blocking(&[5, 6, 7], &[2]).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { .. }), "{err}");
+    assert!(err.to_string().contains("non-finite logits"), "{err}");
+}

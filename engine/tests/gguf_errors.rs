@@ -153,8 +153,11 @@ fn bad_tensor_infos_are_rejected() {
     let out_of_file = parse(file_with_tensor(tensor_info("w", &[1 << 20], 0, 0))).unwrap_err();
     assert!(matches!(&out_of_file, Error::Truncated { what, .. } if what.contains("tensor 'w'")), "{out_of_file}");
 
-    let far_offset = parse(file_with_tensor(tensor_info("w", &[4], 0, u64::MAX - 2))).unwrap_err();
-    assert!(matches!(far_offset, Error::Truncated { .. }));
+    let far_offset = parse(file_with_tensor(tensor_info("w", &[4], 0, u64::MAX - 31))).unwrap_err();
+    assert!(matches!(far_offset, Error::Truncated { .. }), "{far_offset}");
+    // ggml requires every tensor to start at a multiple of the alignment.
+    let unaligned = parse(file_with_tensor(tensor_info("w", &[4], 0, 8))).unwrap_err();
+    assert!(unaligned.to_string().contains("not a multiple of the alignment 32"), "{unaligned}");
 
     let partial_block = parse(file_with_tensor(tensor_info("w", &[33], 8, 0))).unwrap_err();
     assert!(partial_block.to_string().contains("block size"), "{partial_block}");
@@ -242,4 +245,48 @@ fn byte_flip_regressions() {
         }
         let _ = parse(b);
     }
+}
+
+/// `general.alignment` must be a u32 and a non-zero power of two (ggml's gguf.cpp); 0 used to
+/// reach a division by zero inside candle. The two files are the cases from the bug report.
+#[test]
+fn alignment_must_be_a_nonzero_power_of_two() {
+    let case = |name: &str| std::fs::read(common::repo_root().join("tests/data/cases/gguf").join(name)).unwrap();
+    let zero = parse(case("alignment_0.gguf")).unwrap_err();
+    assert!(zero.to_string().contains("general.alignment is 0"), "{zero}");
+    let three = parse(case("alignment_3_not_pow2.gguf")).unwrap_err();
+    assert!(three.to_string().contains("general.alignment is 3"), "{three}");
+    // Only a u32 power of two is accepted (the writer pads to 32, so 16 and 32 read back).
+    for (value, ok) in [
+        (Value::U32(32), true),
+        (Value::U32(16), true),
+        (Value::U32(0), false),
+        (Value::U32(48), false),
+        (Value::U64(32), false),
+        (Value::I32(32), false),
+        (Value::String("32".into()), false),
+    ] {
+        let t = TinyLlama { extra_metadata: vec![("general.alignment".into(), value.clone())], ..TinyLlama::default() };
+        let r = parse(t.to_gguf());
+        assert_eq!(r.is_ok(), ok, "{value:?}: {:?}", r.err());
+    }
+}
+
+#[test]
+fn repeated_keys_and_tensors_are_refused() {
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend(2u64.to_le_bytes());
+    b.extend(kv_string("general.architecture", 5, b"llama"));
+    b.extend(kv_string("general.architecture", 5, b"llama"));
+    let err = parse(b).unwrap_err();
+    assert!(err.to_string().contains("appears twice"), "{err}");
+    let mut two = file_with_tensor(tensor_info("w", &[4], 0, 0));
+    two[8..16].copy_from_slice(&2u64.to_le_bytes());
+    let info = tensor_info("w", &[4], 0, 32);
+    let at = two.len() - 64;
+    two.splice(at..at, info);
+    let err = parse(two).unwrap_err();
+    assert!(err.to_string().contains("tensor 'w' appears twice"), "{err}");
 }

@@ -166,3 +166,128 @@ fn sweeps_cancel_between_cells_and_resume_to_the_same_result() {
     assert_eq!(resumed.result_hash, full.result_hash);
     assert_eq!(resumed.cells.iter().map(|c| &c.key).collect::<Vec<_>>(), full.cells.iter().map(|c| &c.key).collect::<Vec<_>>());
 }
+
+/// The two probe cases from the bug reports, on the real model and the CPU backend.
+fn run_case_file(name: &str) -> ctxscope_engine::probes::sweep::SweepResults {
+    use ctxscope_engine::backend::{block_on, Interrupt};
+    use ctxscope_engine::probes::sweep::{run_sweep, ModelIdentity, SweepConfig};
+    use ctxscope_engine::Engine;
+
+    let file = ModelFile::open(common::real_model_path()).unwrap();
+    let tok = TextTokenizer::from_model(&file).unwrap();
+    let mut engine = Engine::cpu(&file).unwrap();
+    let text = std::fs::read_to_string(common::repo_root().join("tests/data/cases/probes").join(name)).unwrap();
+    let config = SweepConfig::from_json(&text).unwrap();
+    let identity = ModelIdentity { name: None, sha256: "real".into(), file_bytes: 0, trained_ctx: 8192 };
+    block_on(run_sweep(&config, &mut engine, &tok, identity, None, &Interrupt::default(), &|| 0.0, &mut |_, _| {})).unwrap()
+}
+
+/// gkamradt's format, rebuilt here the harness's way — tokenize the whole haystack, cut it,
+/// walk back from the depth to the last period token, splice in the needle's tokens — must give
+/// exactly the case's ids: the needle on its own line after a sentence end, no leading space at
+/// the start of the context.
+#[test]
+fn niah_needle_sits_on_its_own_line_as_in_the_harness() {
+    use ctxscope_engine::probes::haystack::NOISE;
+    let tok = tokenizer();
+    let task: Task = serde_json::from_str(r#"{"task":"niah"}"#).unwrap();
+    let needle = "\nThe best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.\n";
+    let suffix = "\n\nQuestion: What is the best thing to do in San Francisco? Don't give information outside the document or repeat your findings.\nAnswer: The best thing to do in San Francisco is";
+    let period = tok.encode(".").unwrap();
+    for (length, depth) in [(200, 0.5), (200, 0.0), (200, 1.0), (600, 0.25), (1000, 0.8)] {
+        let case = task.build(&Haystack::Noise, &tok, length, depth, 0).unwrap();
+        let (needle_ids, suffix_ids) = (tok.encode(needle).unwrap(), tok.encode(suffix).unwrap());
+        let budget = length - needle_ids.len() - suffix_ids.len();
+        let haystack = NOISE.iter().cycle().take(400).copied().collect::<Vec<_>>().join(" ");
+        let context = &tok.encode(&haystack).unwrap()[..budget];
+        // The harness appends at depth 100 %, else walks back to a period token.
+        let mut at = (budget as f64 * depth) as usize;
+        while depth < 1.0 && at > 0 && !period.contains(&context[at - 1]) {
+            at -= 1;
+        }
+        let expected: Vec<u32> = context[..at].iter().chain(&needle_ids).chain(&context[at..]).chain(&suffix_ids).copied().collect();
+        assert_eq!(case.ids, expected, "{length} tokens at depth {depth}");
+    }
+    let text = tok.decode(&task.build(&Haystack::Noise, &tok, 200, 0.5, 0).unwrap().ids).unwrap();
+    assert!(text.starts_with("The grass is green. The sky is blue."), "{text:.60}");
+    assert!(text.contains(".\nThe best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.\n There"), "{text}");
+    // The bug report's case now scores −0.517 (it scored −0.618 with the needle glued on).
+    let lp = run_case_file("niah-needle-format.json").cells[0].outcome.logprob.unwrap();
+    assert!((lp - -0.517).abs() < 0.005, "teacher-forced log-probability {lp}");
+}
+
+/// Decoy keys that contain the real one must not count: every cell's verdict equals the
+/// landmark protocol's (the first integer of the answer is the key) computed here.
+#[test]
+fn passkey_answers_are_matched_as_whole_numbers() {
+    let results = run_case_file("passkey-superstring-distractors.json");
+    assert_eq!(results.cells.len(), 16);
+    let mut right = 0;
+    for c in &results.cells {
+        let generated = c.outcome.generated.as_deref().unwrap();
+        let first: Option<u64> = generated.split(|ch: char| !ch.is_ascii_digit()).find(|s| !s.is_empty()).and_then(|s| s.parse().ok());
+        let key: u64 = {
+            let tok = tokenizer();
+            let case = Task::Passkey.build(&results.config.haystack, &tok, c.key.length, c.key.depth, c.key.seed).unwrap();
+            case.answers[0].parse().unwrap()
+        };
+        // The case file asks for "contains", now whole-value: it agrees with the first integer
+        // here because the model answers with one number.
+        assert_eq!(c.outcome.correct, first == Some(key), "{:?}: answered {generated:?} for key {key}", c.key);
+        assert_eq!(c.outcome.rule, "contains");
+        right += usize::from(c.outcome.correct);
+    }
+    eprintln!("passkey with superstring decoys: {right}/16 correct");
+}
+
+/// LongRoPE crossing its switch mid-generation (the bug report's setting: short factors 1, long
+/// factors 1 + 15k/31, original context 48, a 41-token prompt, 24 greedy tokens). HF's fixed
+/// Phi-3 behaviour drops the cache when the sequence crosses the original context, i.e. every
+/// step equals a fresh pass over the whole sequence — the reference built here. The default
+/// key-cache policy (recompute) reproduces it token for token.
+#[test]
+fn longrope_generation_across_the_switch_matches_a_fresh_pass_per_step() {
+    use ctxscope_engine::experiment::{Experiment, KeyCache};
+    use ctxscope_engine::rope::RopeMethod;
+    use ctxscope_engine::score::top_k;
+    use ctxscope_engine::Engine;
+
+    let file = ModelFile::open(common::real_model_path()).unwrap();
+    let tok = TextTokenizer::from_model(&file).unwrap();
+    let mut engine = Engine::cpu(&file).unwrap();
+    let long: Vec<f64> = (0..32).map(|k| 1.0 + 15.0 * k as f64 / 31.0).collect();
+    let rope = RopeMethod::LongRope { short_factor: vec![1.0; 32], long_factor: long, factor: 1.0, original_ctx: Some(48), attention_factor: None };
+    let prompt = tok
+        .encode("Long ago, in a small village by the sea, there lived an old astronomer who spent every single night on the windy hill behind his little house, quietly watching the stars in the dark sky above. He")
+        .unwrap();
+    assert_eq!(prompt.len(), 41, "the report's prompt length");
+    let generate = |engine: &Engine, fresh_each_step: bool| -> Vec<u32> {
+        let mut session = engine.session(80).unwrap();
+        let mut ids = prompt.clone();
+        let mut logits = session.forward_blocking(&ids, &[ids.len() - 1]).unwrap().remove(0);
+        for _ in 0..24 {
+            let next = top_k(&logits, 1)[0] as u32;
+            ids.push(next);
+            logits = if fresh_each_step {
+                session.reset();
+                session.forward_blocking(&ids, &[ids.len() - 1]).unwrap().remove(0)
+            } else {
+                session.forward_blocking(&[next], &[0]).unwrap().remove(0)
+            };
+        }
+        ids[41..].to_vec()
+    };
+    let mut runs = Vec::new();
+    for key_cache in [KeyCache::Recompute, KeyCache::PreRope, KeyCache::PostRope] {
+        engine.set_experiment(&Experiment { rope: rope.clone(), key_cache, ..Experiment::default() }).unwrap();
+        runs.push(generate(&engine, false));
+    }
+    let reference = generate(&engine, true);
+    let diverge = |a: &[u32]| a.iter().zip(&reference).position(|(x, y)| x != y);
+    eprintln!("reference: {:?}", tok.decode(&reference).unwrap());
+    eprintln!("first divergence (token index after the prompt): pre-rope {:?}, post-rope {:?}", diverge(&runs[1]), diverge(&runs[2]));
+    assert_eq!(runs[0], reference, "recompute: {:?}", tok.decode(&runs[0]).unwrap());
+    // Why recompute: re-rotated keys (pre-rope) and stale ones (post-rope) both drift after the
+    // switch at token 7 (position 48).
+    assert!(diverge(&runs[1]).is_some_and(|i| i >= 7) && diverge(&runs[2]).is_some_and(|i| i >= 7));
+}

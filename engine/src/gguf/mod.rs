@@ -7,7 +7,7 @@ mod preflight;
 mod rope_meta;
 mod spec;
 
-pub use rope_meta::{DeclaredRope, DeclaredScaling};
+pub use rope_meta::{DeclaredRope, DeclaredScaling, MAX_CONTEXT};
 pub use spec::{ModelSpec, TensorSpec};
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 
-use crate::error::{Error, Result};
+use crate::error::{shown, Error, Result};
 
 /// A parsed GGUF file: its bytes, candle's view of the header, and the typed model description.
 pub struct ModelFile {
@@ -38,8 +38,9 @@ impl ModelFile {
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Result<Self> {
         let bytes: Arc<[u8]> = bytes.into();
         preflight::check_header(&bytes)?;
-        let content = Content::read(&mut Cursor::new(&bytes[..])).map_err(|e| {
-            Error::malformed(format!("candle could not parse the header: {e}"))
+        let content = Content::read(&mut Cursor::new(&bytes[..])).map_err(|e| match Error::from(e) {
+            Error::Tensor(msg) => Error::malformed(format!("candle could not parse the header: {msg}")),
+            other => other,
         })?;
         check_tensor_extents(&content, bytes.len() as u64)?;
         let spec = ModelSpec::from_content(&content, bytes.len() as u64)?;
@@ -113,7 +114,8 @@ impl ModelFile {
 /// Every tensor's data must lie inside the file and be a whole number of quant blocks; checked
 /// before anything allocates a buffer for it.
 fn check_tensor_extents(content: &Content, file_len: u64) -> Result<()> {
-    for (name, info) in &content.tensor_infos {
+    for (raw, info) in &content.tensor_infos {
+        let name = shown(raw);
         let elems = info.shape.dims().iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
         let elems = elems.ok_or_else(|| Error::malformed(format!("tensor '{name}' is too large")))?;
         let block = info.ggml_dtype.block_size() as u64;
@@ -149,7 +151,7 @@ pub(crate) struct Meta<'a>(pub &'a HashMap<String, Value>);
 
 fn describe(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("string {s:?}"),
+        Value::String(s) => format!("string \"{}\"", shown(s)),
         Value::Array(a) => format!("array of {} values", a.len()),
         other => format!("{other:?}"),
     }

@@ -6,13 +6,16 @@
 //! This walk only checks that every length fits in the bytes that remain; the real parsing is
 //! still candle's.
 
-use crate::error::{Error, Result};
+use crate::error::{shown, Error, Result};
 
 /// GGML_MAX_DIMS in ggml.h.
 const MAX_TENSOR_DIMS: u32 = 4;
 /// Value type ids of the GGUF spec.
+const TYPE_UINT32: u32 = 4;
 const TYPE_STRING: u32 = 8;
 const TYPE_ARRAY: u32 = 9;
+/// ggml's default `general.alignment`.
+const DEFAULT_ALIGNMENT: u64 = 32;
 /// ggml type ids that candle can decode (ggml.h `enum ggml_type`).
 pub(crate) const KNOWN_GGML_TYPES: &[u32] = &[0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 30];
 
@@ -67,9 +70,15 @@ fn scalar_size(value_type: u32) -> Option<u64> {
     }
 }
 
+/// GGUF's bool type id.
+const TYPE_BOOL: u32 = 7;
+
 fn skip_value(c: &mut Cursor, value_type: u32, key: &str, depth: u32) -> Result<()> {
     if let Some(size) = scalar_size(value_type) {
-        c.take(size, &|| format!("value of metadata key '{key}'"))?;
+        let v = c.take(size, &|| format!("value of metadata key '{key}'"))?;
+        if value_type == TYPE_BOOL && v[0] > 1 {
+            return Err(Error::malformed(format!("metadata key '{key}' holds the bool value {}, not 0 or 1", v[0])));
+        }
         return Ok(());
     }
     match value_type {
@@ -94,7 +103,10 @@ fn skip_value(c: &mut Cursor, value_type: u32, key: &str, depth: u32) -> Result<
                 });
             }
             if let Some(size) = scalar_size(elem_type) {
-                c.take(len * size, &|| format!("array of metadata key '{key}'"))?;
+                let values = c.take(len * size, &|| format!("array of metadata key '{key}'"))?;
+                if elem_type == TYPE_BOOL && values.iter().any(|&b| b > 1) {
+                    return Err(Error::malformed(format!("metadata key '{key}' holds a bool array with a value other than 0 or 1")));
+                }
             } else {
                 for _ in 0..len {
                     skip_value(c, elem_type, key, depth + 1)?;
@@ -127,16 +139,39 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<u32> {
     if kv_count.saturating_mul(13) > c.remaining() {
         return Err(Error::malformed(format!("metadata count {kv_count} cannot fit in the file")));
     }
+    let mut keys = std::collections::HashSet::new();
+    let mut alignment = DEFAULT_ALIGNMENT;
     for i in 0..kv_count {
-        let key = c.string(&format!("metadata key #{i}"))?;
+        let raw = c.string(&format!("metadata key #{i}"))?;
+        let key = shown(&raw);
         let value_type = c.u32(&format!("type of metadata key '{key}'"))?;
-        skip_value(&mut c, value_type, &key, 0)?;
+        if raw == "general.alignment" {
+            // ggml (gguf.cpp): a u32, a non-zero power of two. candle would divide by zero.
+            if value_type != TYPE_UINT32 {
+                return Err(Error::malformed(format!("general.alignment has value type {value_type}; GGUF requires a uint32 (type {TYPE_UINT32})")));
+            }
+            let a = c.u32("value of general.alignment")?;
+            if !a.is_power_of_two() {
+                return Err(Error::malformed(format!("general.alignment is {a}; it must be a non-zero power of two")));
+            }
+            alignment = a as u64;
+        } else {
+            skip_value(&mut c, value_type, &key, 0)?;
+        }
+        if !keys.insert(raw) {
+            return Err(Error::malformed(format!("metadata key '{key}' appears twice")));
+        }
     }
     if tensor_count.saturating_mul(24) > c.remaining() {
         return Err(Error::malformed(format!("tensor count {tensor_count} cannot fit in the file")));
     }
+    let mut names = std::collections::HashSet::new();
     for i in 0..tensor_count {
-        let name = c.string(&format!("name of tensor #{i}"))?;
+        let raw = c.string(&format!("name of tensor #{i}"))?;
+        let name = shown(&raw);
+        if !names.insert(raw) {
+            return Err(Error::malformed(format!("tensor '{name}' appears twice")));
+        }
         let n_dims = c.u32(&format!("dimension count of tensor '{name}'"))?;
         if n_dims == 0 || n_dims > MAX_TENSOR_DIMS {
             return Err(Error::malformed(format!(
@@ -154,7 +189,10 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<u32> {
         if !KNOWN_GGML_TYPES.contains(&type_id) {
             return Err(Error::UnknownTensorType { tensor: name, type_id });
         }
-        c.u64(&format!("data offset of tensor '{name}'"))?;
+        let offset = c.u64(&format!("data offset of tensor '{name}'"))?;
+        if offset % alignment != 0 {
+            return Err(Error::malformed(format!("tensor '{name}' starts at data offset {offset}, not a multiple of the alignment {alignment}")));
+        }
     }
     Ok(version)
 }

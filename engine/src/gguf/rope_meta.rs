@@ -24,7 +24,7 @@ use super::Meta;
 use crate::error::{Error, Result};
 
 /// The longest original context a file may declare (2^27 tokens, far past any model).
-pub(crate) const MAX_CONTEXT: usize = 1 << 27;
+pub const MAX_CONTEXT: usize = 1 << 27;
 
 /// The scaling type and its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,8 +100,9 @@ impl DeclaredRope {
         let kind = meta.opt_str(&key("scaling.type"))?.unwrap_or("linear").to_string();
         if !matches!(kind.as_str(), "none" | "linear" | "yarn") {
             return refuse(format!(
-                "'{}' = \"{kind}\" (ctxscope applies none, linear and yarn; pass the method as an experiment instead)",
-                key("scaling.type")
+                "'{}' = \"{}\" (ctxscope applies none, linear and yarn; pass the method as an experiment instead)",
+                key("scaling.type"),
+                crate::error::shown(&kind)
             ));
         }
         let factor = match finite("scaling.factor", 0.0)? {

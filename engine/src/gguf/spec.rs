@@ -47,31 +47,53 @@ pub struct ModelSpec {
     pub tensors: Vec<TensorSpec>,
 }
 
+/// Upper bounds on every size a GGUF declares, checked before any of them enters arithmetic or
+/// sizes an allocation. Each is at least 16× what any published llama-architecture model uses
+/// (Llama 3.1 405B: 126 layers, 16 384 wide, 53 248 FFN, 128 heads of 128; 128k context, 128k
+/// vocabulary), so they only stop corrupt or hostile files. The tensors must then really be in the
+/// file at these shapes, which bounds the rest by the file's size.
+const MAX_LAYERS: usize = 4096;
+const MAX_WIDTH: usize = 1 << 20;
+const MAX_HEADS: usize = 1 << 14;
+const MAX_HEAD_DIM: usize = 1 << 12;
+
+/// A size from the metadata, within `1 ..= max`.
+fn bounded(key: &str, value: usize, max: usize) -> Result<usize> {
+    if value == 0 || value > max {
+        return Err(Error::InconsistentModel(format!("'{key}' = {value} is outside 1 … {max}")));
+    }
+    Ok(value)
+}
+
 impl ModelSpec {
     pub(crate) fn from_content(content: &Content, file_size: u64) -> Result<Self> {
         let meta = Meta(&content.metadata);
         let architecture = meta.str("general.architecture")?.to_string();
         if architecture != "llama" {
-            return Err(Error::UnsupportedArchitecture(architecture));
+            return Err(Error::UnsupportedArchitecture(crate::error::shown(&architecture)));
         }
         let key = |k: &str| format!("llama.{k}");
-        let block_count = meta.usize(&key("block_count"))?;
-        let embedding_length = meta.usize(&key("embedding_length"))?;
-        let feed_forward_length = meta.usize(&key("feed_forward_length"))?;
-        let head_count = meta.usize(&key("attention.head_count"))?;
-        let head_count_kv = meta.opt_usize(&key("attention.head_count_kv"))?.unwrap_or(head_count);
-        let context_length = meta.usize(&key("context_length"))?;
+        let size = |k: &str, max: usize| -> Result<usize> { bounded(&key(k), meta.usize(&key(k))?, max) };
+        let opt_size = |k: &str, max: usize| -> Result<Option<usize>> {
+            meta.opt_usize(&key(k))?.map(|v| bounded(&key(k), v, max)).transpose()
+        };
+        let block_count = size("block_count", MAX_LAYERS)?;
+        let embedding_length = size("embedding_length", MAX_WIDTH)?;
+        let feed_forward_length = size("feed_forward_length", MAX_WIDTH)?;
+        let head_count = size("attention.head_count", MAX_HEADS)?;
+        let head_count_kv = opt_size("attention.head_count_kv", MAX_HEADS)?.unwrap_or(head_count);
+        let context_length = size("context_length", super::rope_meta::MAX_CONTEXT)?;
         if head_count == 0 || head_count_kv == 0 || head_count % head_count_kv != 0 {
             return Err(Error::InconsistentModel(format!(
                 "head_count {head_count} is not a positive multiple of head_count_kv {head_count_kv}"
             )));
         }
-        let head_dim = match meta.opt_usize(&key("attention.key_length"))? {
+        let head_dim = match opt_size("attention.key_length", MAX_HEAD_DIM)? {
             Some(d) => d,
-            None if embedding_length % head_count == 0 => embedding_length / head_count,
+            None if embedding_length % head_count == 0 && embedding_length / head_count <= MAX_HEAD_DIM => embedding_length / head_count,
             None => {
                 return Err(Error::InconsistentModel(format!(
-                    "embedding_length {embedding_length} is not divisible by head_count {head_count}"
+                    "embedding_length {embedding_length} / head_count {head_count} is not a head size of 2 … {MAX_HEAD_DIM}"
                 )))
             }
         };
@@ -85,7 +107,13 @@ impl ModelSpec {
             )));
         }
         let rope_freq_base = meta.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0);
+        if !(rope_freq_base.is_finite() && rope_freq_base > 1.0) {
+            return Err(Error::InconsistentModel(format!("'{}' = {rope_freq_base} must be a finite number above 1", key("rope.freq_base"))));
+        }
         let rms_norm_eps = meta.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5);
+        if !(rms_norm_eps.is_finite() && (0.0..1.0).contains(&rms_norm_eps)) {
+            return Err(Error::InconsistentModel(format!("'{}' = {rms_norm_eps} must be in [0, 1)", key("attention.layer_norm_rms_epsilon"))));
+        }
         let rope = DeclaredRope::read(&meta, "llama", context_length)?;
 
         let mut tensors: Vec<TensorSpec> = content

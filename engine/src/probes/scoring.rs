@@ -11,21 +11,39 @@ use crate::backend::Session;
 use crate::generate::GreedyDecoder;
 use crate::tokenizer::TextTokenizer;
 
-/// How a generated answer is compared with the case's answers (case-insensitive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// How a generated answer is compared with the case's answers (case-insensitive). Every "contains"
+/// is whole-value: an answer counts only where no letter or digit touches it, so the key 1597 is
+/// not found in "159712" nor "cat" in "category".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatchMode {
-    /// The generated text, trimmed, equals the target, trimmed (trailing '.' ignored).
+    /// The answer's first sentence or line, trimmed, equals the target, trimmed (a trailing '.'
+    /// ignored): " 30083. Remember it" answers " 30083".
     Exact,
     /// It contains the first answer.
     Contains,
     /// It contains every answer; the score is the fraction found (RULER `string_match_all`).
-    #[default]
     AllOf,
     /// It contains at least one answer (RULER `string_match_part`).
     AnyOf,
     /// It contains every answer, in the given order (find-and-sort).
     InOrder,
+    /// The first integer in the answer equals the first answer (the landmark-attention passkey
+    /// protocol: `int(re.search(r"\d+", answer))`).
+    FirstInteger,
+}
+
+impl MatchMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Contains => "contains",
+            Self::AllOf => "all-of",
+            Self::AnyOf => "any-of",
+            Self::InOrder => "in-order",
+            Self::FirstInteger => "first-integer",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,8 +53,9 @@ pub enum Scoring {
     Generated {
         #[serde(default = "default_max_tokens")]
         max_tokens: usize,
-        #[serde(default, rename = "match")]
-        match_mode: MatchMode,
+        /// The match rule; absent, each task's own ([`crate::probes::tasks::Task::default_match`]).
+        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+        match_mode: Option<MatchMode>,
     },
 }
 
@@ -65,6 +84,10 @@ pub struct CaseScore {
     pub answer_rank: usize,
     /// The generated text (generated scoring).
     pub generated: Option<String>,
+    /// The rule that scored the case: "teacher-forced" or a [`MatchMode`] name. (Absent in
+    /// results written before it was recorded.)
+    #[serde(default)]
+    pub rule: String,
 }
 
 /// Teacher-forced scores from the logits that predict each target token (`rows[t]` is the
@@ -90,6 +113,7 @@ pub fn teacher_forced_from_logits(rows: &[Vec<f32>], target_ids: &[u32]) -> Resu
         logprob: Some(logprob),
         answer_rank,
         generated: None,
+        rule: "teacher-forced".into(),
     })
 }
 
@@ -108,28 +132,54 @@ pub async fn teacher_forced(session: &mut Session<'_>, case: &Case) -> Result<Ca
     teacher_forced_from_logits(&logits, &case.target_ids)
 }
 
+/// Byte offsets of `needle` in `hay` (both lowercase) that no letter or digit touches.
+fn whole_matches<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    hay.match_indices(needle).map(|(at, _)| at).filter(move |&at| {
+        !needle.is_empty() && !alnum(hay[..at].chars().next_back()) && !alnum(hay[at + needle.len()..].chars().next())
+    })
+}
+
+/// The first run of ASCII digits in `text`, as a number (leading zeros ignored), if any.
+fn first_integer(text: &str) -> Option<&str> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let digits = &text[start..];
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let n = digits[..end].trim_start_matches('0');
+    Some(if n.is_empty() { "0" } else { n })
+}
+
 /// Match score of `generated` against the case (see [`MatchMode`]).
 pub fn match_answer(generated: &str, target: &str, answers: &[String], mode: MatchMode) -> f64 {
     let g = generated.to_lowercase();
-    let has = |a: &String| g.contains(&a.to_lowercase());
+    let has = |a: &String| whole_matches(&g, &a.to_lowercase()).next().is_some();
+    let yes = |b: bool| f64::from(u8::from(b));
     match mode {
         MatchMode::Exact => {
+            let first = generated.trim_start().split(['\n']).next().unwrap_or_default();
+            // The first sentence: up to and including the first '.', '!' or '?' that ends one.
+            let sentence = first.split_inclusive(". ").next().unwrap_or(first);
             let norm = |s: &str| s.trim().trim_end_matches('.').trim().to_lowercase();
-            f64::from(u8::from(norm(generated) == norm(target)))
+            yes(norm(sentence) == norm(target))
         }
-        MatchMode::Contains => f64::from(u8::from(answers.first().is_some_and(has))),
+        MatchMode::Contains => yes(answers.first().is_some_and(has)),
         MatchMode::AllOf => answers.iter().filter(|a| has(a)).count() as f64 / answers.len().max(1) as f64,
-        MatchMode::AnyOf => f64::from(u8::from(answers.iter().any(has))),
+        MatchMode::AnyOf => yes(answers.iter().any(has)),
         MatchMode::InOrder => {
             let mut from = 0;
-            let ordered = answers.iter().all(|a| match g[from..].find(&a.to_lowercase()) {
-                Some(at) => {
-                    from += at + a.len();
-                    true
+            let ordered = answers.iter().all(|a| {
+                let a = a.to_lowercase();
+                let found = whole_matches(&g, &a).find(|&at| at >= from);
+                if let Some(at) = found {
+                    from = at + a.len();
                 }
-                None => false,
+                found.is_some()
             });
-            f64::from(u8::from(ordered))
+            yes(ordered)
+        }
+        MatchMode::FirstInteger => {
+            let key = answers.first().map(|a| a.trim_start_matches('0')).map(|k| if k.is_empty() { "0" } else { k });
+            yes(key.is_some() && first_integer(generated) == key)
         }
     }
 }
@@ -148,7 +198,7 @@ pub async fn generated(session: &mut Session<'_>, tokenizer: &TextTokenizer, cas
     }
     let text = tokenizer.decode(decoder.generated())?;
     let score = match_answer(&text, &case.target, &case.answers, mode);
-    Ok(CaseScore { correct: score >= 1.0, score, logprob: None, answer_rank, generated: Some(text) })
+    Ok(CaseScore { correct: score >= 1.0, score, logprob: None, answer_rank, generated: Some(text), rule: mode.name().into() })
 }
 
 #[cfg(test)]
@@ -194,5 +244,36 @@ mod tests {
         let sorted = vec!["112".to_string(), "340".to_string(), "901".to_string()];
         assert_eq!(match_answer(" 112, 340, 901.", "", &sorted, MatchMode::InOrder), 1.0);
         assert_eq!(match_answer(" 340, 112, 901.", "", &sorted, MatchMode::InOrder), 0.0);
+        assert_eq!(match_answer(" 1120, 340, 901.", "", &sorted, MatchMode::InOrder), 0.0, "1120 is not 112");
+    }
+
+    /// The bug report's cases: a superstring of the key is not the key; the right key followed
+    /// by more text is still right.
+    #[test]
+    fn numbers_and_words_match_whole() {
+        let key = vec!["1597".to_string()];
+        for (answer, contains, first_integer) in [
+            (" 159712.", 0.0, 0.0),
+            (" 1597.", 1.0, 1.0),
+            (" 1597", 1.0, 1.0),
+            (" 01597 is the key", 0.0, 1.0),
+            (" The pass key is 1597. Remember it.", 1.0, 1.0),
+            (" 31597", 0.0, 0.0),
+            (" 2, then 1597", 1.0, 0.0),
+            (" none", 0.0, 0.0),
+        ] {
+            assert_eq!(match_answer(answer, " 1597", &key, MatchMode::Contains), contains, "contains in {answer:?}");
+            assert_eq!(match_answer(answer, " 1597", &key, MatchMode::FirstInteger), first_integer, "first integer of {answer:?}");
+        }
+        let exact = vec!["30083".to_string()];
+        assert_eq!(match_answer(" 30083. Remember it. 30083 is", " 30083", &exact, MatchMode::Exact), 1.0);
+        assert_eq!(match_answer(" 30083\nThe grass", " 30083", &exact, MatchMode::Exact), 1.0);
+        assert_eq!(match_answer(" 300831.", " 30083", &exact, MatchMode::Exact), 0.0);
+        let words = vec!["cat".to_string()];
+        assert_eq!(match_answer("a category", "", &words, MatchMode::AnyOf), 0.0);
+        assert_eq!(match_answer("the cat-flap", "", &words, MatchMode::AnyOf), 1.0, "punctuation is a boundary");
+        let uuid = vec!["3f2a-9c".to_string()];
+        assert_eq!(match_answer("id 3f2a-9c.", "", &uuid, MatchMode::AllOf), 1.0);
+        assert_eq!(match_answer("id 3f2a-9cd", "", &uuid, MatchMode::AllOf), 0.0);
     }
 }

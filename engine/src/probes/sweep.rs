@@ -386,7 +386,10 @@ async fn run_cell(
     session.record_entropy();
     let outcome = match &config.scoring {
         Scoring::TeacherForced => teacher_forced(&mut session, &case).await?,
-        Scoring::Generated { max_tokens, match_mode } => generated(&mut session, tokenizer, &case, *max_tokens, *match_mode).await?,
+        Scoring::Generated { max_tokens, match_mode } => {
+            let rule = match_mode.unwrap_or_else(|| task.default_match());
+            generated(&mut session, tokenizer, &case, *max_tokens, rule).await?
+        }
     };
     let entropy = session.entropy().map(|t| summarize_entropy(t, config.entropy_layer));
     Ok(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 })

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::haystack::Haystack;
+use super::scoring::MatchMode;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use crate::tokenizer::TextTokenizer;
@@ -32,10 +33,15 @@ pub enum ValueKind {
 #[serde(tag = "task", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Task {
     /// gkamradt/LLMTest_NeedleInAHaystack: one or more needles, a question, an answer. Several
-    /// needles go at depth d, then every (1 − d)/n after it.
+    /// needles go at depth d, then every (1 − d)/n after it. As in the harness, each needle is
+    /// its own line — `separator` before and after it (`"\n"`) — right after the last sentence
+    /// that ends before its depth; the haystack text after it keeps its own leading space.
     Niah {
         #[serde(default = "niah_needles")]
         needles: Vec<String>,
+        /// Text placed before and after every needle.
+        #[serde(default = "niah_separator")]
+        separator: String,
         #[serde(default = "niah_question")]
         question: String,
         /// Start of the answer, after which the target is scored.
@@ -112,6 +118,9 @@ fn two() -> f64 {
 }
 fn niah_needles() -> Vec<String> {
     vec!["The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.".into()]
+}
+fn niah_separator() -> String {
+    "\n".into()
 }
 fn niah_question() -> String {
     "What is the best thing to do in San Francisco?".into()
@@ -202,6 +211,21 @@ fn join_and(items: &[String]) -> String {
 }
 
 impl Task {
+    /// The match rule the task's anchor uses for generated answers: the landmark-attention
+    /// passkey test takes the first integer; RULER's NIAH family, variable tracking and the
+    /// word-extraction tasks count the expected values found (`string_match_all`); the MECW
+    /// paper's find-and-sort needs them in order. gkamradt's NIAH grades with an LLM judge, which
+    /// ctxscope replaces with all-of over the needle's key phrases.
+    pub fn default_match(&self) -> MatchMode {
+        match self {
+            Self::Passkey => MatchMode::FirstInteger,
+            Self::FindAndSort { .. } => MatchMode::InOrder,
+            Self::Niah { .. } | Self::RulerNiah { .. } | Self::VariableTracking { .. } | Self::CommonWords { .. } | Self::FrequentWords { .. } => {
+                MatchMode::AllOf
+            }
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Niah { .. } => "niah",
@@ -274,9 +298,9 @@ impl Task {
         }
         let spread = |n: usize| (0..n).map(|k| depth + k as f64 * (1.0 - depth) / n as f64).collect::<Vec<_>>();
         match self {
-            Self::Niah { needles, question, answer_prefix, target, answers } => Instance {
+            Self::Niah { needles, separator, question, answer_prefix, target, answers } => Instance {
                 prefix: String::new(),
-                needles: needles.iter().cloned().zip(spread(needles.len())).collect(),
+                needles: needles.iter().map(|n| format!("{separator}{n}{separator}")).zip(spread(needles.len())).collect(),
                 suffix: format!(
                     "\n\nQuestion: {question} Don't give information outside the document or repeat your findings.\nAnswer: {answer_prefix}"
                 ),
@@ -392,8 +416,10 @@ impl Task {
             if hay.len() >= budget {
                 break;
             }
+            // Sentences are joined by a space; the context's first starts without one.
+            let text = if starts.is_empty() { sentence } else { format!(" {sentence}") };
             starts.push(hay.len());
-            hay.extend(tokenizer.encode(&format!(" {sentence}"))?);
+            hay.extend(tokenizer.encode(&text)?);
         }
         hay.truncate(budget);
         starts.push(budget);

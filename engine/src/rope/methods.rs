@@ -311,6 +311,15 @@ fn positive(name: &str, v: f64) -> Result<f64> {
     }
 }
 
+/// The n of max(1, ln(i+1)/ln n) divides by ln n: n = 1 gives ln 1 = 0 and non-finite logits.
+fn log_n_length(n: usize) -> Result<usize> {
+    if n >= 2 {
+        Ok(n)
+    } else {
+        Err(Error::InvalidInput(format!("log_n_ctx must be at least 2 (the log-n scale divides by ln n), got {n}")))
+    }
+}
+
 fn at_least_one(name: &str, v: usize) -> Result<usize> {
     if v >= 1 {
         Ok(v)
@@ -396,7 +405,7 @@ impl RopeMethod {
             }
             Self::Eabf { base, log_n_ctx, .. } => {
                 positive("base", *base)?;
-                at_least_one("log_n_ctx", log_n_ctx.unwrap_or(cx.trained_ctx))?;
+                log_n_length(log_n_ctx.unwrap_or(cx.trained_ctx))?;
             }
             Self::String { shifted_offset, local_window, attention_factor, .. } => {
                 let s = self.string_offset(cx, *shifted_offset);
@@ -414,19 +423,19 @@ impl RopeMethod {
                 at_least_one("group_size", *group_size)?;
                 at_least_one("neighbor_window", *neighbor_window)?;
                 if let Some(c) = log_n_ctx {
-                    at_least_one("log_n_ctx", *c)?;
+                    log_n_length(*c)?;
                 }
             }
             Self::Rerope { window, log_n_ctx, .. } => {
                 at_least_one("window", *window)?;
-                at_least_one("log_n_ctx", log_n_ctx.unwrap_or(cx.trained_ctx))?;
+                log_n_length(log_n_ctx.unwrap_or(cx.trained_ctx))?;
             }
             Self::LeakyRerope { window, factor, log_n_ctx, .. } => {
                 at_least_one("window", *window)?;
                 if !(factor.is_finite() && *factor >= 1.0) {
                     return Err(Error::InvalidInput(format!("leaky ReRoPE factor must be at least 1, got {factor}")));
                 }
-                at_least_one("log_n_ctx", log_n_ctx.unwrap_or(cx.trained_ctx))?;
+                log_n_length(log_n_ctx.unwrap_or(cx.trained_ctx))?;
             }
         }
         Ok(())

@@ -62,6 +62,8 @@ pub struct TinyLlama {
     pub extra_metadata: Vec<(String, Value)>,
     /// Extra tensors: name, values, type.
     pub extra_tensors: Vec<(String, Vec<f32>, GgmlDType)>,
+    /// Multiplies every projection weight (1: a well-behaved model).
+    pub weight_scale: f32,
 }
 
 impl Default for TinyLlama {
@@ -79,6 +81,7 @@ impl Default for TinyLlama {
             architecture: "llama".into(),
             extra_metadata: Vec::new(),
             extra_tensors: Vec::new(),
+            weight_scale: 1.0,
         }
     }
 }
@@ -130,7 +133,7 @@ impl TinyLlama {
         let w = self.weight_type;
         for l in 0..self.layers {
             let b = |n: &str| format!("blk.{l}.{n}.weight");
-            let s = 1.0 / (self.d as f32).sqrt() * 1.7;
+            let s = 1.0 / (self.d as f32).sqrt() * 1.7 * self.weight_scale;
             named.push((b("attn_norm"), norm(self.d, self.seed + 2000 + l as u64)));
             named.push((b("attn_q"), tensor(&[self.heads * hd, self.d], w, s)));
             named.push((b("attn_k"), tensor(&[self.kv_heads * hd, self.d], w, s)));
