@@ -14,7 +14,7 @@ use ctxscope_engine::backend::{block_on, BackendChoice, Engine};
 use ctxscope_engine::experiment::{Experiment, Plan};
 use ctxscope_engine::generate::generate_greedy;
 use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
-use ctxscope_engine::rope::RopePrecision;
+use ctxscope_engine::rope::{RopePrecision, RopeTable};
 use ctxscope_engine::score::score;
 use experiment_args::ExperimentArgs;
 use ctxscope_engine::{ModelFile, TextTokenizer, DEFAULT_MODEL_FILE};
@@ -262,11 +262,11 @@ fn run(cli: Cli) -> CliResult {
             let file = open_model(&model.model)?;
             let plan = Plan::new(&experiment, file.spec()).map_err(err)?;
             let seq_len = seq_len.unwrap_or(file.spec().context_length).max(1);
-            let value = rope_table(&plan, seq_len);
+            let table = RopeTable::new(&plan, seq_len);
             if json {
-                print_json(&value)
+                print_json(&serde_json::to_value(&table).map_err(|e| e.to_string())?)
             } else {
-                print_rope_table(&value);
+                print_rope_table(&table);
                 Ok(())
             }
         }
@@ -287,68 +287,30 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
-/// The `rope-table` JSON: the near region's table at the top level, every region below.
-fn rope_table(plan: &Plan, seq_len: usize) -> serde_json::Value {
-    let cx = plan.rope_context();
-    let regions = plan.regions(seq_len);
-    let last = seq_len - 1;
-    let region_json: Vec<_> = regions
-        .iter()
-        .map(|r| {
-            json!({
-                "delta_min": r.deltas.min,
-                "delta_max": (r.deltas.max != usize::MAX).then_some(r.deltas.max),
-                "inv_freq": r.freqs.inv_freq,
-                "wavelengths": r.freqs.wavelengths(),
-                "attention_scaling": r.freqs.attention_scaling,
-                "query_position": r.query,
-                "key_position": r.key,
-                "last_query_position": r.query.at(last),
-            })
-        })
-        .collect();
-    let near = &regions[0].freqs;
-    json!({
-        "experiment": plan.experiment,
-        "seq_len": seq_len,
-        "head_dim": cx.head_dim,
-        "base": cx.base,
-        "trained_ctx": cx.trained_ctx,
-        "inv_freq": near.inv_freq,
-        "wavelengths": near.wavelengths(),
-        "attention_scaling": near.attention_scaling,
-        "regions": region_json,
-        "rope_baseline": plan.baseline_note(),
-        "logit_scale": plan.logit_scale(),
-        "logit_scale_at_last_query": plan.logit_scale().value(last),
-    })
-}
-
-fn print_rope_table(v: &serde_json::Value) {
+fn print_rope_table(t: &RopeTable) {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "{} at {} tokens (head_dim {}, base {})", v["experiment"]["rope"]["method"], v["seq_len"], v["head_dim"], v["base"]);
-    for (r, region) in v["regions"].as_array().into_iter().flatten().enumerate() {
-        let _ = writeln!(out, 
-            "region {r}: Δ in [{}, {}), cos/sin × {}, query at {}, key at {}",
-            region["delta_min"],
-            if region["delta_max"].is_null() { "∞".to_string() } else { region["delta_max"].to_string() },
-            region["attention_scaling"],
-            region["query_position"],
-            region["key_position"]
+    let _ = writeln!(out, "{} at {} tokens (head_dim {}, base {})", t.experiment.rope.name(), t.seq_len, t.head_dim, t.base);
+    for (r, region) in t.regions.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "region {r}: Δ in [{}, {}), cos/sin × {}, query at {:?}, key at {:?}",
+            region.delta_min,
+            region.delta_max.map_or("∞".to_string(), |m| m.to_string()),
+            region.attention_scaling,
+            region.query_position,
+            region.key_position
         );
         let _ = writeln!(out, "  {:>4} {:>14} {:>16}", "k", "inv_freq", "wavelength");
-        let inv = region["inv_freq"].as_array().cloned().unwrap_or_default();
-        let wl = region["wavelengths"].as_array().cloned().unwrap_or_default();
-        for (k, (f, w)) in inv.iter().zip(&wl).enumerate() {
-            let _ = writeln!(out, "  {k:>4} {:>14.6e} {:>16.1}", f.as_f64().unwrap_or(0.0), w.as_f64().unwrap_or(0.0));
+        for (k, (f, w)) in region.inv_freq.iter().zip(&region.wavelengths).enumerate() {
+            let _ = writeln!(out, "  {k:>4} {f:>14.6e} {w:>16.1}");
         }
     }
-    let _ = writeln!(out, "logit scale: {} (at the last query: {})", v["logit_scale"], v["logit_scale_at_last_query"]);
-    if let Some(note) = v["rope_baseline"].as_str() {
+    let _ = writeln!(out, "logit scale: {:?} (at the last query: {})", t.logit_scale, t.logit_scale_at_last_query);
+    if let Some(note) = &t.rope_baseline {
         let _ = writeln!(out, "RoPE: {note}");
     }
-    // A closed pipe (e.g. `| head`) is not an error worth reporting.
+    // A closed pipe ends the process quietly (see main).
     let _ = std::io::stdout().write_all(out.as_bytes());
 }
 

@@ -267,7 +267,7 @@ impl Region {
 }
 
 /// A per-query multiplier on the logits (applied to q).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LogitScale {
     None,

@@ -16,12 +16,14 @@
 pub mod methods;
 pub mod positions;
 pub mod precision;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 
 pub use methods::{LogitScale, Region, RopeMethod};
 pub use positions::PositionMap;
 pub use precision::RopePrecision;
+pub use table::RopeTable;
 
 /// Per-pair rotation frequencies θ_k and the factor applied to both cos and sin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +87,36 @@ mod tests {
             let angle = 3.0 * f.inv_freq[k] as f64;
             assert!((cos[4 + k] as f64 - angle.cos()).abs() < 1e-7);
             assert!((sin[4 + k] as f64 - angle.sin()).abs() < 1e-7);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use crate::gguf::{DeclaredRope, ModelSpec};
+
+    /// A model description with the given RoPE facts (2 layers of 9 heads; no tensors).
+    pub fn spec(base: f64, head_dim: usize, context_length: usize) -> ModelSpec {
+        ModelSpec {
+            name: None,
+            architecture: "llama".into(),
+            block_count: 2,
+            embedding_length: 9 * head_dim,
+            feed_forward_length: 4 * head_dim,
+            head_count: 9,
+            head_count_kv: 3,
+            head_dim,
+            rope_dimension_count: head_dim,
+            context_length,
+            rope_freq_base: base,
+            rope: DeclaredRope::NONE,
+            rms_norm_eps: 1e-5,
+            vocab_size: 10,
+            tied_output: true,
+            file_size: 0,
+            parameter_count: 0,
+            tensor_types: Default::default(),
+            tensors: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! pair of these per key region.
 
 /// Rotation position as a function of the token's index p.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PositionMap {
     /// p.
