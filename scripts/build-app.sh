@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 trunk build --release --offline
+# Trunk's worker loader shim calls wasm_bindgen("….wasm"), a form wasm-bindgen 0.2.130 warns is
+# deprecated on every start; give it the object form instead.
+printf '%s' 'importScripts("./ctxscope-worker.js");wasm_bindgen({module_or_path:"./ctxscope-worker_bg.wasm"});' > dist/ctxscope-worker_loader.js
 python3 - dist/index.html <<'PY'
 import base64, hashlib, re, sys
 path = sys.argv[1]

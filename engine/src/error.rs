@@ -9,7 +9,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     // --- the file is not a readable GGUF ---
-    #[error("not a GGUF file: it starts with bytes {found:02x?}, a GGUF file starts with \"GGUF\"")]
+    #[error("not a GGUF file: it starts with the bytes {} (hex), a GGUF file starts with \"GGUF\"", hex(found))]
     BadMagic { found: Vec<u8> },
     #[error("unsupported GGUF version {0}: ctxscope reads GGUF versions 2 and 3")]
     UnsupportedVersion(u32),
@@ -67,6 +67,14 @@ pub enum Error {
     Tensor(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// "47 47 55 46", or "nothing" for an empty file.
+fn hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "nothing (the file is empty)".into();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 /// candle's errors carry a backtrace on following lines when `RUST_BACKTRACE` is set, and may

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::score::top_k;
 use crate::tokenizer::{TextTokenizer, TokenStream};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Generation {
     pub prompt_tokens: usize,
     pub ids: Vec<u32>,

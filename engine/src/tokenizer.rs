@@ -167,6 +167,19 @@ impl TextTokenizer {
         self.inner.decode(ids, false).map_err(|e| Error::Tokenizer(e.to_string()))
     }
 
+    /// The raw bytes of one token: byte-level BPE stores each byte as a printable character
+    /// (GPT-2's `bytes_to_unicode` table); special tokens are their text. None for an unknown id.
+    pub fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
+        let token = self.inner.id_to_token(id)?;
+        let table = byte_decoder();
+        Some(token.chars().map(|c| table.get(&c).copied()).collect::<Option<Vec<u8>>>().unwrap_or_else(|| token.into_bytes()))
+    }
+
+    /// The chat template the GGUF carries (`tokenizer.chat_template`), if any.
+    pub fn chat_template(file: &ModelFile) -> Option<String> {
+        Meta(file.metadata()).opt_str("tokenizer.chat_template").ok().flatten().map(str::to_string)
+    }
+
     /// A readable rendering of one token (its decoded text; special tokens as written).
     pub fn piece(&self, id: u32) -> String {
         self.decode(&[id]).unwrap_or_else(|_| format!("<{id}>"))
@@ -187,6 +200,27 @@ impl TextTokenizer {
     pub fn is_stop(&self, id: u32) -> bool {
         Some(id) == self.eos_id || Some(id) == self.eot_id
     }
+}
+
+/// GPT-2's byte ↔ printable-character table, inverted: printable bytes stand for themselves, the
+/// other 68 are shifted past U+0100 in order (openai/gpt-2 `encoder.py` `bytes_to_unicode`).
+fn byte_decoder() -> &'static std::collections::HashMap<char, u8> {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<char, u8>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+        let mut shifted = 0u32;
+        (0..=255u8)
+            .map(|b| {
+                let c = if printable(b) {
+                    char::from(b)
+                } else {
+                    shifted += 1;
+                    char::from_u32(255 + shifted).expect("U+0100 … U+0143")
+                };
+                (c, b)
+            })
+            .collect()
+    })
 }
 
 type DecodeStream<'a> = tokenizers::DecodeStream<

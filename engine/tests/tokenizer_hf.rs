@@ -59,3 +59,17 @@ fn streaming_decode_waits_for_whole_characters() {
     assert_eq!(stream.push(ids[1]).unwrap(), "é");
     assert_eq!(stream.push(ids[2]).unwrap(), "!");
 }
+
+/// Byte-level tokens map back to their raw bytes (a token may hold part of a UTF-8 character),
+/// and every token's bytes concatenate to the text.
+#[test]
+fn token_bytes_rebuild_the_text() {
+    let file = ctxscope_engine::ModelFile::open(common::real_model_path()).unwrap();
+    let tok = ctxscope_engine::TextTokenizer::from_model(&file).unwrap();
+    for text in ["Hello, World!", "naïve café — 東京 🚀", " tabs\tand\nnewlines"] {
+        let ids = tok.encode(text).unwrap();
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| tok.token_bytes(id).unwrap()).collect();
+        assert_eq!(String::from_utf8(bytes).unwrap(), text);
+    }
+    assert_eq!(tok.token_bytes(0).unwrap(), b"<|endoftext|>");
+}

@@ -1,113 +1,97 @@
-//! Greedy generation on the loaded model, on the GPU (WebGPU, the WGSL engine) or the CPU
-//! reference (candle in wasm), so the two paths can be compared token by token.
+//! Greedy generation in the worker: tokens stream in with the decode rate, it stops at the
+//! end-of-turn token or the limit, and can be stopped. Each result says what produced it.
 
-use std::rc::Rc;
-use std::sync::Arc;
-
-use ctxscope_engine::cpu::CpuModel;
-use ctxscope_engine::generate::{generate_greedy, Generation, GreedyDecoder};
-use ctxscope_engine::gpu::{GpuContext, GpuModel};
+use ctxscope_app::protocol::{EventBody, RequestBody};
+use ctxscope_engine::backend::Backend;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use crate::state::SharedModel;
+use crate::state::AppState;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Backend {
-    Gpu,
-    Cpu,
-}
+/// The most tokens one request may generate here.
+const MAX_TOKENS: usize = 512;
 
 #[derive(Clone, Debug, PartialEq)]
-struct RunResult {
-    backend: Backend,
-    ids: Vec<u32>,
+struct Run {
+    prompt: String,
+    model: String,
+    backend: Option<Backend>,
     text: String,
-    seconds: f64,
-}
-
-fn now_s() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now() / 1000.0)
-}
-
-/// Runs the WGSL engine: uploads the weights (once per model), then prefill + decode.
-/// The GPU copy of a model, with the model it was made from (held, so identity checks stay valid).
-type GpuCache = StoredValue<Option<(SharedModel, Rc<GpuModel>)>, LocalStorage>;
-
-async fn run_gpu(model: &SharedModel, cache: GpuCache, prompt: &str, max_tokens: usize) -> Result<Generation, String> {
-    let gpu = match cache.get_value() {
-        Some((source, gpu)) if Arc::ptr_eq(&source, model) => gpu,
-        _ => {
-            cache.set_value(None); // free the previous model's GPU buffers first
-            let ctx = GpuContext::new().await.map_err(|e| e.to_string())?;
-            let gpu = Rc::new(GpuModel::load(Arc::new(ctx), &model.file).map_err(|e| e.to_string())?);
-            cache.set_value(Some((model.clone(), gpu.clone())));
-            gpu
-        }
-    };
-    let (mut decoder, prompt_ids) = GreedyDecoder::new(&model.tokenizer, prompt, max_tokens).map_err(|e| e.to_string())?;
-    let mut session = gpu.session(prompt_ids.len() + max_tokens).map_err(|e| e.to_string())?;
-    let mut logits = session.forward_async(&prompt_ids, &[prompt_ids.len() - 1]).await.map_err(|e| e.to_string())?;
-    while let Some(next) = decoder.step(&logits[0], &mut |_| {}).map_err(|e| e.to_string())? {
-        logits = session.forward_async(&[next], &[0]).await.map_err(|e| e.to_string())?;
-    }
-    Ok(decoder.finish())
-}
-
-fn run_cpu(model: &SharedModel, prompt: &str, max_tokens: usize) -> Result<Generation, String> {
-    let cpu = CpuModel::load(&model.file).map_err(|e| e.to_string())?;
-    generate_greedy(&mut cpu.session(), &model.tokenizer, prompt, max_tokens, &mut |_| {}).map_err(|e| e.to_string())
+    ids: Vec<u32>,
+    rate: f64,
+    status: String,
 }
 
 #[component]
-pub fn GeneratePanel(model: RwSignal<Option<SharedModel>>) -> impl IntoView {
+pub fn GeneratePanel() -> impl IntoView {
+    let s = AppState::get();
     let prompt = RwSignal::new(String::from("The capital of France is"));
-    let max_tokens = RwSignal::new(4usize);
-    let running = RwSignal::new(None::<Backend>);
-    let results = RwSignal::new(Vec::<RunResult>::new());
-    let error = RwSignal::new(None::<String>);
-    let gpu_cache: GpuCache = StoredValue::new_local(None);
-
-    let run = move |backend: Backend| {
-        let Some(m) = model.get_untracked() else { return };
-        let (p, n) = (prompt.get_untracked(), max_tokens.get_untracked());
-        running.set(Some(backend));
-        error.set(None);
-        spawn_local(async move {
-            let start = now_s();
-            let outcome = match backend {
-                Backend::Gpu => run_gpu(&m, gpu_cache, &p, n).await,
-                Backend::Cpu => run_cpu(&m, &p, n),
-            };
-            match outcome {
-                Ok(g) => results.update(|r| r.push(RunResult { backend, ids: g.ids, text: g.text, seconds: now_s() - start })),
-                Err(e) => error.set(Some(format!("{backend:?} run failed: {e}"))),
+    let max_text = RwSignal::new(String::from("16"));
+    let max_tokens = Memo::new(move |_| {
+        let t = max_text.get();
+        match t.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_TOKENS).contains(&n) => Ok(n),
+            _ => Err(format!("tokens must be a whole number from 1 to {MAX_TOKENS} (got \"{t}\")")),
+        }
+    });
+    let runs = RwSignal::new(Vec::<Run>::new());
+    let running = RwSignal::new(None::<u32>);
+    let start = move || {
+        let Ok(n) = max_tokens.get_untracked() else { return };
+        let Some(model) = s.model.get_untracked() else { return };
+        let index = runs.with_untracked(Vec::len);
+        runs.update(|r| r.push(Run { prompt: prompt.get_untracked(), model: model.spec.name.clone().unwrap_or_else(|| model.source.clone()), backend: None, text: String::new(), ids: Vec::new(), rate: 0.0, status: "running…".into() }));
+        let update = move |f: &dyn Fn(&mut Run)| runs.update(|r| f(&mut r[index]));
+        let request = RequestBody::Generate { backend: s.backend.get_untracked(), experiment: s.experiment.get_untracked(), prompt: prompt.get_untracked(), max_tokens: n };
+        let id = s.client().send(request, move |event| match event {
+            EventBody::Token { id, text, tokens_per_s, .. } => update(&|r| {
+                r.text.push_str(&text);
+                r.ids.push(id);
+                r.rate = tokens_per_s;
+            }),
+            EventBody::Generated { backend, generation, prefill_tokens_per_s, decode_tokens_per_s } => {
+                update(&|r| {
+                    r.backend = Some(backend);
+                    r.text = generation.text.clone();
+                    r.ids = generation.ids.clone();
+                    r.rate = decode_tokens_per_s;
+                    r.status = format!(
+                        "{} tokens, {}; prompt at {prefill_tokens_per_s:.0} tok/s, generation at {decode_tokens_per_s:.1} tok/s",
+                        generation.ids.len(),
+                        if generation.stopped_at_eos { "stopped at end of turn" } else { "hit the limit" }
+                    );
+                });
+                running.set(None);
             }
-            running.set(None);
+            EventBody::Error { message, remedy, .. } => {
+                update(&|r| r.status = format!("{message}. {remedy}"));
+                running.set(None);
+            }
+            _ => {}
         });
+        running.set(Some(id));
     };
-    let disabled = move || running.get().is_some() || model.with(|m| m.is_none());
-
+    let disabled = move || running.get().is_some() || s.model.with(Option::is_none) || max_tokens.with(Result::is_err);
     view! {
         <section class="panel" data-testid="generate">
             <h2>"Generate (greedy)"</h2>
-            <textarea data-testid="generate-prompt" rows="2" prop:value=move || prompt.get()
-                on:input=move |ev| prompt.set(event_target_value(&ev))></textarea>
+            <textarea data-testid="generate-prompt" rows="2" prop:value=move || prompt.get() on:input=move |ev| prompt.set(event_target_value(&ev))></textarea>
             <div class="row">
-                <label>"tokens " <input type="number" min="1" max="256" data-testid="generate-max"
-                    prop:value=move || max_tokens.get().to_string()
-                    on:input=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(4).clamp(1, 256)) /></label>
-                <button data-testid="run-gpu" prop:disabled=disabled on:click=move |_| run(Backend::Gpu)>"Run on GPU"</button>
-                <button data-testid="run-cpu" prop:disabled=disabled on:click=move |_| run(Backend::Cpu)>"Run on CPU"</button>
-                {move || running.get().map(|b| view! { <span class="muted">{format!("running on {b:?}…")}</span> })}
+                <label>"tokens " <input type="text" size="4" data-testid="generate-max" prop:value=move || max_text.get()
+                    on:input=move |ev| max_text.set(event_target_value(&ev)) /></label>
+                <button data-testid="generate-run" prop:disabled=disabled on:click=move |_| start()>"Generate"</button>
+                <button data-testid="generate-stop" prop:disabled=move || running.get().is_none()
+                    on:click=move |_| if let Some(id) = running.get_untracked() { s.client().cancel(id) }>"Stop"</button>
+                {move || max_tokens.get().err().map(|e| view! { <span class="error" data-testid="generate-invalid">{e}</span> })}
             </div>
-            {move || error.get().map(|e| view! { <p class="error" data-testid="generate-error">{e}</p> })}
-            <table class="kv" data-testid="generate-results">
-                {move || results.get().into_iter().map(|r| view! {
-                    <tr data-backend=format!("{:?}", r.backend)>
-                        <th>{format!("{:?} ({:.1} s)", r.backend, r.seconds)}</th>
-                        <td class="gen-text">{r.text.clone()}</td>
+            <table class="kv results" data-testid="generate-results">
+                <tr><th>"prompt"</th><th>"model / backend"</th><th>"text"</th><th>"ids"</th><th>"status"</th></tr>
+                {move || runs.get().into_iter().map(|r| view! {
+                    <tr data-backend=r.backend.map_or("", Backend::name)>
+                        <td class="gen-prompt">{r.prompt}</td>
+                        <td>{r.model} " / " {r.backend.map_or("…", Backend::name)}</td>
+                        <td class="gen-text">{r.text}</td>
                         <td class="gen-ids">{r.ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")}</td>
+                        <td class="gen-status">{r.status}</td>
                     </tr>
                 }).collect_view()}
             </table>

@@ -63,7 +63,10 @@ pub(crate) async fn read_f32(ctx: &GpuContext, src: &wgpu::Buffer, offset: u64, 
         .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
     let mapped = rx.await.map_err(|_| Error::DeviceLost("readback was cancelled".into()))?;
     ctx.check()?;
-    mapped.map_err(|e| Error::Gpu(format!("mapping a readback buffer: {e}")))?;
+    // Our own mistakes surface through `check` (validation errors); a readback that still cannot
+    // be mapped means the device went away (WebGPU rejects mapAsync once it is destroyed or lost,
+    // possibly before the lost callback has run).
+    mapped.map_err(|e| Error::DeviceLost(format!("a readback could not be mapped ({e})")))?;
     let data = {
         let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
         bytemuck::pod_collect_to_vec::<u8, f32>(&view)

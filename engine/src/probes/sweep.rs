@@ -264,7 +264,7 @@ pub fn summarize(config: &SweepConfig, cells: &[Cell], trained_ctx: usize) -> Ve
 }
 
 /// A progress event, after each cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub done: usize,
     pub total: usize,

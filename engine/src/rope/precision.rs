@@ -125,7 +125,7 @@ impl Default for ProbeConfig {
 }
 
 /// One curve of the probe: a mode at one Δ.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeSeries {
     pub mode: RopePrecision,
     pub delta: usize,
@@ -136,7 +136,7 @@ pub struct ProbeSeries {
     pub spread_over_starts: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub config: ProbeConfig,
     pub series: Vec<ProbeSeries>,

@@ -34,6 +34,7 @@ struct Args {
     keep_debug: bool,
     #[arg(long)]
     no_demangle: bool,
+    /// Accepted for Trunk's sake: wasm-bindgen detects reference types from the module.
     #[arg(long)]
     reference_types: bool,
     /// Accepted for Trunk's sake: weak references are always on in this wasm-bindgen.
@@ -57,8 +58,7 @@ fn main() -> anyhow::Result<()> {
         .debug(args.debug)
         .demangle(!args.no_demangle)
         .keep_debug(args.keep_debug)
-        .typescript(!args.no_typescript)
-        .reference_types(args.reference_types);
+        .typescript(!args.no_typescript);
     if let Some(name) = &args.out_name {
         b.out_name(name);
     }

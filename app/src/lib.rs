@@ -1,0 +1,5 @@
+//! ctxscope's browser side: the page (`src/main.rs`, Leptos) and the engine worker
+//! (`src/bin/ctxscope-worker.rs`), which share the message types in [`protocol`].
+
+pub mod protocol;
+pub mod worker;

@@ -1,0 +1,168 @@
+//! The typed messages between the page and the engine worker (`worker/`). The page sends a
+//! [`Request`]; the worker answers with [`Event`]s carrying the same `id`: progress while it
+//! works, streamed tokens or cells, then exactly one terminal event (a result, or `Error`).
+//!
+//! Messages travel through gloo-worker with the [`Codec`] below (serde-wasm-bindgen), so a
+//! `File` from the page reaches the worker as a handle: the model's bytes are read, downloaded
+//! and cached in the worker and never exist on the page thread.
+
+use ctxscope_engine::backend::{Backend, BackendChoice};
+use ctxscope_engine::experiment::Experiment;
+use ctxscope_engine::generate::Generation;
+use ctxscope_engine::gguf::ModelSpec;
+use ctxscope_engine::probes::sweep::{Cell, Progress as SweepProgress, SweepConfig, SweepResults};
+use ctxscope_engine::rope::precision::{ProbeConfig, ProbeResult};
+use ctxscope_engine::rope::RopeTable;
+use ctxscope_engine::score::ScoreOutput;
+use ctxscope_engine::trace::{AttentionRow, EntropyTrace};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+/// The URL of the worker's loader script, relative to the page (Trunk's `data-loader-shim`).
+pub const WORKER_SCRIPT: &str = "./ctxscope-worker_loader.js";
+
+/// Where a model comes from. (Externally tagged, like [`RequestBody`]: serde buffers internally
+/// tagged enums, which would lose the `File` handle `serde_wasm_bindgen::preserve` carries.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A URL (relative to the page or absolute), cached with the Cache API.
+    Url { url: String },
+    /// A file the user picked; only its handle crosses to the worker.
+    File {
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        file: web_sys::File,
+    },
+}
+
+/// What the page asks for. Every request that runs the model names its experiment and, when it
+/// matters, its backend (`None`: the one chosen at load).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestBody {
+    /// Loads a model; the previous one stays in use if this one fails.
+    Load { source: Source, backend: BackendChoice },
+    /// Token ids and their pieces.
+    Tokenize { text: String },
+    /// Teacher-forced log-probabilities of `continuation` after `prompt`.
+    Score { backend: Option<Backend>, experiment: Experiment, prompt: String, continuation: String, entropy: bool, attention_row: Option<(usize, usize, usize)> },
+    /// Greedy generation, streamed as `Token` events, stopping at end-of-turn.
+    Generate { backend: Option<Backend>, experiment: Experiment, prompt: String, max_tokens: usize },
+    /// A probe sweep, streamed as `Cell` events; `resume` continues a partial result.
+    Sweep { backend: Option<Backend>, config: SweepConfig, resume: Option<SweepResults> },
+    /// The attention row of (layer, head, position) over `text`.
+    AttentionRow { backend: Option<Backend>, experiment: Experiment, text: String, layer: usize, head: usize, position: usize },
+    /// The experiment's RoPE at `seq_len` tokens.
+    RopeTable { experiment: Experiment, seq_len: usize },
+    /// The AnchorAttention precision probe under the experiment's frequencies.
+    PrecisionProbe { experiment: Experiment, config: ProbeConfig },
+    /// Stops request `target` at its next chunk boundary (a sweep keeps its finished cells).
+    Cancel { target: u32 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u32,
+    pub body: RequestBody,
+}
+
+/// What WebGPU offers in the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    pub available: bool,
+    /// The adapter ("unnamed software adapter (BrowserWebGpu)") or why there is none.
+    pub description: String,
+    pub software: bool,
+    pub max_storage_binding: u64,
+    pub max_buffer_size: u64,
+    pub subgroups: bool,
+    pub shader_f16: bool,
+}
+
+/// A loaded model as the page sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub spec: ModelSpec,
+    /// What the user loaded: the URL, or "local file NAME".
+    pub source: String,
+    pub from_cache: bool,
+    pub sha256: String,
+    /// The backend requests use by default, and why when `auto` did not pick the GPU.
+    pub backend: Backend,
+    pub backend_note: Option<String>,
+    pub device: String,
+    /// The largest context a session can hold on the default backend.
+    pub max_context: usize,
+    /// The model's chat template (`tokenizer.chat_template`), if any.
+    pub chat_template: Option<String>,
+}
+
+/// One token for display: its id, its text, and its bytes when the text is not whole
+/// characters (a byte-level token holding part of a UTF-8 character).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Piece {
+    pub id: u32,
+    pub text: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Stages of a long request, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Download,
+    ReadFile,
+    Parse,
+    Hash,
+    CpuWeights,
+    GpuUpload,
+    Prefill,
+    Decode,
+    Sweep,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EventBody {
+    /// Sent once when the worker starts (id 0).
+    Ready { gpu: GpuInfo },
+    Progress { stage: Stage, done: u64, total: Option<u64> },
+    Loaded { model: ModelInfo },
+    Tokenized { pieces: Vec<Piece> },
+    Scored { backend: Backend, output: ScoreOutput, entropy: Option<EntropyTrace>, row: Option<AttentionRow>, seconds: f64 },
+    /// A generated token and the text it completed; `tokens_per_s` is the decode rate so far.
+    Token { id: u32, text: String, index: usize, tokens_per_s: f64 },
+    Generated { backend: Backend, generation: Generation, prefill_tokens_per_s: f64, decode_tokens_per_s: f64 },
+    /// A finished sweep cell and the progress.
+    Cell { cell: Cell, progress: SweepProgress },
+    /// The sweep's results document (`complete: false` when it was cancelled).
+    SweepDone { results: SweepResults },
+    Row { backend: Backend, row: AttentionRow, pieces: Vec<Piece> },
+    RopeTable { table: RopeTable },
+    PrecisionProbe { result: ProbeResult },
+    /// The request failed; `code` is stable (`ctxscope_engine::Error::code`), `remedy` is for
+    /// people. A sweep's finished cells come back in `partial`.
+    Error { code: String, message: String, remedy: String, partial: Option<SweepResults> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub id: u32,
+    pub body: EventBody,
+}
+
+/// gloo-worker's message encoding: serde-wasm-bindgen, JSON-compatible (plain objects, numbers),
+/// so `File` handles pass through unchanged (bincode, gloo's default, would need bytes).
+pub struct Codec;
+
+impl gloo_worker::Codec for Codec {
+    fn encode<I: Serialize>(input: I) -> JsValue {
+        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+        // Every message type is plain data; a failure here is a bug in this file.
+        input.serialize(&serializer).expect("a worker message serializes")
+    }
+
+    fn decode<O: for<'de> Deserialize<'de>>(input: JsValue) -> O {
+        serde_wasm_bindgen::from_value(input).expect("a worker message deserializes")
+    }
+}
