@@ -4,7 +4,8 @@
 # 'unsafe-inline'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+# Trunk finds wasm-opt on the PATH at the version Trunk.toml names (tools/web, from npm).
+export PATH="$PWD/tools/web/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 trunk build --release --offline
 # Trunk's worker loader shim calls wasm_bindgen("….wasm"), a form wasm-bindgen 0.2.130 warns is
 # deprecated on every start; give it the object form instead.
@@ -20,3 +21,9 @@ if n != 1:
     sys.exit("build-app: no script-src in the CSP of dist/index.html")
 open(path, "w", encoding="utf-8").write(html)
 PY
+
+# Precompressed copies for static hosts that serve them (nginx gzip_static/brotli_static, …).
+for f in dist/*.wasm dist/*.js dist/*.css; do
+  gzip -9 -k -f "$f"
+  brotli -q 11 -k -f "$f"
+done

@@ -17,6 +17,7 @@ log() { echo "setup: $*" >&2; }
 # Vulkan loader for native wgpu tests.
 missing=()
 command -v curl >/dev/null || missing+=(curl ca-certificates)
+command -v brotli >/dev/null || missing+=(brotli)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
@@ -70,6 +71,13 @@ if [ ! -f tests/browser/node_modules/.package-lock.json ] \
    || ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.package-lock.json.src 2>/dev/null; then
   log "npm ci (tests/browser)"
   (cd tests/browser && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.package-lock.json.src)
+fi
+
+# binaryen's wasm-opt for Trunk (npm's current release; Debian's 108 rejects what rustc emits).
+if [ ! -f tools/web/node_modules/.package-lock.json ] \
+   || ! cmp -s tools/web/package-lock.json tools/web/node_modules/.package-lock.json.src 2>/dev/null; then
+  log "npm ci (tools/web: binaryen)"
+  (cd tools/web && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.package-lock.json.src)
 fi
 
 # The default model.

@@ -1,5 +1,5 @@
-//! `ctxscope bench`: GPU prefill and decode throughput on real text, measured end to end (a
-//! forward pass until its logits are back on the host).
+//! `ctxscope bench`: prefill and decode throughput on real text, measured end to end (a forward
+//! pass until its logits are back on the host), on the GPU (default) or the CPU reference.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +39,9 @@ pub struct BenchArgs {
     json: bool,
     #[command(flatten)]
     experiment: crate::experiment_args::ExperimentArgs,
+    /// gpu (the WGSL engine) or cpu (the reference; no kernel profile or memory report).
+    #[arg(long, default_value = "gpu")]
+    backend: BackendChoice,
 }
 
 const DEFAULT_TEXT: &str = "The lighthouse keeper kept a log of every ship that passed, the weather at dawn and dusk, \
@@ -61,19 +64,20 @@ pub fn run(args: BenchArgs) -> CliResult {
         None => DEFAULT_TEXT.to_string(),
     };
     let load_start = Instant::now();
-    let mut engine = Engine::load_blocking(&file, BackendChoice::Gpu).map_err(err)?.engine;
+    let mut engine = Engine::load_blocking(&file, args.backend).map_err(err)?.engine;
     let experiment = args.experiment.experiment()?;
     engine.set_experiment(&experiment).map_err(err)?;
-    let model = engine.gpu_model_mut().expect("loaded on the GPU");
-    let info = &model.context().adapter_info;
-    let adapter = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
-    let profiling = args.profile && model.enable_profiling();
+    let (adapter, profiling) = match engine.gpu_model_mut() {
+        Some(model) => {
+            let info = &model.context().adapter_info;
+            let adapter = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
+            (adapter, args.profile && model.enable_profiling())
+        }
+        None => (engine.device_label(), false),
+    };
     let load_s = load_start.elapsed().as_secs_f64();
     let spec = engine.spec().clone();
-    let (weight_bytes, scratch_bytes) = {
-        let m = engine.gpu_model().expect("loaded on the GPU");
-        (m.weight_bytes(), m.scratch_bytes())
-    };
+    let (weight_bytes, scratch_bytes) = engine.gpu_model().map_or((0, 0), |m| (m.weight_bytes(), m.scratch_bytes()));
 
     let mut prefill = Vec::new();
     let mut peak = 0u64;
@@ -109,6 +113,7 @@ pub fn run(args: BenchArgs) -> CliResult {
     let decode_kernels = profile_json(&engine, profiling, args.decode_tokens);
 
     print_json(&json!({
+        "backend": engine.backend().name(),
         "adapter": adapter,
         "experiment": experiment,
         "model": spec.name,
@@ -116,8 +121,8 @@ pub fn run(args: BenchArgs) -> CliResult {
         "prefill": prefill,
         "decode": { "context": args.decode_context, "tokens": args.decode_tokens, "seconds": decode_s,
             "tokens_per_s": args.decode_tokens as f64 / decode_s, "kernel_ms_per_token": decode_kernels },
-        "gpu_memory": { "weights_bytes": weight_bytes, "peak_allocated_bytes": peak,
-            "note": "bytes ctxscope allocates (weights + KV cache + one prefill chunk of scratch); WebGPU exposes no driver-side usage" },
+        "gpu_memory": engine.gpu_model().map(|_| json!({ "weights_bytes": weight_bytes, "peak_allocated_bytes": peak,
+            "note": "bytes ctxscope allocates (weights + KV cache + one prefill chunk of scratch); WebGPU exposes no driver-side usage" })),
     }))
 }
 

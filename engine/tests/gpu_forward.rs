@@ -269,3 +269,41 @@ fn real_model_short_prompts_match_cpu() {
     let on_gpu = block_on(generate_greedy(&mut gpu.session(32).unwrap(), &tokenizer, prompt, 4, &mut |_| {})).unwrap();
     assert_eq!(on_cpu.ids, on_gpu.ids);
 }
+
+/// The CPU reference records entropy and attention rows too; the GPU's must equal them — every
+/// (layer, head, position), under a two-region method with the boundary key counted twice and a
+/// mask with a window and sinks.
+#[test]
+fn gpu_entropy_and_rows_match_the_cpu_reference() {
+    let file = ModelFile::from_bytes(tiny(4, 2, 21).to_gguf()).unwrap();
+    let mut cpu = Engine::cpu(&file).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
+    let ids: Vec<u32> = (0..90).map(|i| (i * 43 + 11) % 250).collect();
+    let experiments = [
+        Experiment::default(),
+        Experiment {
+            rope: RopeMethod::String { shifted_offset: Some(30), local_window: 4, attention_factor: None, reference_quirk: true },
+            attention: AttentionPattern::Sinks { sinks: 2, window: 40, positions: SinkPositions::Original },
+            ..Experiment::default()
+        },
+    ];
+    for e in experiments {
+        let run = |engine: &mut Engine| {
+            engine.set_experiment(&e).unwrap();
+            let mut session = engine.session(90).unwrap();
+            session.record_entropy();
+            session.capture_attention_row(1, 3, 77).unwrap();
+            session.forward_blocking(&ids[..50], &[]).unwrap();
+            session.forward_blocking(&ids[50..], &[]).unwrap();
+            (session.entropy().unwrap().clone(), session.attention_row().unwrap().probs.clone().unwrap())
+        };
+        let (cpu_trace, cpu_row) = run(&mut cpu);
+        let (gpu_trace, gpu_row) = run(&mut gpu);
+        assert_eq!((cpu_trace.layers, cpu_trace.heads, cpu_trace.positions), (gpu_trace.layers, gpu_trace.heads, gpu_trace.positions));
+        let d = max_abs_diff(&cpu_trace.values, &gpu_trace.values);
+        assert!(d < 1e-3, "{}: entropy GPU vs CPU max |Δ| {d}", e.rope.name());
+        assert_eq!(cpu_row.len(), 78);
+        let d = max_abs_diff(&cpu_row, &gpu_row);
+        assert!(d < 1e-4, "{}: attention row GPU vs CPU max |Δ| {d}", e.rope.name());
+    }
+}
