@@ -1,23 +1,23 @@
-//! The page: starts the engine worker, loads the default model, and lays out the panels.
+//! The page: starts the engine worker, loads the default model, restores the view and the
+//! experiments from the address, and switches between the views.
 
-use ctxscope_engine::backend::BackendChoice;
-use ctxscope_engine::experiment::Experiment;
 use leptos::prelude::*;
 
 use crate::client::EngineClient;
-use crate::components::compute_panel::ComputePanel;
-use crate::components::experiment_box::ExperimentBox;
-use crate::components::generate_panel::GeneratePanel;
-use crate::components::model_info::ModelInfoPanel;
-use crate::components::model_loader::{default_model_url, load, ModelLoader};
-use crate::components::rope_panel::RopePanel;
-use crate::components::score_panel::ScorePanel;
-use crate::components::sweep_panel::SweepPanel;
-use crate::components::tokenizer_view::TokenizerView;
-use crate::state::{AppState, LoadState};
+use crate::components::model_loader::{default_model_url, load};
+use crate::components::sweep_form::SweepInputs;
+use crate::pages::experiment::ExperimentPage;
+use crate::pages::model::ModelPage;
+use crate::pages::recall::RecallPage;
+use crate::pages::results::ResultsPage;
+use crate::pages::workbench::WorkbenchPage;
+use crate::state::url::{self, View};
+use crate::state::{AppState, LoadState, RecallRun};
+use ctxscope_engine::backend::BackendChoice;
 
 #[component]
 pub fn App() -> impl IntoView {
+    let from_url = url::read();
     let gpu = RwSignal::new(None);
     let client = EngineClient::spawn(move |info| gpu.set(Some(info)));
     let state = AppState {
@@ -27,26 +27,45 @@ pub fn App() -> impl IntoView {
         load: RwSignal::new(LoadState::Idle),
         backend_choice: RwSignal::new(BackendChoice::Auto),
         backend: RwSignal::new(None),
-        experiment: RwSignal::new(Experiment::default()),
+        experiment: RwSignal::new(from_url.experiment),
+        experiment_b: RwSignal::new(from_url.experiment_b),
+        view: RwSignal::new(from_url.view),
+        url_problems: RwSignal::new(from_url.problems),
     };
     provide_context(state);
+    provide_context(RecallRun::new());
+    provide_context(SweepInputs::new());
     load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() });
+    // The view and the experiments follow into the address.
+    Effect::new(move |_| url::write(state.view.get(), &state.experiment.get(), state.experiment_b.get().as_ref()));
 
+    let tab = move |v: View| {
+        view! {
+            <button role="tab" class="tab" data-testid=format!("tab-{}", v.slug()) aria-selected=move || (state.view.get() == v).to_string()
+                on:click=move |_| state.view.set(v)>{v.title()}</button>
+        }
+    };
     view! {
         <header>
             <h1>"ctxscope"</h1>
             <p class="tagline">"Watch a language model's context window work — and fail — on your own GPU."</p>
+            <nav role="tablist" aria-label="views">{View::ALL.into_iter().map(tab).collect_view()}</nav>
         </header>
         <main>
-            <ComputePanel />
-            <ModelLoader />
-            <ModelInfoPanel />
-            <ExperimentBox />
-            <TokenizerView />
-            <GeneratePanel />
-            <ScorePanel />
-            <SweepPanel />
-            <RopePanel />
+            {move || (!state.url_problems.get().is_empty()).then(|| view! {
+                <p class="notice" data-testid="url-problems">{state.url_problems.get().join("; ")} "."</p>
+            })}
+            {move || match state.load.get() {
+                LoadState::Working { .. } if state.view.get() != View::Model => Some(view! { <p class="muted">"Loading the model… (Model view shows the progress)"</p> }),
+                _ => None,
+            }}
+            {move || match state.view.get() {
+                View::Model => view! { <ModelPage /> }.into_any(),
+                View::Experiment => view! { <ExperimentPage /> }.into_any(),
+                View::Recall => view! { <RecallPage /> }.into_any(),
+                View::Results => view! { <ResultsPage /> }.into_any(),
+                View::Workbench => view! { <WorkbenchPage /> }.into_any(),
+            }}
         </main>
     }
 }

@@ -4,6 +4,8 @@
 mod app;
 mod client;
 mod components;
+mod download;
+mod pages;
 mod state;
 
 fn main() {

@@ -10,7 +10,9 @@ use ctxscope_engine::backend::{Backend, BackendChoice};
 use ctxscope_engine::experiment::Experiment;
 use ctxscope_engine::generate::Generation;
 use ctxscope_engine::gguf::ModelSpec;
+use ctxscope_engine::probes::haystack::Haystack;
 use ctxscope_engine::probes::sweep::{Cell, Progress as SweepProgress, SweepConfig, SweepResults};
+use ctxscope_engine::probes::tasks::Task;
 use ctxscope_engine::rope::precision::{ProbeConfig, ProbeResult};
 use ctxscope_engine::rope::RopeTable;
 use ctxscope_engine::score::ScoreOutput;
@@ -56,8 +58,18 @@ pub enum RequestBody {
     RopeTable { experiment: Experiment, seq_len: usize },
     /// The AnchorAttention precision probe under the experiment's frequencies.
     PrecisionProbe { experiment: Experiment, config: ProbeConfig },
+    /// One sweep cell's prompt, rebuilt: its text with the needles marked and, when `generate`
+    /// is set, the model's greedy answer under `experiment` (up to that many tokens).
+    Case { task: Task, haystack: Haystack, length: usize, depth: f64, seed: u64, experiment: Experiment, backend: Option<Backend>, generate: Option<usize> },
     /// Stops request `target` at its next chunk boundary (a sweep keeps its finished cells).
     Cancel { target: u32 },
+}
+
+/// A stretch of a case's prompt: haystack or needle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub text: String,
+    pub needle: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +152,7 @@ pub enum EventBody {
     Row { backend: Backend, row: AttentionRow, pieces: Vec<Piece> },
     RopeTable { table: RopeTable },
     PrecisionProbe { result: ProbeResult },
+    Case { segments: Vec<Segment>, tokens: usize, target: String, answers: Vec<String>, generated: Option<String> },
     /// The request failed; `code` is stable (`ctxscope_engine::Error::code`), `remedy` is for
     /// people. A sweep's finished cells come back in `partial`.
     Error { code: String, message: String, remedy: String, partial: Option<SweepResults> },

@@ -9,7 +9,7 @@ use crate::state::AppState;
 #[component]
 pub fn ExperimentBox() -> impl IntoView {
     let s = AppState::get();
-    let text = RwSignal::new(serde_json::to_string(&Experiment::default()).unwrap_or_default());
+    let text = RwSignal::new(serde_json::to_string(&s.experiment.get_untracked()).unwrap_or_default());
     let verdict = Memo::new(move |_| -> Result<(Experiment, Option<String>), String> {
         let e = Experiment::from_json(&text.get()).map_err(|e| e.to_string())?;
         if let Some(m) = s.model.get() {

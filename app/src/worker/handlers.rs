@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ctxscope_engine::backend::{Backend, BackendChoice, Interrupt};
 use ctxscope_engine::experiment::{Experiment, Plan};
-use ctxscope_engine::generate::GreedyDecoder;
+use ctxscope_engine::generate::{generate_ids, GreedyDecoder};
 use ctxscope_engine::gpu::GpuContext;
 use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, SweepConfig, SweepResults};
 use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
@@ -14,7 +14,7 @@ use ctxscope_engine::score::score;
 use ctxscope_engine::{Engine, Error, ModelFile, TextTokenizer};
 
 use super::{load, now_ms};
-use crate::protocol::{EventBody, ModelInfo, Piece, RequestBody, Source, Stage};
+use crate::protocol::{EventBody, ModelInfo, Piece, RequestBody, Segment, Source, Stage};
 
 type Send<'a> = &'a dyn Fn(EventBody);
 
@@ -83,6 +83,31 @@ async fn run(model: &mut Model, body: RequestBody, interrupt: &Interrupt, send: 
             row_request(model, b, text, layer, head, position, interrupt, send).await
         }
         RequestBody::Sweep { backend, config, resume } => sweep_request(model, backend, config, resume, interrupt, send).await,
+        RequestBody::Case { task, haystack, length, depth, seed, experiment, backend, generate } => {
+            let case = task.build(&haystack, &model.tokenizer, length, depth, seed)?;
+            let mut segments = Vec::new();
+            let mut at = 0;
+            for &(start, end) in &case.needle_spans {
+                if start > at {
+                    segments.push(Segment { text: model.tokenizer.decode(&case.ids[at..start])?, needle: false });
+                }
+                segments.push(Segment { text: model.tokenizer.decode(&case.ids[start..end])?, needle: true });
+                at = end;
+            }
+            segments.push(Segment { text: model.tokenizer.decode(&case.ids[at..])?, needle: false });
+            let generated = match generate {
+                None => None,
+                Some(max_tokens) => {
+                    let b = prepare(model, backend, &experiment, send).await?;
+                    let (tokenizer, engine) = split(model, b);
+                    let mut session = engine.session(case.ids.len() + max_tokens)?;
+                    session.set_interrupt(interrupt.clone());
+                    Some(generate_ids(&mut session, tokenizer, &case.ids, max_tokens, &mut |_| {}).await?.text)
+                }
+            };
+            send(EventBody::Case { segments, tokens: case.ids.len(), target: case.target, answers: case.answers, generated });
+            Ok(())
+        }
         RequestBody::Load { .. } | RequestBody::Cancel { .. } => Ok(()),
     };
     // A lost device is gone for good: the next GPU request starts a fresh one.

@@ -43,7 +43,12 @@ pub async fn cached(url: &str) -> Option<Vec<u8>> {
 pub async fn store(url: &str, bytes: &[u8]) -> Result<(), String> {
     let cache = open_cache().await.ok_or("the Cache API is not available here")?;
     let array = Uint8Array::from(bytes);
-    let response = Response::new_with_opt_buffer_source(Some(&array)).map_err(|e| js_err("building the cache entry", e))?;
+    // The page lists cached models with their sizes from this header (components/cache_panel.rs).
+    let headers = web_sys::Headers::new().map_err(|e| js_err("building the cache entry", e))?;
+    headers.set("x-ctxscope-bytes", &bytes.len().to_string()).map_err(|e| js_err("building the cache entry", e))?;
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let response = Response::new_with_opt_buffer_source_and_init(Some(&array), &init).map_err(|e| js_err("building the cache entry", e))?;
     JsFuture::from(cache.put_with_str(url, &response)).await.map_err(|e| js_err("caching the model", e))?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use wasm_bindgen_futures::spawn_local;
 
 use crate::protocol::{Event, EventBody, Request, RequestBody};
 
-pub use load::gpu_info;
+pub use load::{gpu_info, MODEL_CACHE};
 
 /// Milliseconds since the worker started.
 pub(crate) fn now_ms() -> f64 {

@@ -147,6 +147,8 @@ pub struct Case {
     pub answers: Vec<String>,
     /// Token index in `ids` where each needle starts, in insertion order.
     pub needle_positions: Vec<usize>,
+    /// Token range `[start, end)` of each needle in `ids` (for list tasks, the whole list).
+    pub needle_spans: Vec<(usize, usize)>,
     /// Each needle's depth: haystack tokens before it / all haystack tokens.
     pub needle_depths: Vec<f64>,
     /// Haystack tokens in the context (besides instruction, needles and question).
@@ -439,6 +441,7 @@ impl Task {
         ids.extend(&bos);
         ids.extend(&prefix);
         let mut positions = vec![0; needles.len()];
+        let mut spans = vec![(0, 0); needles.len()];
         let mut depths = vec![0.0; needles.len()];
         let mut cursor = 0;
         for &(at, n) in &order {
@@ -447,12 +450,22 @@ impl Task {
             positions[n] = ids.len();
             depths[n] = at as f64 / budget as f64;
             ids.extend(&needles[n]);
+            spans[n] = (positions[n], ids.len());
         }
         ids.extend(&hay[cursor..]);
         ids.extend(&suffix);
         debug_assert_eq!(ids.len(), length);
         let target_ids = tokenizer.encode(&inst.target)?;
-        Ok(Case { ids, target: inst.target, target_ids, answers: inst.answers, needle_positions: positions, needle_depths: depths, haystack_tokens: budget })
+        Ok(Case {
+            ids,
+            target: inst.target,
+            target_ids,
+            answers: inst.answers,
+            needle_positions: positions,
+            needle_spans: spans,
+            needle_depths: depths,
+            haystack_tokens: budget,
+        })
     }
 }
 
@@ -552,6 +565,15 @@ impl Task {
         ids.extend(&body);
         ids.extend(&suffix_ids);
         debug_assert_eq!(ids.len(), length);
-        Ok(Case { ids, target, target_ids, answers, needle_positions: vec![start], needle_depths: vec![0.0], haystack_tokens: budget })
+        Ok(Case {
+            ids,
+            target,
+            target_ids,
+            answers,
+            needle_positions: vec![start],
+            needle_spans: vec![(start, start + body.len())],
+            needle_depths: vec![0.0],
+            haystack_tokens: budget,
+        })
     }
 }
