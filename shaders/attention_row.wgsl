@@ -20,7 +20,7 @@ struct Params {
     far_min: u32,
     q_stride: u32,   // vec4s between the regions' q
     k_stride: u32,   // vec4s between the regions' K
-    _pad0: u32,
+    out_offset: u32, // where this row starts in `probs` (0 for one row; i · size for a map)
     _pad1: u32,
 }
 
@@ -29,7 +29,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;  // [regions, kv_heads, capacity, d]
 @group(0) @binding(3) var<storage, read> mask: array<vec2<u32>>;     // [layer * heads + h]
 @group(0) @binding(4) var<storage, read> lse: array<f32>;            // [layers, heads, n]
-@group(0) @binding(5) var<storage, read_write> probs: array<f32>;    // [i + 1]
+@group(0) @binding(5) var<storage, read_write> probs: array<f32>;    // [out_offset + i + 1]
 
 const QUADS: u32 = HEAD_DIM / 4u;
 
@@ -53,7 +53,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let window = mp.x;
     let sinks = mp.y;
     if (!(window == 0u || i - j < window || j < sinks)) {
-        probs[j] = 0.0;
+        probs[p.out_offset + j] = 0.0;
         return;
     }
     let kv_head = p.head / (p.heads / p.kv_heads);
@@ -65,5 +65,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (p.regions > 1u && i - j >= p.far_min) {
         prob += region_prob(1u, j, kv_head, lse_v);
     }
-    probs[j] = prob;
+    probs[p.out_offset + j] = prob;
 }

@@ -24,7 +24,7 @@ use crate::experiment::{Experiment, KeyCache, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::gpu::{GpuContext, GpuModel, GpuSession, PREFILL_CHUNK};
 use crate::rope::Region;
-use crate::trace::{AttentionRow, EntropyTrace};
+use crate::trace::{AttentionMap, AttentionRow, EntropyTrace, MAX_MAP_FLOATS};
 
 /// Where a model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,7 +310,20 @@ impl Session<'_> {
 
     /// Asks for the full attention row of (layer, head, absolute position) when that position
     /// runs (the attention-map view); read it with [`Session::attention_row`].
+    ///
+    /// Errors: [`Error::InvalidInput`] for a layer, head or position out of range.
     pub fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) -> Result<()> {
+        self.capture_attention_map(layer, head, position..position + 1)
+    }
+
+    /// Asks for the attention rows of the queries at `positions` (absolute, consecutive) of
+    /// (layer, head), captured as those positions run: the full query × key map of a short
+    /// prompt when `positions` is `0..n`. Read it with [`Session::attention_map`]; a
+    /// [`Session::reset`] empties it and the next pass fills it again.
+    ///
+    /// Errors: [`Error::InvalidInput`] for a layer, head or position out of range, an empty
+    /// range, or a map over [`MAX_MAP_FLOATS`] floats.
+    pub fn capture_attention_map(&mut self, layer: usize, head: usize, positions: std::ops::Range<usize>) -> Result<()> {
         let s = self.spec;
         if layer >= s.block_count || head >= s.head_count {
             return Err(Error::InvalidInput(format!(
@@ -318,22 +331,44 @@ impl Session<'_> {
                 s.block_count, s.head_count
             )));
         }
-        if position >= self.capacity {
-            return Err(Error::InvalidInput(format!("attention row position {position} is beyond this session's {} tokens", self.capacity)));
+        if positions.is_empty() {
+            return Err(Error::InvalidInput("the attention map asks for no query positions".into()));
         }
+        if positions.end > self.capacity {
+            return Err(Error::InvalidInput(format!(
+                "attention row position {} is beyond this session's {} tokens",
+                positions.end - 1,
+                self.capacity
+            )));
+        }
+        let floats = AttentionMap::floats(positions.start, positions.len());
+        if floats > MAX_MAP_FLOATS {
+            return Err(Error::InvalidInput(format!(
+                "an attention map of queries {}..{} holds {floats} weights, over the {MAX_MAP_FLOATS} allowed; ask for fewer rows",
+                positions.start, positions.end
+            )));
+        }
+        let map = AttentionMap { layer, head, first: positions.start, count: positions.len(), rows: Vec::new() };
         match &mut self.inner {
-            Inner::Cpu(s) => s.capture_attention_row(layer, head, position),
-            Inner::Gpu(s) => s.capture_attention_row(layer, head, position),
+            Inner::Cpu(s) => s.capture_attention_map(map),
+            Inner::Gpu(s) => s.capture_attention_map(map),
         }
         Ok(())
     }
 
-    /// The requested attention row; its `probs` are set once its position has run.
-    pub fn attention_row(&self) -> Option<&AttentionRow> {
+    /// The requested attention rows, filled in as their queries run.
+    pub fn attention_map(&self) -> Option<&AttentionMap> {
         match &self.inner {
-            Inner::Cpu(s) => s.attention_row(),
-            Inner::Gpu(s) => s.attention_row(),
+            Inner::Cpu(s) => s.attention_map(),
+            Inner::Gpu(s) => s.attention_map(),
         }
+    }
+
+    /// The first requested attention row ([`Session::capture_attention_row`]); its `probs` are
+    /// set once its position has run.
+    pub fn attention_row(&self) -> Option<AttentionRow> {
+        let map = self.attention_map()?;
+        Some(map.row(map.first).unwrap_or(AttentionRow { layer: map.layer, head: map.head, position: map.first, probs: None }))
     }
 
     /// Runs `tokens` at positions `position() ..`, appends them to the cache, and returns the

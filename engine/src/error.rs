@@ -37,6 +37,8 @@ pub enum Error {
     UnsupportedTokenizer(String),
     #[error("the model declares RoPE scaling ctxscope cannot honour: {0}")]
     UnsupportedRopeScaling(String),
+    #[error("chat template: {0}")]
+    ChatTemplate(String),
     #[error("model too large: {0}")]
     TooLarge(String),
 
@@ -125,6 +127,7 @@ impl Error {
             | Self::TensorShape { .. }
             | Self::UnsupportedTokenizer(_)
             | Self::UnsupportedRopeScaling(_) => "unsupported-model",
+            Self::ChatTemplate(_) => "chat-template",
             Self::TooLarge(_) => "too-large",
             Self::NoGpu(_) => "no-gpu",
             Self::DeviceLost(_) => "device-lost",
@@ -151,6 +154,7 @@ impl Error {
             | Self::TensorShape { .. }
             | Self::UnsupportedTokenizer(_)
             | Self::UnsupportedRopeScaling(_) => "Load a llama-architecture GGUF with a byte-level BPE tokenizer and none, linear or YaRN RoPE scaling.".into(),
+            Self::ChatTemplate(_) => "Use Generate with a prompt you write yourself, or load a GGUF whose chat template ctxscope can render (ChatML, Llama 3, Gemma…).".into(),
             Self::TooLarge(_) => "Load a smaller model.".into(),
             Self::NoGpu(_) => "Run on the CPU backend.".into(),
             Self::DeviceLost(_) => "Retry with a shorter context, or switch to the CPU backend.".into(),

@@ -3,6 +3,7 @@
 //! Where things are:
 //! - [`gguf`]: reading and validating GGUF files → [`gguf::ModelSpec`]
 //! - [`tokenizer`]: the model's BPE tokenizer rebuilt from GGUF metadata
+//! - [`chat`]: conversations rendered through the GGUF's chat template
 //! - [`experiment`]: the experiment config (RoPE method, attention pattern, precision) and its
 //!   resolved [`experiment::Plan`], consumed by both backends
 //! - [`rope`]: RoPE frequencies, the 13 methods, position maps, precision modes and probe
@@ -15,6 +16,7 @@
 //! - [`trace`]: attention entropy and attention rows, the same on both backends
 
 pub mod backend;
+pub mod chat;
 pub mod cpu;
 pub mod error;
 pub mod experiment;

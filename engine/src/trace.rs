@@ -75,3 +75,51 @@ pub struct AttentionRow {
     /// position has run.
     pub probs: Option<Vec<f32>>,
 }
+
+/// Most floats one [`AttentionMap`] may hold (32 MiB): a 4k-token prompt's full map, or 512
+/// rows of an 8k-token prompt, but not a 32k × 32k map.
+pub const MAX_MAP_FLOATS: usize = 1 << 23;
+
+/// The attention rows of consecutive queries of one (layer, head): the full query × key map of a
+/// short prompt, or a single row of a long one. Rows fill in as their positions run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttentionMap {
+    pub layer: usize,
+    pub head: usize,
+    /// Absolute position of the first query.
+    pub first: usize,
+    /// How many consecutive queries were asked for.
+    pub count: usize,
+    /// Captured rows, in order: `rows[i]` holds p_j for keys j = 0 ..= first + i (masked keys
+    /// exactly 0), summed over the key regions that hold each key.
+    pub rows: Vec<Vec<f32>>,
+}
+
+impl AttentionMap {
+    /// Floats the map holds once complete (a triangle of rows).
+    pub fn floats(first: usize, count: usize) -> usize {
+        count * (first + 1) + count * count.saturating_sub(1) / 2
+    }
+
+    /// Whether every requested row has run.
+    pub fn is_complete(&self) -> bool {
+        self.rows.len() == self.count
+    }
+
+    /// The absolute query positions still to capture that fall in a chunk of `n` positions from
+    /// `start` (empty when rows before the chunk were missed: a map fills in order).
+    pub(crate) fn pending_in(&self, start: usize, n: usize) -> std::ops::Range<usize> {
+        let next = self.first + self.rows.len();
+        if self.is_complete() || next < start || next >= start + n {
+            return 0..0;
+        }
+        next..(self.first + self.count).min(start + n)
+    }
+
+    /// The row of the query at absolute `position`, once it has run.
+    pub fn row(&self, position: usize) -> Option<AttentionRow> {
+        let i = position.checked_sub(self.first)?;
+        let probs = self.rows.get(i)?.clone();
+        Some(AttentionRow { layer: self.layer, head: self.head, position, probs: Some(probs) })
+    }
+}

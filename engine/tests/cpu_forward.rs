@@ -165,3 +165,28 @@ fn non_finite_results_are_errors() {
     assert!(matches!(err, Error::NonFinite { .. }), "{err}");
     assert!(err.to_string().contains("non-finite logits"), "{err}");
 }
+
+/// A map whose rows straddle the CPU's 256-query chunk equals single-row captures, and a map
+/// asked for after its positions ran stays empty instead of misaligning rows.
+#[test]
+fn attention_map_rows_cross_query_chunks() {
+    let model = cpu(TinyLlama::default().to_gguf());
+    let ids = tokens(300, 250, 5);
+    let capture = |rows: std::ops::Range<usize>| {
+        let mut session = model.session(300).unwrap();
+        session.capture_attention_map(1, 0, rows).unwrap();
+        session.forward_blocking(&ids, &[]).unwrap();
+        session.attention_map().unwrap().clone()
+    };
+    let map = capture(250..262);
+    assert!(map.is_complete());
+    for position in [250, 255, 256, 261] {
+        let single = capture(position..position + 1);
+        assert_eq!(single.rows[0], map.row(position).unwrap().probs.unwrap(), "position {position}");
+    }
+    let mut session = model.session(300).unwrap();
+    session.forward_blocking(&ids[..10], &[]).unwrap();
+    session.capture_attention_map(0, 0, 5..20).unwrap();
+    session.forward_blocking(&ids[10..], &[]).unwrap();
+    assert!(session.attention_map().unwrap().rows.is_empty());
+}

@@ -236,6 +236,47 @@ fn attention_row_capture_is_a_distribution_consistent_with_the_entropy() {
     assert!((h - recorded).abs() < 1e-4, "entropy from the row {h} vs recorded {recorded}");
 }
 
+/// A full attention map (consecutive query rows captured across a chunk boundary) on the GPU
+/// equals the CPU's, each row is a distribution, and each equals the single-row capture.
+#[test]
+fn gpu_attention_map_matches_the_cpu_reference() {
+    let file = ModelFile::from_bytes(tiny(4, 2, 22).to_gguf()).unwrap();
+    let mut cpu = Engine::cpu(&file).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
+    let ids: Vec<u32> = (0..60).map(|i| (i * 31 + 7) % 250).collect();
+    let e = Experiment {
+        rope: RopeMethod::SelfExtend { group_size: 4, neighbor_window: 16, log_n_ctx: None },
+        attention: AttentionPattern::Sinks { sinks: 2, window: 24, positions: SinkPositions::Original },
+        ..Experiment::default()
+    };
+    let run = |engine: &mut Engine, rows: std::ops::Range<usize>| {
+        engine.set_experiment(&e).unwrap();
+        let mut session = engine.session(60).unwrap();
+        session.capture_attention_map(1, 2, rows).unwrap();
+        session.forward_blocking(&ids[..33], &[]).unwrap();
+        session.forward_blocking(&ids[33..], &[]).unwrap();
+        session.attention_map().unwrap().clone()
+    };
+    let cpu_map = run(&mut cpu, 20..60);
+    let gpu_map = run(&mut gpu, 20..60);
+    assert!(cpu_map.is_complete() && gpu_map.is_complete());
+    for (i, (c, g)) in cpu_map.rows.iter().zip(&gpu_map.rows).enumerate() {
+        assert_eq!((c.len(), g.len()), (21 + i, 21 + i), "row {i} length");
+        let d = max_abs_diff(c, g);
+        assert!(d < 1e-4, "map row {i}: GPU vs CPU max |Δ| {d}");
+        let sum: f64 = g.iter().map(|&p| p as f64).sum();
+        assert!((sum - 1.0).abs() < 1e-4, "row {i} sums to {sum}");
+    }
+    for position in [20, 33, 59] {
+        let single = run(&mut gpu, position..position + 1);
+        assert_eq!(single.rows[0], gpu_map.row(position).unwrap().probs.unwrap(), "position {position}");
+    }
+    // Too many weights are refused before anything runs.
+    let mut session = gpu.session(60).unwrap();
+    assert!(session.capture_attention_map(0, 0, 0..0).is_err());
+    assert!(session.capture_attention_map(0, 0, 50..61).is_err());
+}
+
 #[test]
 fn other_head_sizes_are_refused_with_a_clear_error() {
     let file = ModelFile::from_bytes(TinyLlama::default().to_gguf()).unwrap(); // head_dim 16

@@ -258,7 +258,7 @@ async fn score_request(
     let t0 = now_ms();
     let output = score(&mut session, tokenizer, &prompt, &continuation).await?;
     let seconds = (now_ms() - t0) / 1000.0;
-    send(EventBody::Scored { backend, output, entropy: session.entropy().cloned(), row: session.attention_row().cloned(), seconds });
+    send(EventBody::Scored { backend, output, entropy: session.entropy().cloned(), row: session.attention_row(), seconds });
     Ok(())
 }
 
@@ -316,7 +316,7 @@ async fn row_request(
     session.set_interrupt(interrupt.clone());
     session.capture_attention_row(layer, head, position)?;
     session.forward(&ids[..=position], &[]).await?;
-    let row = session.attention_row().cloned().expect("requested above");
+    let row = session.attention_row().expect("requested above");
     send(EventBody::Row { backend, row, pieces: pieces(tokenizer, &ids[..=position]) });
     Ok(())
 }

@@ -19,9 +19,9 @@ const QUERY_CHUNK: usize = 256;
 pub(super) struct Capture {
     /// When `Some`, filled with the entropy (nats) of every (head, query), `[heads][n]`.
     pub entropy: Option<Vec<f32>>,
-    /// (query head, query index in this call, row): filled with p over keys 0 ..= its position,
-    /// summed over the regions that hold each key.
-    pub row: Option<(usize, usize, Vec<f32>)>,
+    /// (query head, query indices in this call, rows): filled with one row per query, p over
+    /// keys 0 ..= its position, summed over the regions that hold each key.
+    pub rows: Option<(usize, std::ops::Range<usize>, Vec<Vec<f32>>)>,
 }
 
 /// `qs[r]`: [n, heads, d] (rotated for region r, logit scale applied), `ks[r]`: [kv_heads,
@@ -73,11 +73,14 @@ pub(super) fn attend(qs: &[Tensor], ks: &[Tensor], v: &Tensor, past: usize, delt
             let plogp = (&probs * probs.clamp(1e-38f32, 1.0f32)?.log()?)?;
             entropy_chunks.push(plogp.sum(D::Minus1)?.neg()?.reshape((heads, rows))?);
         }
-        if let Some((head, query, row)) = capture.row.as_mut() {
-            if (a..a + rows).contains(query) {
-                let p = probs.get(*head / group)?.get(*head % group)?.get(*query - a)?.to_vec1::<f32>()?;
-                let visible = past + *query + 1;
-                *row = (0..visible).map(|j| p.chunks(keys).map(|region| region[j]).sum()).collect();
+        if let Some((head, wanted, out)) = capture.rows.as_mut() {
+            let (lo, hi) = (wanted.start.max(a), wanted.end.min(a + rows));
+            if lo < hi {
+                let p = probs.get(*head / group)?.get(*head % group)?.narrow(0, lo - a, hi - lo)?.to_vec2::<f32>()?;
+                for (query, p) in (lo..hi).zip(p) {
+                    let visible = past + query + 1;
+                    out.push((0..visible).map(|j| p.chunks(keys).map(|region| region[j]).sum()).collect());
+                }
             }
         }
         let out = probs.reshape((kv_heads, group * rows, total))?.matmul(&vc)?;
@@ -138,10 +141,10 @@ mod tests {
         let vt = Tensor::from_vec(v.clone(), (kv_heads, keys, d), &dev).unwrap();
         let probe_head = 3;
         let probe_query = 30;
-        let mut capture = Capture { entropy: Some(Vec::new()), row: Some((probe_head, probe_query, Vec::new())) };
+        let mut capture = Capture { entropy: Some(Vec::new()), rows: Some((probe_head, probe_query..probe_query + 1, Vec::new())) };
         let got = attend(&qs, &ks, &vt, past, &regions, &masks, &mut capture).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let entropy = capture.entropy.unwrap();
-        let row = capture.row.unwrap().2;
+        let row = capture.rows.unwrap().2.pop().unwrap();
         assert_eq!(row.len(), past + probe_query + 1);
         let scale = 1.0 / (d as f64).sqrt();
         for t in 0..n {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::{Region, RopePrecision};
-use crate::trace::{AttentionRow, EntropyTrace};
+use crate::trace::{AttentionMap, EntropyTrace};
 use weights::Weights;
 
 /// Largest f32 weight set the CPU path accepts in a 32-bit wasm address space (4 GiB in all,
@@ -88,7 +88,7 @@ impl CpuModel {
 
     /// A fresh session (empty KV cache) over this model.
     pub(crate) fn session(&self) -> CpuSession<'_> {
-        CpuSession { model: self, cache: (0..self.spec.block_count).map(|_| None).collect(), len: 0, entropy: None, row: None }
+        CpuSession { model: self, cache: (0..self.spec.block_count).map(|_| None).collect(), len: 0, entropy: None, map: None }
     }
 
     fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
@@ -137,7 +137,7 @@ pub struct CpuSession<'m> {
     cache: Vec<Option<LayerCache>>,
     len: usize,
     entropy: Option<EntropyTrace>,
-    row: Option<AttentionRow>,
+    map: Option<AttentionMap>,
 }
 
 impl<'m> CpuSession<'m> {
@@ -148,8 +148,8 @@ impl<'m> CpuSession<'m> {
         if let Some(t) = self.entropy.as_mut() {
             t.clear();
         }
-        if let Some(r) = self.row.as_mut() {
-            r.probs = None;
+        if let Some(m) = self.map.as_mut() {
+            m.rows.clear();
         }
     }
 
@@ -162,12 +162,12 @@ impl<'m> CpuSession<'m> {
         self.entropy.as_ref()
     }
 
-    pub(crate) fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) {
-        self.row = Some(AttentionRow { layer, head, position, probs: None });
+    pub(crate) fn capture_attention_map(&mut self, map: AttentionMap) {
+        self.map = Some(map);
     }
 
-    pub(crate) fn attention_row(&self) -> Option<&AttentionRow> {
-        self.row.as_ref()
+    pub(crate) fn attention_map(&self) -> Option<&AttentionMap> {
+        self.map.as_ref()
     }
 
     /// Re-rotates every cached key from pre-RoPE K with `regions` (dynamic NTK and LongRoPE
@@ -199,7 +199,8 @@ impl<'m> CpuSession<'m> {
         let k_tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, start..start + n)).collect();
         let deltas: Vec<_> = regions.iter().map(|r| r.deltas).collect();
         let mut entropy_chunk = self.entropy.as_ref().map(|_| Vec::with_capacity(s.block_count * s.head_count * n));
-        let row_request = self.row.as_ref().filter(|r| r.probs.is_none() && (start..start + n).contains(&r.position)).map(|r| (r.layer, r.head, r.position));
+        // The map rows whose queries run in this chunk: (layer, head, chunk indices).
+        let map_request = self.map.as_ref().map(|m| (m.layer, m.head, m.pending_in(start, n))).filter(|r| !r.2.is_empty());
 
         let ids = Tensor::new(tokens, &dev)?;
         let mut x = m.weights.token_embd.index_select(&ids, 0)?;
@@ -233,14 +234,14 @@ impl<'m> CpuSession<'m> {
             let masks = &plan.masks()[l * s.head_count..(l + 1) * s.head_count];
             let mut capture = attention::Capture {
                 entropy: entropy_chunk.as_ref().map(|_| Vec::new()),
-                row: row_request.filter(|r| r.0 == l).map(|(_, head, position)| (head, position - start, Vec::new())),
+                rows: map_request.clone().filter(|r| r.0 == l).map(|(_, head, span)| (head, span.start - start..span.end - start, Vec::new())),
             };
             let attn = attention::attend(&qs, &layer.keys, &layer.v, start, &deltas, masks, &mut capture)?;
             if let (Some(all), Some(layer_entropy)) = (entropy_chunk.as_mut(), capture.entropy) {
                 all.extend(layer_entropy);
             }
-            if let (Some((_, _, probs)), Some(row)) = (capture.row, self.row.as_mut()) {
-                row.probs = Some(probs);
+            if let (Some((_, _, rows)), Some(map)) = (capture.rows, self.map.as_mut()) {
+                map.rows.extend(rows);
             }
             self.cache[l] = Some(layer);
             x = (x + linear(&attn, &w.attn_output)?)?;

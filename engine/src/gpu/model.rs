@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::Region;
-use crate::trace::{AttentionRow, EntropyTrace};
+use crate::trace::{AttentionMap, EntropyTrace};
 
 /// The head size `shaders/attention.wgsl` is written for.
 const ATTENTION_HEAD_DIM: usize = 64;
@@ -190,7 +190,7 @@ impl GpuModel {
             entropy: None,
             scratch: None,
             logit_bufs: None,
-            row_request: None,
+            map: None,
             binds: BindCache::new(&self.ctx),
         })
     }
@@ -236,8 +236,8 @@ pub struct GpuSession<'m> {
     scratch: Option<(usize, Scratch)>,
     /// Row-gather, norm and logits buffers for the last logit-row count used.
     logit_bufs: Option<(usize, LogitBuffers)>,
-    /// The attention row to capture, and once captured, the row itself.
-    row_request: Option<AttentionRow>,
+    /// The attention rows to capture, filled in as their queries run.
+    map: Option<AttentionMap>,
     /// Bind groups reused by repeated forward passes (decode steps).
     binds: BindCache,
 }
@@ -255,19 +255,19 @@ impl GpuSession<'_> {
         if let Some(t) = self.entropy.as_mut() {
             t.clear();
         }
-        if let Some(r) = self.row_request.as_mut() {
-            r.probs = None;
+        if let Some(m) = self.map.as_mut() {
+            m.rows.clear();
         }
     }
 
-    /// Asks for the full attention row of (layer, head, position) when that position runs
-    /// (for the attention-map view). Bounds are checked by the caller.
-    pub(crate) fn capture_attention_row(&mut self, layer: usize, head: usize, position: usize) {
-        self.row_request = Some(AttentionRow { layer, head, position, probs: None });
+    /// Asks for the attention rows of `map` as their queries run (the attention-map view).
+    /// Bounds are checked by the caller.
+    pub(crate) fn capture_attention_map(&mut self, map: AttentionMap) {
+        self.map = Some(map);
     }
 
-    pub(crate) fn attention_row(&self) -> Option<&AttentionRow> {
-        self.row_request.as_ref()
+    pub(crate) fn attention_map(&self) -> Option<&AttentionMap> {
+        self.map.as_ref()
     }
 
     /// Starts recording attention entropy for every position run from now on.
@@ -340,11 +340,13 @@ impl GpuSession<'_> {
         let n = tokens.len();
         let sc = self.take_scratch(n)?;
         let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
-        // The requested attention row, if its query is in this chunk: (layer, head, row, buffer).
+        // The map rows whose queries run in this chunk, packed one after another into one buffer:
+        // (layer, head, absolute query positions, buffer).
         let start = self.len;
-        let row_capture = match &self.row_request {
-            Some(r) if r.probs.is_none() && (start..start + n).contains(&r.position) => {
-                Some((r.layer, r.head, r.position - start, buffers::storage(ctx, "attention row", (r.position as u64 + 1) * 4)?))
+        let row_capture = match self.map.as_ref().map(|m| (m.layer, m.head, m.pending_in(start, n))) {
+            Some((layer, head, span)) if !span.is_empty() => {
+                let floats = AttentionMap::floats(span.start, span.len());
+                Some((layer, head, span, buffers::storage(ctx, "attention rows", floats as u64 * 4)?))
             }
             _ => None,
         };
@@ -409,9 +411,13 @@ impl GpuSession<'_> {
                 part_stats: &sc.part_stats,
             };
             ops.attention(&mut enc, &shape, &io);
-            if let Some((layer, head, row, probs)) = &row_capture {
+            if let Some((layer, head, span, probs)) = &row_capture {
                 if *layer == l {
-                    ops.attention_row(&mut enc, &shape, &io, *head, *row, probs);
+                    let mut offset = 0;
+                    for position in span.clone() {
+                        ops.attention_row(&mut enc, &shape, &io, *head, position - start, probs, offset);
+                        offset += position + 1;
+                    }
                 }
             }
             ops.matmul(&mut enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x));
@@ -447,8 +453,14 @@ impl GpuSession<'_> {
             let values = read_f32(ctx, &sc.entropy, 0, sc.entropy.size()).await?;
             trace.append(&values, n);
         }
-        if let (Some((_, _, _, probs)), Some(req)) = (&row_capture, self.row_request.as_mut()) {
-            req.probs = Some(read_f32(ctx, probs, 0, probs.size()).await?);
+        if let (Some((_, _, span, probs)), Some(map)) = (&row_capture, self.map.as_mut()) {
+            let flat = read_f32(ctx, probs, 0, probs.size()).await?;
+            let mut rest = flat.as_slice();
+            for position in span.clone() {
+                let (row, tail) = rest.split_at(position + 1);
+                map.rows.push(row.to_vec());
+                rest = tail;
+            }
         }
         let out = match &lb {
             None => Vec::new(),

@@ -50,7 +50,8 @@ struct RowParams {
     far_min: u32,
     q_stride: u32,
     k_stride: u32,
-    _pad: [u32; 2],
+    out_offset: u32,
+    _pad: u32,
 }
 
 /// Queries per workgroup in `attention.wgsl`.
@@ -154,7 +155,10 @@ impl Ops<'_> {
 
     /// The attention probabilities of query `row` (chunk index) of `head` over keys 0..=its
     /// position, into `probs`; needs the `lse` written by [`Ops::attention`] for this layer.
-    pub fn attention_row(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>, head: usize, row: usize, probs: &wgpu::Buffer) {
+    /// Writes the attention row of query `row` (an index into the chunk) of `head` into `probs`
+    /// from float `out_offset` on (keys 0 ..= start + row).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_row(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>, head: usize, row: usize, probs: &wgpu::Buffer, out_offset: usize) {
         let params = RowParams {
             n: s.n as u32,
             start: s.start as u32,
@@ -170,7 +174,8 @@ impl Ops<'_> {
             far_min: s.regions.get(1).map_or(u32::MAX, |r| r.0),
             q_stride: (s.n * s.heads * s.head_dim / 4) as u32,
             k_stride: (s.kv_heads * s.capacity * s.head_dim / 4) as u32,
-            _pad: [0; 2],
+            out_offset: out_offset as u32,
+            _pad: 0,
         };
         let buffers = [io.q, io.k_cache, io.mask, io.lse, probs];
         let (gx, gy) = grid((s.start + row + 1).div_ceil(64) as u32);
@@ -288,13 +293,17 @@ mod tests {
             // Full attention rows of the first and last query of every head.
             for head in 0..heads {
                 for row in [0, n - 1] {
-                    let probs = gpu.zeros(start + row + 1);
+                    // Written after `pad` untouched floats, as rows of a map are.
+                    let pad = 3;
+                    let probs = gpu.zeros(pad + start + row + 1);
                     gpu.run(|ops, enc| {
                         let io = AttentionIo { q: &qb, k_cache: &kb, v_cache: &vb, mask: &mb, out: &ob, entropy: &eb, lse: &lb, part_o: &po, part_stats: &ps };
-                        ops.attention_row(enc, &shape, &io, head, row, &probs)
+                        ops.attention_row(enc, &shape, &io, head, row, &probs, pad)
                     });
                     let expected: Vec<f32> = rows[head][row].iter().map(|&p| p as f32).collect();
-                    assert_close(&gpu.read(&probs), &expected, 2e-5, &format!("case {case} row (head {head}, query {row})"));
+                    let got = gpu.read(&probs);
+                    assert_eq!(&got[..pad], &[0.0; 3], "case {case}: the row wrote before its offset");
+                    assert_close(&got[pad..], &expected, 2e-5, &format!("case {case} row (head {head}, query {row})"));
                 }
             }
         }
