@@ -8,6 +8,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== native tests (cargo test) ==" >&2
 cargo test --workspace --exclude ctxscope-app -- --include-ignored
+# The app's library (message types, plot geometry, file parsing) also builds natively.
+cargo test -p ctxscope-app --lib
 
 echo "== web app build ==" >&2
 scripts/build-app.sh

@@ -6,12 +6,17 @@ use leptos::prelude::*;
 use crate::client::EngineClient;
 use crate::components::model_loader::{default_model_url, load};
 use crate::components::sweep_form::SweepInputs;
+use crate::pages::attention::AttentionPage;
+use crate::pages::chat::ChatPage;
+use crate::pages::entropy::EntropyPage;
 use crate::pages::experiment::ExperimentPage;
+use crate::pages::precision::PrecisionPage;
 use crate::pages::model::ModelPage;
 use crate::pages::recall::RecallPage;
 use crate::pages::results::ResultsPage;
 use crate::pages::workbench::WorkbenchPage;
 use crate::state::url::{self, View};
+use crate::state::inside::Inside;
 use crate::state::{AppState, LoadState, RecallRun};
 use ctxscope_engine::backend::BackendChoice;
 
@@ -34,6 +39,7 @@ pub fn App() -> impl IntoView {
     };
     provide_context(state);
     provide_context(RecallRun::new());
+    provide_context(Inside::new());
     provide_context(SweepInputs::new());
     load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() });
     // The view and the experiments follow into the address.
@@ -63,6 +69,10 @@ pub fn App() -> impl IntoView {
                 View::Model => view! { <ModelPage /> }.into_any(),
                 View::Experiment => view! { <ExperimentPage /> }.into_any(),
                 View::Recall => view! { <RecallPage /> }.into_any(),
+                View::Entropy => view! { <EntropyPage /> }.into_any(),
+                View::Attention => view! { <AttentionPage /> }.into_any(),
+                View::Precision => view! { <PrecisionPage /> }.into_any(),
+                View::Chat => view! { <ChatPage /> }.into_any(),
                 View::Results => view! { <ResultsPage /> }.into_any(),
                 View::Workbench => view! { <WorkbenchPage /> }.into_any(),
             }}

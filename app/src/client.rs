@@ -18,11 +18,6 @@ pub struct EngineClient {
     next_id: Cell<u32>,
 }
 
-/// Whether `body` ends its request (every request gets exactly one of these).
-fn terminal(body: &EventBody) -> bool {
-    !matches!(body, EventBody::Progress { .. } | EventBody::Token { .. } | EventBody::Cell { .. } | EventBody::Ready { .. })
-}
-
 impl EngineClient {
     /// Starts the worker; `on_ready` gets what WebGPU offers there.
     pub fn spawn(on_ready: impl Fn(GpuInfo) + 'static) -> Rc<Self> {
@@ -35,7 +30,7 @@ impl EngineClient {
                     on_ready(gpu);
                     return;
                 }
-                let done = terminal(&event.body);
+                let done = event.body.is_terminal();
                 // Take the handler out while it runs: it may send new requests.
                 let handler = routes.borrow_mut().remove(&event.id);
                 if let Some(mut handler) = handler {

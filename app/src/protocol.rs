@@ -7,16 +7,18 @@
 //! and cached in the worker and never exist on the page thread.
 
 use ctxscope_engine::backend::{Backend, BackendChoice};
+use ctxscope_engine::chat::ChatMessage;
 use ctxscope_engine::experiment::Experiment;
 use ctxscope_engine::generate::Generation;
 use ctxscope_engine::gguf::ModelSpec;
+use ctxscope_engine::probes::entropy_scan::{EntropyPoint, EntropyScanConfig};
 use ctxscope_engine::probes::haystack::Haystack;
 use ctxscope_engine::probes::sweep::{Cell, Progress as SweepProgress, SweepConfig, SweepResults};
 use ctxscope_engine::probes::tasks::Task;
 use ctxscope_engine::rope::precision::{ProbeConfig, ProbeResult};
 use ctxscope_engine::rope::RopeTable;
 use ctxscope_engine::score::ScoreOutput;
-use ctxscope_engine::trace::{AttentionRow, EntropyTrace};
+use ctxscope_engine::trace::{AttentionMap, AttentionRow, EntropyTrace};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
@@ -52,8 +54,15 @@ pub enum RequestBody {
     Generate { backend: Option<Backend>, experiment: Experiment, prompt: String, max_tokens: usize },
     /// A probe sweep, streamed as `Cell` events; `resume` continues a partial result.
     Sweep { backend: Option<Backend>, config: SweepConfig, resume: Option<SweepResults> },
-    /// The attention row of (layer, head, position) over `text`.
-    AttentionRow { backend: Option<Backend>, experiment: Experiment, text: String, layer: usize, head: usize, position: usize },
+    /// Attention rows of (layer, head) over `input` (one row of a long prompt, or the full map
+    /// of a short one), answered by `Map`.
+    AttentionMap { backend: Option<Backend>, experiment: Experiment, input: Input, layer: usize, head: usize, rows: Rows },
+    /// Mean attention entropy per (layer, head) at growing lengths of one text, once per
+    /// experiment, streamed as `EntropyPoint` events, then `EntropyScanDone`.
+    EntropyScan { backend: Option<Backend>, experiments: Vec<Experiment>, config: EntropyScanConfig },
+    /// The next assistant turn of `messages` through the model's chat template, streamed as
+    /// `Token` events, then `ChatDone`.
+    Chat { backend: Option<Backend>, experiment: Experiment, messages: Vec<ChatMessage>, max_tokens: usize },
     /// The experiment's RoPE at `seq_len` tokens.
     RopeTable { experiment: Experiment, seq_len: usize },
     /// The AnchorAttention precision probe under the experiment's frequencies.
@@ -61,8 +70,34 @@ pub enum RequestBody {
     /// One sweep cell's prompt, rebuilt: its text with the needles marked and, when `generate`
     /// is set, the model's greedy answer under `experiment` (up to that many tokens).
     Case { task: Task, haystack: Haystack, length: usize, depth: f64, seed: u64, experiment: Experiment, backend: Option<Backend>, generate: Option<usize> },
+    /// The text of an input (a haystack of N tokens as text, for prompts the user can edit).
+    Text { input: Input },
     /// Stops request `target` at its next chunk boundary (a sweep keeps its finished cells).
     Cancel { target: u32 },
+}
+
+/// The tokens a request runs over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    /// Text, tokenized as a prompt (BOS first when the model asks for it).
+    Text { text: String },
+    /// Token ids as they are (a chat conversation with its answer).
+    Ids { ids: Vec<u32> },
+    /// Exactly `tokens` tokens of a haystack (BOS first when the model asks for it).
+    Haystack { haystack: Haystack, tokens: usize, seed: u64 },
+}
+
+/// Which queries' attention rows to capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rows {
+    /// The last token's row.
+    Last,
+    /// The row of the query at this absolute position.
+    At { position: usize },
+    /// Every row: the full query × key map.
+    All,
 }
 
 /// A stretch of a case's prompt: haystack or needle.
@@ -107,6 +142,8 @@ pub struct ModelInfo {
     pub max_context: usize,
     /// The model's chat template (`tokenizer.chat_template`), if any.
     pub chat_template: Option<String>,
+    /// Why chat is unavailable (no template, or one the app cannot render); None when it works.
+    pub chat_error: Option<String>,
 }
 
 /// One token for display: its id, its text, and its bytes when the text is not whole
@@ -149,13 +186,45 @@ pub enum EventBody {
     Cell { cell: Cell, progress: SweepProgress },
     /// The sweep's results document (`complete: false` when it was cancelled).
     SweepDone { results: SweepResults },
-    Row { backend: Backend, row: AttentionRow, pieces: Vec<Piece> },
+    /// An input as text, and its length in tokens.
+    Text { text: String, tokens: usize },
+    /// The rows asked for, and the pieces of every key up to the last query.
+    Map { backend: Backend, map: AttentionMap, pieces: Vec<Piece>, seconds: f64 },
+    /// One length of an entropy scan under `experiments[experiment]`.
+    EntropyPoint { experiment: usize, point: EntropyPoint },
+    EntropyScanDone { backend: Backend },
+    /// A chat turn finished: the conversation's ids (prompt then answer, for the attention
+    /// view), the prompt's length, and the rates.
+    ChatDone { backend: Backend, generation: Generation, ids: Vec<u32>, prefill_tokens_per_s: f64, decode_tokens_per_s: f64 },
     RopeTable { table: RopeTable },
     PrecisionProbe { result: ProbeResult },
     Case { segments: Vec<Segment>, tokens: usize, target: String, answers: Vec<String>, generated: Option<String> },
     /// The request failed; `code` is stable (`ctxscope_engine::Error::code`), `remedy` is for
     /// people. A sweep's finished cells come back in `partial`.
     Error { code: String, message: String, remedy: String, partial: Option<SweepResults> },
+}
+
+impl EventBody {
+    /// Whether this event ends its request (every request gets exactly one such event). The
+    /// match is exhaustive so that a new event kind must say which it is.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Self::Ready { .. } | Self::Progress { .. } | Self::Token { .. } | Self::Cell { .. } | Self::EntropyPoint { .. } => false,
+            Self::Loaded { .. }
+            | Self::Tokenized { .. }
+            | Self::Scored { .. }
+            | Self::Generated { .. }
+            | Self::SweepDone { .. }
+            | Self::Text { .. }
+            | Self::Map { .. }
+            | Self::EntropyScanDone { .. }
+            | Self::ChatDone { .. }
+            | Self::RopeTable { .. }
+            | Self::PrecisionProbe { .. }
+            | Self::Case { .. }
+            | Self::Error { .. } => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ctxscope_engine::backend::{block_on, BackendChoice, Engine};
+use ctxscope_engine::backend::{block_on, BackendChoice, Engine, Interrupt};
 use ctxscope_engine::experiment::{Experiment, Plan};
 use ctxscope_engine::generate::generate_greedy;
+use ctxscope_engine::probes::entropy_scan::{entropy_scan, EntropyScanConfig};
+use ctxscope_engine::probes::haystack::Haystack;
 use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
 use ctxscope_engine::rope::{RopePrecision, RopeTable};
 use ctxscope_engine::score::score;
@@ -110,6 +112,29 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Mean attention entropy (nats) of every layer and head over the last queries of one
+    /// haystack text run at each length, with ln(i+1) of uniform attention for scale, as JSON.
+    EntropyScan {
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        experiment: ExperimentArgs,
+        #[arg(long, default_value = "cpu")]
+        backend: BackendChoice,
+        /// Context lengths in tokens.
+        #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
+        lengths: Vec<usize>,
+        /// How many of each run's last queries are averaged.
+        #[arg(long, default_value_t = 64)]
+        tail: usize,
+        /// filler or noise (or --haystack-file for your own text).
+        #[arg(long, default_value = "filler")]
+        haystack: String,
+        #[arg(long)]
+        haystack_file: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// The AnchorAttention probe (spec §7): |logit(m+Δ, m) − f64| per RoPE precision mode as the
     /// absolute position m grows, with random N(0,1) q and k, as JSON.
@@ -250,7 +275,10 @@ fn run(cli: Cli) -> CliResult {
                 value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": trace.mean_per_layer(), "per_head_mean": trace.mean_per_head() });
             }
             if let Some(row) = session.attention_row() {
-                value["attention_row"] = json!({ "layer": row.layer, "head": row.head, "position": row.position, "probs": row.probs });
+                // The key tokens travel with the row, so the page's Attention view can label them.
+                let ids: Vec<u32> = tokenizer.encode_prompt(&prompt).map_err(err)?.into_iter().chain(tokenizer.encode(&continuation).map_err(err)?).collect();
+                let tokens: Vec<String> = ids.iter().take(row.position + 1).map(|&id| tokenizer.piece(id)).collect();
+                value["attention_row"] = json!({ "layer": row.layer, "head": row.head, "position": row.position, "probs": row.probs, "tokens": tokens });
             }
             print_json(&value)
         }
@@ -269,6 +297,26 @@ fn run(cli: Cli) -> CliResult {
                 print_rope_table(&table);
                 Ok(())
             }
+        }
+        Command::EntropyScan { model, experiment, backend, lengths, tail, haystack, haystack_file, seed } => {
+            let experiment = experiment.experiment()?;
+            let haystack = match (haystack.as_str(), haystack_file) {
+                (_, Some(path)) => Haystack::Text { text: read_text(&path)? },
+                ("filler", None) => Haystack::Filler,
+                ("noise", None) => Haystack::Noise,
+                (other, None) => return Err(format!("--haystack {other}: use filler, noise or --haystack-file").into()),
+            };
+            let file = open_model(&model.model)?;
+            let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
+            let engine = load_engine(&file, backend, &experiment)?;
+            let config = EntropyScanConfig { haystack, lengths, tail, seed };
+            let t0 = std::time::Instant::now();
+            let clock = move || t0.elapsed().as_secs_f64();
+            let points = block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &clock, &mut |p| {
+                eprintln!("entropy-scan: {} tokens in {:.1} s", p.length, p.seconds);
+            }))
+            .map_err(err)?;
+            print_json(&json!({ "experiment": experiment, "backend": engine.backend().name(), "config": config, "points": points }))
         }
         Command::PrecisionProbe { model, experiment, deltas, starts, samples, seed } => {
             let experiment = experiment.experiment()?;

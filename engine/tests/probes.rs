@@ -291,3 +291,49 @@ fn longrope_generation_across_the_switch_matches_a_fresh_pass_per_step() {
     // switch at token 7 (position 48).
     assert!(diverge(&runs[1]).is_some_and(|i| i >= 7) && diverge(&runs[2]).is_some_and(|i| i >= 7));
 }
+
+/// The entropy scan's points equal the entropies of a plain session over the same tokens, are
+/// bounded by uniform attention, and a 4-key window caps them at ln 4.
+#[test]
+fn entropy_scan_points_equal_direct_measurements() {
+    use ctxscope_engine::backend::{block_on, Interrupt};
+    use ctxscope_engine::experiment::Experiment;
+    use ctxscope_engine::pattern::AttentionPattern;
+    use ctxscope_engine::probes::entropy_scan::{entropy_scan, EntropyScanConfig};
+    use ctxscope_engine::Engine;
+
+    let file = ModelFile::from_bytes(common::TinyLlama::default().to_gguf()).unwrap();
+    let tokenizer = TextTokenizer::from_model(&file).unwrap();
+    let mut engine = Engine::cpu(&file).unwrap();
+    let config = EntropyScanConfig { haystack: Haystack::Noise, lengths: vec![8, 40, 96], tail: 6, seed: 3 };
+    let mut streamed = 0;
+    let points = block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &|| 0.0, &mut |_| streamed += 1)).unwrap();
+    assert_eq!((points.len(), streamed), (3, 3));
+    let (ids, _) = Haystack::Noise.tokens(&tokenizer, 96, 3).unwrap();
+    for p in &points {
+        let mut session = engine.session(p.length).unwrap();
+        session.record_entropy();
+        session.forward_blocking(&ids[..p.length], &[]).unwrap();
+        let trace = session.entropy().unwrap();
+        assert_eq!(p.queries, 6);
+        for (l, heads) in p.per_head.iter().enumerate() {
+            for (h, &got) in heads.iter().enumerate() {
+                let series = trace.series(l, h);
+                let want = series[p.length - 6..].iter().sum::<f32>() / 6.0;
+                assert!((got - want).abs() < 1e-5, "length {} layer {l} head {h}: {got} vs {want}", p.length);
+            }
+            let mean = heads.iter().sum::<f32>() / heads.len() as f32;
+            assert!((p.per_layer[l] - mean).abs() < 1e-6);
+            assert!(p.per_layer[l] <= p.uniform + 1e-4, "entropy {} above uniform {}", p.per_layer[l], p.uniform);
+        }
+        let uniform = (p.length - 6..p.length).map(|i| ((i + 1) as f32).ln()).sum::<f32>() / 6.0;
+        assert!((p.uniform - uniform).abs() < 1e-5);
+    }
+    engine.set_experiment(&Experiment { attention: AttentionPattern::Window { window: 4 }, ..Experiment::default() }).unwrap();
+    let windowed = block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &|| 0.0, &mut |_| {})).unwrap();
+    assert!(windowed.iter().flat_map(|p| p.per_head.iter().flatten()).all(|&h| h <= 4f32.ln() + 1e-4));
+    let bad = EntropyScanConfig { lengths: vec![1], ..config.clone() };
+    assert!(block_on(entropy_scan(&engine, &tokenizer, &bad, &Interrupt::default(), &|| 0.0, &mut |_| {})).is_err());
+    let bad = EntropyScanConfig { lengths: vec![engine.max_context() + 1], ..config };
+    assert!(block_on(entropy_scan(&engine, &tokenizer, &bad, &Interrupt::default(), &|| 0.0, &mut |_| {})).is_err());
+}

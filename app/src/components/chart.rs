@@ -8,6 +8,8 @@
 
 use std::cell::Cell;
 
+use charming::component::{Axis, Grid as ChartGrid, Legend, Title};
+use charming::element::{AxisType, LineStyle, LineStyleType, MarkLine, MarkLineData, MarkLineVariant, NameLocation, Tooltip, Trigger};
 use charming::{Chart, Echarts, WasmRenderer};
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -34,6 +36,46 @@ fn png_of(echarts: &Echarts) -> Option<String> {
     let _ = js_sys::Reflect::set(&options, &"pixelRatio".into(), &2.into());
     let _ = js_sys::Reflect::set(&options, &"backgroundColor".into(), &"#fff".into());
     get.call1(instance, &options).ok()?.as_string()
+}
+
+/// A named axis: linear, or logarithmic in `log_base`.
+pub fn axis(name: &str, log_base: Option<f64>) -> Axis {
+    let a = Axis::new().name(name).name_location(NameLocation::Middle);
+    match log_base {
+        Some(b) => a.type_(AxisType::Log).log_base(b).name_gap(if b == 10.0 { 52 } else { 28 }),
+        None => a.type_(AxisType::Value).name_gap(30),
+    }
+}
+
+/// A titled x–y chart with axis tooltips and the legend below; either axis may be log (base 10).
+pub fn base_chart(title: &str, x_name: &str, y_name: &str, x_log: bool, y_log: bool) -> Chart {
+    chart_with_axes(title, axis(x_name, x_log.then_some(10.0)), axis(y_name, y_log.then_some(10.0)), false)
+}
+
+/// A titled chart on the given axes; `many_series` puts the legend on one scrolling line and
+/// turns animation off (dozens of lines would otherwise cover the plot and redraw slowly).
+pub fn chart_with_axes(title: &str, x: Axis, y: Axis, many_series: bool) -> Chart {
+    let legend = Legend::new().top("bottom");
+    let legend = if many_series { legend.type_(charming::component::LegendType::Scroll) } else { legend };
+    let chart = Chart::new()
+        .title(Title::new().text(title).left("center"))
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .legend(legend)
+        .grid(ChartGrid::new().left(96).right(60).top(40).bottom(70))
+        .x_axis(x)
+        .y_axis(y);
+    if many_series {
+        chart.animation(false)
+    } else {
+        chart
+    }
+}
+
+/// A dashed reference line at `value` (horizontal: on the y axis).
+pub fn guide(value: f64, name: &str, horizontal: bool) -> MarkLine {
+    let data = MarkLineData::new().name(name);
+    let data = if horizontal { data.y_axis(value) } else { data.x_axis(value) };
+    MarkLine::new().silent(true).line_style(LineStyle::new().type_(LineStyleType::Dashed)).data(vec![MarkLineVariant::Simple(data)])
 }
 
 #[component]

@@ -1,4 +1,5 @@
-//! A depth × length heatmap that is also a WAI-ARIA grid: each cell is a `gridcell` whose
+//! A heatmap (depth × length accuracy, or any labelled matrix such as layer × length entropy)
+//! that is also a WAI-ARIA grid: each cell is a `gridcell` whose
 //! accessible name says its length, depth, value and trials; the arrow keys move between cells;
 //! hovering shows score, trials, Wilson interval and answer rank; clicking selects the cell. Each
 //! cell reads its own signal, so a streamed result repaints one cell.
@@ -24,21 +25,69 @@ pub enum Source {
     Accuracy(Grid),
     /// B − A accuracy (red–blue, −1 … 1).
     Difference { a: Grid, b: Grid },
+    /// A labelled matrix of values (cividis over its range, or red–blue when it is a difference).
+    Matrix(Matrix),
+}
+
+/// Values on labelled rows and columns, for [`Source::Matrix`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    pub rows: Vec<String>,
+    pub cols: Vec<String>,
+    /// What the rows and columns are ("layer", "length (tokens)").
+    pub row_axis: String,
+    pub col_axis: String,
+    /// `values[row][col]`; None where nothing was measured.
+    pub values: Vec<Vec<Option<f64>>>,
+    /// Values mapped to the ends of the colour scale.
+    pub range: (f64, f64),
+    /// A signed difference: red below zero, blue above, white at zero (range ±max).
+    pub diverging: bool,
+    pub unit: String,
 }
 
 impl Source {
-    fn shape(&self) -> &Grid {
+    fn row_labels(&self) -> Vec<String> {
         match self {
-            Self::Accuracy(g) | Self::Difference { a: g, .. } => g,
+            Self::Accuracy(g) | Self::Difference { a: g, .. } => g.depths.iter().map(|d| format!("{:.0} %", d * 100.0)).collect(),
+            Self::Matrix(m) => m.rows.clone(),
+        }
+    }
+
+    fn col_labels(&self) -> Vec<String> {
+        match self {
+            Self::Accuracy(g) | Self::Difference { a: g, .. } => g.lengths.iter().map(|&l| short_length(l)).collect(),
+            Self::Matrix(m) => m.cols.clone(),
+        }
+    }
+
+    /// "depth ↓ · length →".
+    fn axes(&self) -> (String, String) {
+        match self {
+            Self::Accuracy(_) | Self::Difference { .. } => ("needle depth".into(), "length (tokens)".into()),
+            Self::Matrix(m) => (m.row_axis.clone(), m.col_axis.clone()),
         }
     }
 
     /// (colour, label, accessible description) of a cell, reactive.
     fn cell(&self, di: usize, li: usize) -> Option<(String, String, String)> {
-        let g = self.shape();
+        if let Self::Matrix(m) = self {
+            let v = (*m.values.get(di)?.get(li)?)?;
+            let place = format!("{} {}, {} {}", m.row_axis, m.rows[di], m.col_axis, m.cols[li]);
+            let (lo, hi) = m.range;
+            let colour = if m.diverging {
+                diff_colour(v / lo.abs().max(hi.abs()).max(1e-12))
+            } else {
+                score_colour(if hi > lo { (v - lo) / (hi - lo) } else { 0.5 })
+            };
+            let label = if m.diverging { format!("{v:+.2}") } else { format!("{v:.2}") };
+            return Some((colour, label, format!("{place}: {v:.4} {}", m.unit)));
+        }
+        let (Self::Accuracy(g) | Self::Difference { a: g, .. }) = self else { return None };
         let (length, depth) = (g.lengths[li], g.depths[di]);
         let place = format!("length {length} tokens, depth {:.0} %", depth * 100.0);
         match self {
+            Self::Matrix(_) => None,
             Self::Accuracy(g) => {
                 let agg = g.cell(di, li).get();
                 let acc = agg.accuracy()?;
@@ -87,8 +136,9 @@ pub fn Heatmap(
     on_select: Option<Callback<(usize, usize)>>,
     #[prop(into, optional)] testid: String,
 ) -> impl IntoView {
-    let shape = source.shape().clone();
-    let (rows, cols) = (shape.depths.len(), shape.lengths.len());
+    let (row_labels, col_labels) = (source.row_labels(), source.col_labels());
+    let (rows, cols) = (row_labels.len(), col_labels.len());
+    let (row_axis, col_axis) = source.axes();
     let focus = RwSignal::new((0usize, 0usize));
     let tip = RwSignal::new(None::<(String, i32, i32)>);
     let uid = format!("hm-{}", title.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>());
@@ -145,7 +195,7 @@ pub fn Heatmap(
         let name = title.clone();
         move |_| svg_to_png(&svg(), &format!("{}.png", file_name(&name)))
     };
-    let header = shape.lengths.iter().map(|&l| view! { <th role="columnheader" scope="col">{short_length(l)}</th> }).collect_view();
+    let header = col_labels.iter().map(|l| view! { <th role="columnheader" scope="col">{l.clone()}</th> }).collect_view();
     let body = (0..rows)
         .map(|di| {
             let cells = (0..cols)
@@ -183,7 +233,7 @@ pub fn Heatmap(
                 .collect_view();
             view! {
                 <tr role="row">
-                    <th role="rowheader" scope="row">{format!("{:.0} %", shape.depths[di] * 100.0)}</th>
+                    <th role="rowheader" scope="row">{row_labels[di].clone()}</th>
                     {cells}
                 </tr>
             }
@@ -194,7 +244,7 @@ pub fn Heatmap(
             <div class="hm-title">{title.clone()}</div>
             <table role="grid" aria-label=title.clone() on:keydown=on_key>
                 <caption class="sr-only">{title.clone()}</caption>
-                <thead><tr role="row"><th role="columnheader" class="corner">"depth ↓ · length →"</th>{header}</tr></thead>
+                <thead><tr role="row"><th role="columnheader" class="corner">{format!("{} ↓ · {} →", row_axis, col_axis)}</th>{header}</tr></thead>
                 <tbody>{body}</tbody>
             </table>
             <figcaption>{caption}</figcaption>
@@ -220,20 +270,21 @@ fn esc(s: &str) -> String {
 
 /// The heatmap as a standalone SVG document (the values at the time of the export).
 fn heatmap_svg(source: &Source, title: &str) -> String {
-    let g = source.shape();
+    let (rows, cols) = (source.row_labels(), source.col_labels());
+    let (row_axis, col_axis) = source.axes();
     let (cw, ch, left, top) = (56.0, 28.0, 70.0, 48.0);
-    let (w, h) = (left + cw * g.lengths.len() as f64 + 10.0, top + ch * g.depths.len() as f64 + 30.0);
+    let (w, h) = (left + cw * cols.len() as f64 + 10.0, top + ch * rows.len() as f64 + 30.0);
     let mut out = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{left}" y="20" font-size="14" font-weight="bold">{}</text>"#,
         esc(title)
     );
-    for (li, &l) in g.lengths.iter().enumerate() {
-        out.push_str(&format!(r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, left + cw * (li as f64 + 0.5), top - 8.0, short_length(l)));
+    for (li, l) in cols.iter().enumerate() {
+        out.push_str(&format!(r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, left + cw * (li as f64 + 0.5), top - 8.0, esc(l)));
     }
-    for (di, &d) in g.depths.iter().enumerate() {
+    for (di, d) in rows.iter().enumerate() {
         let y = top + ch * di as f64;
-        out.push_str(&format!(r#"<text x="{}" y="{}" text-anchor="end">{:.0} %</text>"#, left - 6.0, y + ch * 0.65, d * 100.0));
-        for li in 0..g.lengths.len() {
+        out.push_str(&format!(r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, left - 6.0, y + ch * 0.65, esc(d)));
+        for li in 0..cols.len() {
             let x = left + cw * li as f64;
             match source.cell(di, li) {
                 Some((bg, label, _)) => out.push_str(&format!(
@@ -246,7 +297,7 @@ fn heatmap_svg(source: &Source, title: &str) -> String {
             }
         }
     }
-    out.push_str(&format!(r#"<text x="{left}" y="{}">length (tokens) →, needle depth ↓</text></svg>"#, h - 8.0));
+    out.push_str(&format!(r#"<text x="{left}" y="{}">{} →, {} ↓</text></svg>"#, h - 8.0, esc(&col_axis), esc(&row_axis)));
     out
 }
 

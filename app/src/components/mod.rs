@@ -1,5 +1,6 @@
 //! One component per file; each reads and writes the shared [`crate::state::AppState`].
 
+pub mod attention_canvas;
 pub mod cache_panel;
 pub mod cell_detail;
 pub mod chart;

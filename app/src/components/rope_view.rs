@@ -3,35 +3,15 @@
 //! query sees against the distance (bent by STRING, Self-Extend and ReRoPE), and the attention
 //! scaling. Resolved on the page from the engine's `RopeTable` (no model run is needed).
 
-use charming::component::{Axis, Grid as ChartGrid, Legend, Title};
-use charming::element::{AxisType, LineStyle, LineStyleType, MarkLine, MarkLineData, MarkLineVariant, NameLocation, Tooltip, Trigger};
+use charming::element::{LineStyle, LineStyleType};
 use charming::series::Line;
 use charming::Chart;
 use ctxscope_engine::experiment::{Experiment, Plan};
 use ctxscope_engine::rope::RopeTable;
 use leptos::prelude::*;
 
-use super::chart::EChart;
+use super::chart::{base_chart, guide, EChart};
 use crate::state::AppState;
-
-fn base_chart(title: &str, x_name: &str, y_name: &str, x_log: bool, y_log: bool) -> Chart {
-    let axis = |name: &str, log: bool| {
-        Axis::new().type_(if log { AxisType::Log } else { AxisType::Value }).name(name).name_location(NameLocation::Middle).name_gap(if log { 52 } else { 30 })
-    };
-    Chart::new()
-        .title(Title::new().text(title).left("center"))
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(Legend::new().top("bottom"))
-        .grid(ChartGrid::new().left(84).right(60).top(40).bottom(70))
-        .x_axis(axis(x_name, x_log))
-        .y_axis(axis(y_name, y_log))
-}
-
-fn guide(value: f64, name: &str, horizontal: bool) -> MarkLine {
-    let data = MarkLineData::new().name(name);
-    let data = if horizontal { data.y_axis(value) } else { data.x_axis(value) };
-    MarkLine::new().silent(true).line_style(LineStyle::new().type_(LineStyleType::Dashed)).data(vec![MarkLineVariant::Simple(data)])
-}
 
 /// Wavelength (tokens, log axis) of every pair, before and after scaling.
 pub fn wavelength_chart(tables: &[(String, RopeTable)]) -> Chart {

@@ -1,6 +1,6 @@
 //! Teacher-forced scoring in the worker, with attention entropy and an attention row on request.
 
-use ctxscope_app::protocol::{EventBody, RequestBody};
+use ctxscope_app::protocol::{EventBody, Input, RequestBody, Rows};
 use leptos::prelude::*;
 use serde_json::json;
 
@@ -55,10 +55,18 @@ pub fn ScorePanel() -> impl IntoView {
             return;
         };
         result.set(None);
-        let request = RequestBody::AttentionRow { backend: s.backend.get_untracked(), experiment: s.experiment.get_untracked(), text: prompt.get_untracked(), layer, head, position };
+        let request = RequestBody::AttentionMap {
+            backend: s.backend.get_untracked(),
+            experiment: s.experiment.get_untracked(),
+            input: Input::Text { text: prompt.get_untracked() },
+            layer,
+            head,
+            rows: Rows::At { position },
+        };
         let id = s.client().send(request, move |event| match event {
-            EventBody::Row { backend, row, pieces } => {
-                let sum: f64 = row.probs.iter().flatten().map(|&p| p as f64).sum();
+            EventBody::Map { backend, map, pieces, .. } => {
+                let row = map.row(position);
+                let sum: f64 = row.iter().flat_map(|r| r.probs.iter().flatten()).map(|&p| p as f64).sum();
                 result.set(Some(Ok(json!({ "backend": backend, "row": row, "row_sum": sum, "keys": pieces.iter().map(|p| p.text.clone()).collect::<Vec<_>>() }))));
                 running.set(None);
             }

@@ -5,6 +5,7 @@
 //! - [`url`]: the view and experiments in the URL query.
 
 pub mod grid;
+pub mod inside;
 pub mod url;
 
 use std::rc::Rc;

@@ -12,18 +12,26 @@ pub enum View {
     Model,
     Experiment,
     Recall,
+    Entropy,
+    Attention,
+    Precision,
+    Chat,
     Results,
     Workbench,
 }
 
 impl View {
-    pub const ALL: [Self; 5] = [Self::Model, Self::Experiment, Self::Recall, Self::Results, Self::Workbench];
+    pub const ALL: [Self; 9] = [Self::Model, Self::Experiment, Self::Recall, Self::Entropy, Self::Attention, Self::Precision, Self::Chat, Self::Results, Self::Workbench];
 
     pub fn slug(self) -> &'static str {
         match self {
             Self::Model => "model",
             Self::Experiment => "experiment",
             Self::Recall => "recall",
+            Self::Entropy => "entropy",
+            Self::Attention => "attention",
+            Self::Precision => "precision",
+            Self::Chat => "chat",
             Self::Results => "results",
             Self::Workbench => "workbench",
         }
@@ -34,6 +42,10 @@ impl View {
             Self::Model => "Model",
             Self::Experiment => "Experiment",
             Self::Recall => "Recall",
+            Self::Entropy => "Entropy",
+            Self::Attention => "Attention",
+            Self::Precision => "Precision",
+            Self::Chat => "Chat",
             Self::Results => "Results",
             Self::Workbench => "Workbench",
         }

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use ctxscope_engine::backend::{Backend, BackendChoice, Interrupt};
+use ctxscope_engine::backend::{Backend, BackendChoice, Interrupt, Session};
+use ctxscope_engine::chat::{ChatMessage, ChatTemplate};
 use ctxscope_engine::experiment::{Experiment, Plan};
 use ctxscope_engine::generate::{generate_ids, GreedyDecoder};
 use ctxscope_engine::gpu::GpuContext;
+use ctxscope_engine::probes::entropy_scan::{entropy_scan, EntropyScanConfig};
 use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, SweepConfig, SweepResults};
 use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
 use ctxscope_engine::rope::RopeTable;
@@ -14,7 +16,7 @@ use ctxscope_engine::score::score;
 use ctxscope_engine::{Engine, Error, ModelFile, TextTokenizer};
 
 use super::{load, now_ms};
-use crate::protocol::{EventBody, ModelInfo, Piece, RequestBody, Segment, Source, Stage};
+use crate::protocol::{EventBody, Input, ModelInfo, Piece, RequestBody, Rows, Segment, Source, Stage};
 
 type Send<'a> = &'a dyn Fn(EventBody);
 
@@ -24,6 +26,8 @@ pub struct Model {
     file: ModelFile,
     tokenizer: TextTokenizer,
     info: ModelInfo,
+    /// The compiled chat template, or why chat is unavailable.
+    chat: Result<ChatTemplate, Error>,
     cpu: Option<Engine>,
     gpu: Option<Engine>,
 }
@@ -64,6 +68,15 @@ async fn run(model: &mut Model, body: RequestBody, interrupt: &Interrupt, send: 
             send(EventBody::Tokenized { pieces: pieces(&model.tokenizer, &ids) });
             Ok(())
         }
+        RequestBody::Text { input } => {
+            let ids = input_ids(&model.tokenizer, input)?;
+            // The text is a prompt again later, which adds BOS itself.
+            let t = &model.tokenizer;
+            let body = if t.add_bos && ids.first() == t.bos_id.as_ref() { &ids[1..] } else { &ids[..] };
+            let text = t.decode(body)?;
+            send(EventBody::Text { text, tokens: ids.len() });
+            Ok(())
+        }
         RequestBody::RopeTable { experiment, seq_len } => {
             let plan = Plan::new(&experiment, model.file.spec())?;
             send(EventBody::RopeTable { table: RopeTable::new(&plan, seq_len) });
@@ -78,9 +91,14 @@ async fn run(model: &mut Model, body: RequestBody, interrupt: &Interrupt, send: 
             let b = prepare(model, backend, &experiment, send).await?;
             generate_request(model, b, prompt, max_tokens, interrupt, send).await
         }
-        RequestBody::AttentionRow { backend, experiment, text, layer, head, position } => {
+        RequestBody::AttentionMap { backend, experiment, input, layer, head, rows } => {
             let b = prepare(model, backend, &experiment, send).await?;
-            row_request(model, b, text, layer, head, position, interrupt, send).await
+            map_request(model, b, input, (layer, head, rows), interrupt, send).await
+        }
+        RequestBody::EntropyScan { backend, experiments, config } => entropy_request(model, backend, experiments, config, interrupt, send).await,
+        RequestBody::Chat { backend, experiment, messages, max_tokens } => {
+            let b = prepare(model, backend, &experiment, send).await?;
+            chat_request(model, b, messages, max_tokens, interrupt, send).await
         }
         RequestBody::Sweep { backend, config, resume } => sweep_request(model, backend, config, resume, interrupt, send).await,
         RequestBody::Case { task, haystack, length, depth, seed, experiment, backend, generate } => {
@@ -222,13 +240,16 @@ async fn load_model(state: &mut State, source: Source, choice: BackendChoice, se
         device: engine.device_label(),
         max_context: engine.max_context(),
         chat_template: TextTokenizer::chat_template(&file),
+        chat_error: None,
     };
+    let chat = ChatTemplate::from_model(&file, &tokenizer);
+    let info = ModelInfo { chat_error: chat.as_ref().err().map(|e| e.to_string()), ..info };
     let (cpu, gpu) = match engine.backend() {
         Backend::Cpu => (Some(engine), None),
         Backend::Gpu => (None, Some(engine)),
     };
     // Only now does the new model replace the old one.
-    state.model = Some(Model { file, tokenizer, info: info.clone(), cpu, gpu });
+    state.model = Some(Model { file, tokenizer, info: info.clone(), chat, cpu, gpu });
     send(EventBody::Loaded { model: info });
     Ok(())
 }
@@ -264,12 +285,31 @@ async fn score_request(
 
 async fn generate_request(model: &mut Model, backend: Backend, prompt: String, max_tokens: usize, interrupt: &Interrupt, send: Send<'_>) -> Result<(), Error> {
     let (tokenizer, engine) = split(model, backend);
-    let (mut decoder, prompt_ids) = GreedyDecoder::new(tokenizer, &prompt, max_tokens)?;
+    let (decoder, prompt_ids) = GreedyDecoder::new(tokenizer, &prompt, max_tokens)?;
     let mut session = engine.session(prompt_ids.len() + max_tokens)?;
     session.set_interrupt(interrupt.clone());
+    let run = decode(&mut session, decoder, &prompt_ids, send).await?;
+    send(EventBody::Generated {
+        backend,
+        prefill_tokens_per_s: run.prefill_tokens_per_s,
+        decode_tokens_per_s: run.decode_tokens_per_s,
+        generation: run.generation,
+    });
+    Ok(())
+}
+
+/// A finished greedy decode with its rates.
+struct Decoded {
+    generation: ctxscope_engine::generate::Generation,
+    prefill_tokens_per_s: f64,
+    decode_tokens_per_s: f64,
+}
+
+/// Prefills `prompt_ids`, then decodes greedily, sending a `Token` event per token.
+async fn decode(session: &mut Session<'_>, mut decoder: GreedyDecoder<'_>, prompt_ids: &[u32], send: Send<'_>) -> Result<Decoded, Error> {
     send(EventBody::Progress { stage: Stage::Prefill, done: 0, total: Some(prompt_ids.len() as u64) });
     let t0 = now_ms();
-    let mut logits = session.forward(&prompt_ids, &[prompt_ids.len() - 1]).await?.remove(0);
+    let mut logits = session.forward(prompt_ids, &[prompt_ids.len() - 1]).await?.remove(0);
     let prefill_s = ((now_ms() - t0) / 1000.0).max(1e-9);
     let t1 = now_ms();
     let mut index = 0;
@@ -287,37 +327,106 @@ async fn generate_request(model: &mut Model, backend: Backend, prompt: String, m
     let decode_s = ((now_ms() - t1) / 1000.0).max(1e-9);
     let generation = decoder.finish();
     let decoded = generation.ids.len() as f64;
-    send(EventBody::Generated {
+    Ok(Decoded { prefill_tokens_per_s: prompt_ids.len() as f64 / prefill_s, decode_tokens_per_s: decoded / decode_s, generation })
+}
+
+/// Most messages and characters one chat request may carry (a chat longer than any context).
+const MAX_CHAT_MESSAGES: usize = 10_000;
+const MAX_CHAT_CHARS: usize = 4 << 20;
+
+async fn chat_request(model: &mut Model, backend: Backend, messages: Vec<ChatMessage>, max_tokens: usize, interrupt: &Interrupt, send: Send<'_>) -> Result<(), Error> {
+    if messages.is_empty() || messages.len() > MAX_CHAT_MESSAGES || messages.iter().map(|m| m.content.len()).sum::<usize>() > MAX_CHAT_CHARS {
+        return Err(Error::InvalidInput(format!("a chat needs 1 … {MAX_CHAT_MESSAGES} messages and at most {MAX_CHAT_CHARS} characters")));
+    }
+    let template = model.chat.as_ref().map_err(|e| Error::ChatTemplate(e.to_string()))?;
+    let prompt = template.render(&messages, true)?;
+    let (tokenizer, engine) = split(model, backend);
+    // The template writes BOS itself where the model wants it (HF renders, then tokenizes
+    // without adding special tokens).
+    let prompt_ids = tokenizer.encode(&prompt)?;
+    let decoder = GreedyDecoder::for_ids(tokenizer, prompt_ids.len(), max_tokens)?;
+    let mut session = engine.session(prompt_ids.len() + max_tokens)?;
+    session.set_interrupt(interrupt.clone());
+    let run = decode(&mut session, decoder, &prompt_ids, send).await?;
+    let ids = prompt_ids.iter().chain(&run.generation.ids).copied().collect();
+    send(EventBody::ChatDone {
         backend,
-        prefill_tokens_per_s: prompt_ids.len() as f64 / prefill_s,
-        decode_tokens_per_s: decoded / decode_s,
-        generation,
+        ids,
+        prefill_tokens_per_s: run.prefill_tokens_per_s,
+        decode_tokens_per_s: run.decode_tokens_per_s,
+        generation: run.generation,
     });
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn row_request(
+/// The token ids of an input, checked against the vocabulary.
+fn input_ids(tokenizer: &TextTokenizer, input: Input) -> Result<Vec<u32>, Error> {
+    let ids = match input {
+        Input::Text { text } => tokenizer.encode_prompt(&text)?,
+        Input::Ids { ids } => ids,
+        Input::Haystack { haystack, tokens, seed } => {
+            let bos: Vec<u32> = if tokenizer.add_bos { tokenizer.bos_id.into_iter().collect() } else { Vec::new() };
+            let (hay, _) = haystack.tokens(tokenizer, tokens.saturating_sub(bos.len()), seed)?;
+            bos.into_iter().chain(hay).collect()
+        }
+    };
+    if ids.is_empty() {
+        return Err(Error::InvalidInput("the input has no tokens".into()));
+    }
+    Ok(ids)
+}
+
+async fn map_request(
     model: &mut Model,
     backend: Backend,
-    text: String,
-    layer: usize,
-    head: usize,
-    position: usize,
+    input: Input,
+    (layer, head, rows): (usize, usize, Rows),
     interrupt: &Interrupt,
     send: Send<'_>,
 ) -> Result<(), Error> {
     let (tokenizer, engine) = split(model, backend);
-    let ids = tokenizer.encode_prompt(&text)?;
-    if position >= ids.len() {
-        return Err(Error::InvalidInput(format!("query position {position} is beyond the text's {} tokens", ids.len())));
-    }
-    let mut session = engine.session(ids.len())?;
+    let ids = input_ids(tokenizer, input)?;
+    let (first, last) = match rows {
+        Rows::Last => (ids.len() - 1, ids.len()),
+        Rows::All => (0, ids.len()),
+        Rows::At { position } if position < ids.len() => (position, position + 1),
+        Rows::At { position } => {
+            return Err(Error::InvalidInput(format!("query position {position} is beyond the input's {} tokens (0 … {})", ids.len(), ids.len() - 1)));
+        }
+    };
+    let mut session = engine.session(last)?;
     session.set_interrupt(interrupt.clone());
-    session.capture_attention_row(layer, head, position)?;
-    session.forward(&ids[..=position], &[]).await?;
-    let row = session.attention_row().expect("requested above");
-    send(EventBody::Row { backend, row, pieces: pieces(tokenizer, &ids[..=position]) });
+    session.capture_attention_map(layer, head, first..last)?;
+    send(EventBody::Progress { stage: Stage::Prefill, done: 0, total: Some(last as u64) });
+    let t0 = now_ms();
+    session.forward(&ids[..last], &[]).await?;
+    let seconds = (now_ms() - t0) / 1000.0;
+    let map = session.attention_map().cloned().expect("requested above");
+    send(EventBody::Map { backend, map, pieces: pieces(tokenizer, &ids[..last]), seconds });
+    Ok(())
+}
+
+async fn entropy_request(
+    model: &mut Model,
+    backend: Option<Backend>,
+    experiments: Vec<Experiment>,
+    config: EntropyScanConfig,
+    interrupt: &Interrupt,
+    send: Send<'_>,
+) -> Result<(), Error> {
+    if experiments.is_empty() || experiments.len() > 4 {
+        return Err(Error::InvalidInput("an entropy scan compares 1 … 4 experiments".into()));
+    }
+    let backend = backend.unwrap_or(model.info.backend);
+    ensure_engine(model, backend, send).await?;
+    let (tokenizer, engine) = split(model, backend);
+    for (i, experiment) in experiments.iter().enumerate() {
+        engine.set_experiment(experiment)?;
+        let t0 = now_ms();
+        let clock = move || (now_ms() - t0) / 1000.0;
+        entropy_scan(engine, tokenizer, &config, interrupt, &clock, &mut |point| send(EventBody::EntropyPoint { experiment: i, point: point.clone() })).await?;
+    }
+    send(EventBody::EntropyScanDone { backend });
     Ok(())
 }
 

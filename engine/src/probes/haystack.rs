@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
+use crate::tokenizer::TextTokenizer;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -46,6 +47,30 @@ impl Haystack {
                 Box::new(sentences.into_iter().cycle())
             }
         })
+    }
+}
+
+impl Haystack {
+    /// Exactly `count` token ids of this haystack for `seed` (the sentence stream of
+    /// `SplitMix64::derive(seed, "haystack")`, joined by spaces, the first without one, cut at
+    /// `count`), and the index where each sentence starts. Probes hide needles in these tokens;
+    /// the entropy scan and the attention view read them as plain long text.
+    ///
+    /// Errors: a `text` haystack without sentences; the tokenizer's.
+    pub fn tokens(&self, tokenizer: &TextTokenizer, count: usize, seed: u64) -> Result<(Vec<u32>, Vec<usize>)> {
+        let mut rng = SplitMix64::derive(seed, "haystack");
+        let mut ids: Vec<u32> = Vec::with_capacity(count + 64);
+        let mut starts = Vec::new();
+        for sentence in self.sentences(&mut rng)? {
+            if ids.len() >= count {
+                break;
+            }
+            let text = if starts.is_empty() { sentence } else { format!(" {sentence}") };
+            starts.push(ids.len());
+            ids.extend(tokenizer.encode(&text)?);
+        }
+        ids.truncate(count);
+        Ok((ids, starts))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Probes: how well the model finds and uses information at each position as context grows
 //! (spec §8–§10).
 //!
+//! - [`entropy_scan`]: attention entropy per (layer, head) at growing context lengths
 //! - [`haystack`]: filler text (our own sentence grammar, RULER's noise, or the user's text)
 //! - [`tasks`]: NIAH, passkey, RULER NIAH variants and variable tracking, built to an exact
 //!   token length from a seed
@@ -8,6 +9,7 @@
 //! - [`sweep`]: grids of cells, progress, cancel/resume, and the results document
 //! - [`mecw`]: accuracy curves with Wilson intervals and the MECW estimate
 
+pub mod entropy_scan;
 pub mod haystack;
 pub mod mecw;
 pub mod scoring;

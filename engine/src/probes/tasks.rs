@@ -411,19 +411,7 @@ impl Task {
         let budget = length - fixed;
 
         // Haystack tokens and the index where each sentence starts.
-        let mut hay_rng = SplitMix64::derive(seed, "haystack");
-        let mut hay: Vec<u32> = Vec::with_capacity(budget + 64);
-        let mut starts = Vec::new();
-        for sentence in haystack.sentences(&mut hay_rng)? {
-            if hay.len() >= budget {
-                break;
-            }
-            // Sentences are joined by a space; the context's first starts without one.
-            let text = if starts.is_empty() { sentence } else { format!(" {sentence}") };
-            starts.push(hay.len());
-            hay.extend(tokenizer.encode(&text)?);
-        }
-        hay.truncate(budget);
+        let (hay, mut starts) = haystack.tokens(tokenizer, budget, seed)?;
         starts.push(budget);
 
         // Insertion points: the last sentence boundary at or before each requested depth.

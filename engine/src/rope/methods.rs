@@ -328,7 +328,46 @@ fn at_least_one(name: &str, v: usize) -> Result<usize> {
     }
 }
 
+/// How far a method is designed to carry the context, for display beside the trained context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "tokens", rename_all = "kebab-case")]
+pub enum Reach {
+    /// A stated length in tokens: the trained context times the method's factor, or Self-Extend's
+    /// (L − W)·G + W (Jin et al. 2024, §3).
+    Tokens(usize),
+    /// No built-in limit: dynamic NTK rescales with the length; ReRoPE caps every distance.
+    Unbounded,
+    /// The method sets no length (ABF and Entropy-ABF change the base; how far that carries is
+    /// what the probes measure).
+    Unstated,
+}
+
 impl RopeMethod {
+    /// The context this method is designed to reach for the model in `cx`.
+    pub fn reach(&self, cx: &RopeContext) -> Reach {
+        let scaled = |factor: f64, original: Option<usize>| {
+            let tokens = original.unwrap_or(cx.trained_ctx) as f64 * factor.max(1.0);
+            Reach::Tokens(tokens.min(usize::MAX as f64 / 2.0) as usize)
+        };
+        match self {
+            Self::Model => match &cx.baseline.scaling {
+                Self::Model => Reach::Tokens(cx.trained_ctx),
+                declared => declared.reach(cx),
+            },
+            Self::Default | Self::String { .. } => Reach::Tokens(cx.trained_ctx),
+            Self::Linear { factor } | Self::Ntk { factor } => scaled(*factor, None),
+            Self::Yarn { factor, original_ctx, .. } | Self::Llama3 { factor, original_ctx, .. } | Self::LongRope { factor, original_ctx, .. } => {
+                scaled(*factor, *original_ctx)
+            }
+            Self::Dynamic { .. } | Self::Rerope { .. } | Self::LeakyRerope { .. } => Reach::Unbounded,
+            Self::Abf { .. } | Self::Eabf { .. } => Reach::Unstated,
+            Self::SelfExtend { group_size, neighbor_window, .. } => {
+                let far = cx.trained_ctx.saturating_sub(*neighbor_window);
+                Reach::Tokens(far.saturating_mul(*group_size).saturating_add(*neighbor_window))
+            }
+        }
+    }
+
     /// The name used on the command line and in configs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -615,6 +654,21 @@ mod tests {
     use super::*;
 
     const CX: RopeContext = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192, baseline: RopeBaseline::STANDARD };
+
+    #[test]
+    fn reach_follows_each_papers_definition() {
+        assert_eq!(RopeMethod::Model.reach(&CX), Reach::Tokens(8192));
+        assert_eq!(RopeMethod::Linear { factor: 4.0 }.reach(&CX), Reach::Tokens(32768));
+        let yarn = RopeMethod::Yarn { factor: 2.0, original_ctx: Some(4096), beta_fast: 32.0, beta_slow: 1.0, attention_factor: None };
+        assert_eq!(yarn.reach(&CX), Reach::Tokens(8192));
+        // Self-Extend: (L − W)·G + W.
+        assert_eq!(RopeMethod::SelfExtend { group_size: 4, neighbor_window: 1024, log_n_ctx: None }.reach(&CX), Reach::Tokens(7168 * 4 + 1024));
+        assert_eq!(RopeMethod::Rerope { window: 512, log_n: true, log_n_ctx: None }.reach(&CX), Reach::Unbounded);
+        assert_eq!(RopeMethod::Abf { base: 5e5 }.reach(&CX), Reach::Unstated);
+        // A model that declares linear ×2 reaches twice its original context.
+        let declared = RopeContext { baseline: RopeBaseline { scaling: RopeMethod::Linear { factor: 2.0 }, ..RopeBaseline::STANDARD }, ..CX };
+        assert_eq!(RopeMethod::Model.reach(&declared), Reach::Tokens(16384));
+    }
 
     fn yarn(factor: f64) -> RopeMethod {
         RopeMethod::Yarn { factor, original_ctx: None, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None }

@@ -20,7 +20,7 @@ pub mod table;
 
 use serde::{Deserialize, Serialize};
 
-pub use methods::{LogitScale, Region, RopeMethod};
+pub use methods::{LogitScale, Reach, Region, RopeMethod};
 pub use positions::PositionMap;
 pub use precision::RopePrecision;
 pub use table::RopeTable;
