@@ -22,6 +22,22 @@ if n != 1:
 open(path, "w", encoding="utf-8").write(html)
 PY
 
+# The service worker's shell: every file the page needs to start, and a version that changes
+# with their content (so a new deploy replaces the old cache).
+python3 - dist <<'PY'
+import hashlib, json, os, sys
+d = sys.argv[1]
+shell = ["index.html", "ctxscope-app.js", "ctxscope-app_bg.wasm", "ctxscope-worker_loader.js",
+         "ctxscope-worker.js", "ctxscope-worker_bg.wasm", "style.css", "echarts.min.js"]
+h = hashlib.sha256()
+for f in shell:
+    h.update(open(os.path.join(d, f), "rb").read())
+sw = os.path.join(d, "sw.js")
+text = open(sw, encoding="utf-8").read()
+text = text.replace("__VERSION__", h.hexdigest()[:16]).replace("__SHELL__", json.dumps(["./"] + shell))
+open(sw, "w", encoding="utf-8").write(text)
+PY
+
 # Precompressed copies for static hosts that serve them (nginx gzip_static/brotli_static, …).
 for f in dist/*.wasm dist/*.js dist/*.css; do
   gzip -9 -k -f "$f"

@@ -17,6 +17,9 @@ use crate::pages::results::ResultsPage;
 use crate::pages::workbench::WorkbenchPage;
 use crate::state::url::{self, View};
 use crate::state::inside::Inside;
+use crate::state::share::{self, Shared};
+use crate::components::link_panel::LinkPanel;
+use crate::components::share_box::ShareBox;
 use crate::state::{AppState, LoadState, RecallRun};
 use ctxscope_engine::backend::BackendChoice;
 
@@ -37,11 +40,31 @@ pub fn App() -> impl IntoView {
         view: RwSignal::new(from_url.view),
         url_problems: RwSignal::new(from_url.problems),
     };
+    let shared = Shared::new();
+    let inputs = SweepInputs::new();
     provide_context(state);
     provide_context(RecallRun::new());
     provide_context(Inside::new());
-    provide_context(SweepInputs::new());
-    load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() });
+    provide_context(inputs);
+    provide_context(shared);
+    // A share link in the fragment wins over the query; a bad one leaves the defaults.
+    match share::from_fragment() {
+        Some(Ok(link)) => {
+            shared.written.set_value(share::fragment());
+            let names_url = link.model.as_ref().is_some_and(|m| m.url.is_some());
+            let problems = share::apply(state, shared, inputs, link);
+            state.url_problems.update(|p| p.extend(problems));
+            if !names_url {
+                load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() });
+            }
+        }
+        Some(Err(e)) => {
+            state.url_problems.update(|p| p.push(format!("this link could not be opened — {e}; the page shows the defaults")));
+            load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() });
+        }
+        None => load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() }),
+    }
+    share::listen_for_links(state, shared, inputs);
     // The view and the experiments follow into the address.
     Effect::new(move |_| url::write(state.view.get(), &state.experiment.get(), state.experiment_b.get().as_ref()));
 
@@ -56,8 +79,10 @@ pub fn App() -> impl IntoView {
             <h1>"ctxscope"</h1>
             <p class="tagline">"Watch a language model's context window work — and fail — on your own GPU."</p>
             <nav role="tablist" aria-label="views">{View::ALL.into_iter().map(tab).collect_view()}</nav>
+            <ShareBox />
         </header>
         <main>
+            <LinkPanel />
             {move || (!state.url_problems.get().is_empty()).then(|| view! {
                 <p class="notice" data-testid="url-problems">{state.url_problems.get().join("; ")} "."</p>
             })}

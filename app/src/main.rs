@@ -5,6 +5,7 @@ mod app;
 mod client;
 mod components;
 mod download;
+mod offline;
 mod pages;
 mod state;
 
@@ -14,5 +15,6 @@ fn main() {
     if let Some(boot) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("boot")) {
         boot.remove();
     }
+    offline::register_service_worker();
     leptos::mount::mount_to_body(app::App);
 }

@@ -134,6 +134,8 @@ pub struct ModelInfo {
     pub source: String,
     pub from_cache: bool,
     pub sha256: String,
+    /// Size of the GGUF file, bytes.
+    pub file_bytes: u64,
     /// The backend requests use by default, and why when `auto` did not pick the GPU.
     pub backend: Backend,
     pub backend_note: Option<String>,

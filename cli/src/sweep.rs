@@ -9,6 +9,7 @@ use ctxscope_engine::backend::{block_on, BackendChoice, Interrupt};
 use ctxscope_engine::experiment::{Experiment, Plan};
 use ctxscope_engine::rope::RopeMethod;
 use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, SweepConfig, SweepResults};
+use ctxscope_engine::share::{SharedModel, SharedResult, SharedState, LINK_COMFORT_CHARS};
 use ctxscope_engine::TextTokenizer;
 
 use super::{err, load_engine, open_model, read_text, CliResult, ModelArg};
@@ -21,8 +22,19 @@ pub struct SweepArgs {
     #[command(flatten)]
     model: ModelArg,
     /// Sweep config (JSON; see examples/ and docs/results-schema.md).
+    #[arg(long, required_unless_present = "link", conflicts_with = "link")]
+    config: Option<PathBuf>,
+    /// Run the sweep of a share link (a page URL with `#v1.…`, or the fragment): the page's
+    /// experiment, on this machine. The model must be the link's (checked by sha256).
     #[arg(long)]
-    config: PathBuf,
+    link: Option<String>,
+    /// The page the printed share link opens (docs/share-links.md).
+    #[arg(long, env = "CTXSCOPE_PAGE", default_value = "http://127.0.0.1:8080/")]
+    page: String,
+    /// Where the page downloads the model from, recorded in the share link (default: the link's
+    /// own URL with --link, else none — the page then asks for the file and checks its sha256).
+    #[arg(long)]
+    model_url: Option<String>,
     /// Results file to write.
     #[arg(long)]
     out: PathBuf,
@@ -44,12 +56,28 @@ fn save(path: &Path, results: &SweepResults) -> Result<(), String> {
 }
 
 pub fn run(args: SweepArgs) -> CliResult {
-    let config = SweepConfig::from_json(&read_text(&args.config)?).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let link = args.link.as_deref().map(SharedState::decode).transpose().map_err(err)?;
+    let config = match (&args.config, &link) {
+        (Some(path), _) => SweepConfig::from_json(&read_text(path)?).map_err(|e| format!("{}: {e}", path.display()))?,
+        (None, Some(l)) => l.sweep.clone().ok_or("the link holds no sweep (open it in the page, run one, and share that)")?,
+        (None, None) => return Err("give --config or --link".into()),
+    };
     let file = open_model(&args.model.model)?;
+    let sha256 = sha256_hex(file.bytes());
+    if let Some(m) = link.as_ref().and_then(|l| l.model.as_ref()) {
+        if m.sha256 != sha256 {
+            return Err(format!(
+                "the link was made with another model file: its sha256 is {}, {} has {sha256}{}",
+                m.sha256,
+                args.model.model.display(),
+                m.url.as_ref().map_or(String::new(), |u| format!(" (the link's model: {u})"))
+            ));
+        }
+    }
     let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
     let identity = ModelIdentity {
         name: file.spec().name.clone(),
-        sha256: sha256_hex(file.bytes()),
+        sha256: sha256.clone(),
         file_bytes: file.bytes().len() as u64,
         trained_ctx: file.spec().context_length,
     };
@@ -113,6 +141,26 @@ pub fn run(args: SweepArgs) -> CliResult {
     }
     save(&args.out, &results)?;
     eprintln!("{} cells in {:.1} s → {} (result hash {})", results.cells.len(), clock(), args.out.display(), &results.result_hash[..12]);
+    let model_url = args.model_url.clone().or_else(|| link.as_ref().and_then(|l| l.model.as_ref()?.url.clone()));
+    print_link(&results, model_url, &args.page, link.as_ref().and_then(|l| l.view.clone()))
+}
+
+/// Prints the share link of `results` (stdout), or says why it is offered as a file.
+fn print_link(results: &SweepResults, model_url: Option<String>, page: &str, view: Option<String>) -> CliResult {
+    let state = SharedState {
+        model: Some(SharedModel { name: results.model.name.clone(), url: model_url, bytes: results.model.file_bytes, sha256: results.model.sha256.clone() }),
+        view: Some(view.unwrap_or_else(|| "recall".into())),
+        a: None,
+        b: None,
+        sweep: Some(results.config.clone()),
+        result: results.complete.then(|| SharedResult::of(results)),
+    };
+    state.validate().map_err(err)?;
+    let url = state.url(page).map_err(err)?;
+    if url.len() > LINK_COMFORT_CHARS {
+        eprintln!("ctxscope: the share link is {} characters (over {LINK_COMFORT_CHARS}, which some apps cut); the page also opens the results file itself", url.len());
+    }
+    println!("{url}");
     Ok(())
 }
 

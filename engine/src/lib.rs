@@ -28,6 +28,7 @@ pub mod probes;
 pub mod rng;
 pub mod rope;
 pub mod score;
+pub mod share;
 pub mod tokenizer;
 pub mod trace;
 

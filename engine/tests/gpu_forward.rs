@@ -348,3 +348,28 @@ fn gpu_entropy_and_rows_match_the_cpu_reference() {
         assert!(d < 1e-4, "{}: attention row GPU vs CPU max |Δ| {d}", e.rope.name());
     }
 }
+
+/// A share link's record must not depend on the backend: the same sweep on the CPU and the GPU
+/// gives the same result hash and the same outcome byte in every cell (docs/share-links.md).
+/// Real model, passkey at 96 and 128 tokens on noise, two depths (lavapipe is slow).
+#[test]
+fn sweep_result_hash_is_the_same_on_cpu_and_gpu() {
+    use ctxscope_engine::backend::Interrupt;
+    use ctxscope_engine::probes::sweep::{run_sweep, ModelIdentity, SweepConfig};
+    use ctxscope_engine::share::outcome_bytes;
+
+    let file = ModelFile::open(common::real_model_path()).unwrap();
+    let tokenizer = TextTokenizer::from_model(&file).unwrap();
+    let config = SweepConfig::from_json(
+        r#"{"version": 1, "name": "hash", "tasks": [{"name": "p", "task": {"task": "passkey"}}],
+            "lengths": [96, 128], "depths": [0.2, 0.8], "haystack": {"kind": "noise"}}"#,
+    )
+    .unwrap();
+    let identity = || ModelIdentity { name: None, sha256: "m".into(), file_bytes: 0, trained_ctx: 8192 };
+    let run = |mut engine: Engine| block_on(run_sweep(&config, &mut engine, &tokenizer, identity(), None, &Interrupt::default(), &|| 0.0, &mut |_, _| {})).unwrap();
+    let on_cpu = run(Engine::cpu(&file).unwrap());
+    let on_gpu = run(Engine::gpu(ctx(), &file).unwrap());
+    assert!(on_cpu.cells.iter().any(|c| c.outcome.correct), "all-wrong cells on both backends would make the comparison vacuous");
+    assert_eq!(outcome_bytes(&on_cpu), outcome_bytes(&on_gpu));
+    assert_eq!(on_cpu.result_hash, on_gpu.result_hash);
+}

@@ -47,6 +47,15 @@ pub struct Matrix {
 }
 
 impl Source {
+    /// Whether a cell is outlined (it differs from a share link's record).
+    fn marked(&self, di: usize, li: usize) -> bool {
+        match self {
+            Self::Accuracy(g) => g.marked.with(|m| m.contains(&(di, li))),
+            Self::Difference { a, b } => a.marked.with(|m| m.contains(&(di, li))) || b.marked.with(|m| m.contains(&(di, li))),
+            Self::Matrix(_) => false,
+        }
+    }
+
     fn row_labels(&self) -> Vec<String> {
         match self {
             Self::Accuracy(g) | Self::Difference { a: g, .. } => g.depths.iter().map(|d| format!("{:.0} %", d * 100.0)).collect(),
@@ -201,6 +210,10 @@ pub fn Heatmap(
             let cells = (0..cols)
                 .map(|li| {
                     let source = source.clone();
+                    let marked = {
+                        let source = source.clone();
+                        Memo::new(move |_| source.marked(di, li))
+                    };
                     let value = Memo::new(move |_| source.cell(di, li));
                     let id = cell_id(di, li);
                     let focus_cell = focus_cell.clone();
@@ -208,9 +221,12 @@ pub fn Heatmap(
                         <td
                             role="gridcell"
                             id=id
-                            class="hm-cell"
+                            class=move || if marked.get() { "hm-cell hm-differs" } else { "hm-cell" }
                             tabindex=move || if focus.get() == (di, li) { "0" } else { "-1" }
-                            aria-label=move || value.get().map(|v| v.2).unwrap_or_else(|| "not run yet".into())
+                            aria-label=move || {
+                                let text = value.get().map(|v| v.2).unwrap_or_else(|| "not run yet".into());
+                                if marked.get() { format!("{text}; differs from the share link's run") } else { text }
+                            }
                             style:background-color=move || value.get().map(|(bg, _, _)| bg).unwrap_or_default()
                             style:color=move || value.get().map(|(bg, _, _)| ink_on(&bg)).unwrap_or_default()
                             on:mouseenter=move |ev: web_sys::MouseEvent| {

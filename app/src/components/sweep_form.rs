@@ -78,6 +78,42 @@ impl SweepInputs {
         }
     }
 
+    /// Sets the form from a sweep (an opened link's). What the form cannot show — a seed base,
+    /// task names, more than two experiments — stays in the link's config, which is what its
+    /// Run button runs.
+    pub fn set_from(&self, c: &SweepConfig) {
+        self.tasks.set(c.tasks.iter().filter_map(|t| serde_json::to_value(&t.task).ok()).collect());
+        self.lengths.set(c.lengths.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+        match &c.depths {
+            Depths::List(v) => {
+                self.depth_mode.set("list".into());
+                self.depth_list.set(v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+            }
+            Depths::Grid { spacing, count } => {
+                self.depth_mode.set(if *spacing == Spacing::Sigmoid { "sigmoid" } else { "linear" }.into());
+                self.depth_count.set(count.to_string());
+            }
+        }
+        self.seeds.set(c.seeds.to_string());
+        match &c.haystack {
+            Haystack::Filler => self.haystack.set("filler".into()),
+            Haystack::Noise => self.haystack.set("noise".into()),
+            Haystack::Text { text } => {
+                self.haystack.set("text".into());
+                self.text.set(text.clone());
+            }
+        }
+        match &c.scoring {
+            Scoring::TeacherForced => self.generated.set(false),
+            Scoring::Generated { max_tokens, match_mode } => {
+                self.generated.set(true);
+                self.max_tokens.set(max_tokens.to_string());
+                self.rule.set(match_mode.map_or("task", MatchMode::name).into());
+            }
+        }
+        self.compare.set(c.experiments.len() > 1);
+    }
+
     /// The sweep of these inputs under experiment A (and B when comparing).
     pub fn config(&self, a: &Experiment, b: Option<&Experiment>, max_context: usize) -> Result<SweepConfig, String> {
         let tasks = self
@@ -196,9 +232,9 @@ pub fn SweepForm(inputs: SweepInputs, #[prop(into)] b_available: Signal<bool>) -
                 <label>"lengths (tokens) " <input type="text" size="24" data-testid="sweep-lengths" prop:value=move || i.lengths.get() on:change=move |ev| i.lengths.set(event_target_value(&ev)) /></label>
                 <label>"depths "
                     <select data-testid="sweep-depth-mode" on:change=move |ev| i.depth_mode.set(event_target_value(&ev))>
-                        <option value="linear" selected=true>"linear grid"</option>
-                        <option value="sigmoid">"sigmoid grid (ends dense)"</option>
-                        <option value="list">"a list"</option>
+                        <option value="linear" prop:selected=move || i.depth_mode.get() == "linear">"linear grid"</option>
+                        <option value="sigmoid" prop:selected=move || i.depth_mode.get() == "sigmoid">"sigmoid grid (ends dense)"</option>
+                        <option value="list" prop:selected=move || i.depth_mode.get() == "list">"a list"</option>
                     </select>
                 </label>
                 {move || if i.depth_mode.get() == "list" {
@@ -211,23 +247,23 @@ pub fn SweepForm(inputs: SweepInputs, #[prop(into)] b_available: Signal<bool>) -
             <div class="row">
                 <label>"haystack "
                     <select data-testid="sweep-haystack" on:change=move |ev| i.haystack.set(event_target_value(&ev))>
-                        <option value="filler" selected=true>"built-in sentences"</option>
-                        <option value="noise">"noise (\"The grass is green…\")"</option>
-                        <option value="text">"your text"</option>
+                        <option value="filler" prop:selected=move || i.haystack.get() == "filler">"built-in sentences"</option>
+                        <option value="noise" prop:selected=move || i.haystack.get() == "noise">"noise (\"The grass is green…\")"</option>
+                        <option value="text" prop:selected=move || i.haystack.get() == "text">"your text"</option>
                     </select>
                 </label>
                 <label>"scoring "
                     <select data-testid="sweep-scoring" on:change=move |ev| i.generated.set(event_target_value(&ev) == "generated")>
-                        <option value="teacher-forced" selected=true>"teacher-forced (one pass)"</option>
-                        <option value="generated">"generated (greedy answer, then a match)"</option>
+                        <option value="teacher-forced" prop:selected=move || !i.generated.get()>"teacher-forced (one pass)"</option>
+                        <option value="generated" prop:selected=move || i.generated.get()>"generated (greedy answer, then a match)"</option>
                     </select>
                 </label>
                 {move || i.generated.get().then(|| view! {
                     <label>"answer tokens " <input type="text" size="3" prop:value=move || i.max_tokens.get() on:change=move |ev| i.max_tokens.set(event_target_value(&ev)) /></label>
                     <label>"match "
                         <select on:change=move |ev| i.rule.set(event_target_value(&ev))>
-                            <option value="task" selected=true>"each task's own rule"</option>
-                            {MATCHES.into_iter().map(|m| view! { <option value=m.name()>{m.name()}</option> }).collect_view()}
+                            <option value="task" prop:selected=move || i.rule.get() == "task">"each task's own rule"</option>
+                            {MATCHES.into_iter().map(|m| view! { <option value=m.name() prop:selected=move || i.rule.get() == m.name()>{m.name()}</option> }).collect_view()}
                         </select>
                     </label>
                 })}

@@ -8,7 +8,11 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::components::share_box::open_link_file;
 use crate::components::sweep_display::SweepDisplay;
+use crate::components::sweep_form::SweepInputs;
+use crate::state::share::Shared;
+use ctxscope_engine::share::LINK_FILE_SCHEMA;
 use crate::download::download_text;
 use crate::state::grid::{cells_csv, SweepView};
 
@@ -32,6 +36,12 @@ pub fn parse_results(text: &str) -> Result<SweepResults, String> {
     Ok(r)
 }
 
+/// Whether `text` is a link file (`"schema": "ctxscope-link"`) rather than a results document.
+fn is_link_file(text: &str) -> bool {
+    text.len() <= ctxscope_engine::share::MAX_INFLATED_BYTES
+        && serde_json::from_str::<serde_json::Value>(text).ok().is_some_and(|v| v.get("schema").and_then(|s| s.as_str()) == Some(LINK_FILE_SCHEMA))
+}
+
 async fn fetch_text(url: &str) -> Result<String, String> {
     let window = web_sys::window().ok_or("no window")?;
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|_| format!("{url} could not be fetched"))?.unchecked_into();
@@ -47,13 +57,24 @@ pub fn ResultsPage() -> impl IntoView {
     let opened = RwSignal::new(None::<(SweepResults, SweepView)>);
     let error = RwSignal::new(None::<String>);
     let url = RwSignal::new(String::from("examples/results/niah-grid-h200.json"));
-    let open = move |text: String, from: String| match parse_results(&text) {
-        Ok(r) => {
-            error.set(None);
-            let view = SweepView::with_cells(r.config.clone(), r.model.trained_ctx, &r.cells);
-            opened.set(Some((r, view)));
+    let (s, shared) = (crate::state::AppState::get(), Shared::get());
+    let inputs = use_context::<SweepInputs>().expect("SweepInputs is provided by App");
+    let open = move |text: String, from: String| {
+        // A share link saved as a file opens as the link would.
+        if is_link_file(&text) {
+            let result = open_link_file(s, shared, inputs, &text);
+            error.set(result.err().map(|e| format!("{from}: {e}")));
+            return;
         }
-        Err(e) => error.set(Some(format!("{from}: {e}"))),
+        match parse_results(&text) {
+            Ok(r) => {
+                error.set(None);
+                let view = SweepView::with_cells(r.config.clone(), r.model.trained_ctx, &r.cells);
+                shared.imported.set(Some(r.clone()));
+                opened.set(Some((r, view)));
+            }
+            Err(e) => error.set(Some(format!("{from}: {e}"))),
+        }
     };
     let on_file = move |ev: leptos::ev::Event| {
         let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
@@ -69,7 +90,7 @@ pub fn ResultsPage() -> impl IntoView {
     view! {
         <section class="panel" data-testid="results-view">
             <h2>"Results"</h2>
-            <p class="muted">"Open a results document — from " <code>"ctxscope sweep"</code> " on a GPU box, or exported from the Recall view — to see it here."</p>
+            <p class="muted">"Open a results document — from " <code>"ctxscope sweep"</code> " on a GPU box, or exported from the Recall view — to see it here (Share then makes a link that reruns it). A share link saved as a file opens here too."</p>
             <div class="row">
                 <label>"a file " <input type="file" accept=".json,application/json" data-testid="results-file" on:change=on_file /></label>
                 <form class="row" on:submit=move |ev| {

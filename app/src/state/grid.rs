@@ -54,12 +54,15 @@ pub struct Grid {
     pub depths: Vec<f64>,
     /// `cells[depth_index][length_index]`.
     pub cells: Vec<Vec<RwSignal<CellAgg>>>,
+    /// (depth index, length index) of cells to outline: those that differ from a share link's
+    /// record.
+    pub marked: RwSignal<Vec<(usize, usize)>>,
 }
 
 impl Grid {
     fn new(experiment: &str, task: &str, lengths: &[usize], depths: &[f64]) -> Self {
         let cells = depths.iter().map(|_| lengths.iter().map(|_| RwSignal::new(CellAgg::default())).collect()).collect();
-        Self { experiment: experiment.into(), task: task.into(), lengths: lengths.to_vec(), depths: depths.to_vec(), cells }
+        Self { experiment: experiment.into(), task: task.into(), lengths: lengths.to_vec(), depths: depths.to_vec(), cells, marked: RwSignal::new(Vec::new()) }
     }
 
     pub fn cell(&self, depth_index: usize, length_index: usize) -> RwSignal<CellAgg> {
@@ -103,6 +106,22 @@ impl SweepView {
 
     pub fn grid(&self, experiment: &str, task: &str) -> Option<&Grid> {
         self.grids.iter().find(|g| g.experiment == experiment && g.task == task)
+    }
+
+    /// Outlines the grid cells holding `keys` (and clears every other outline).
+    pub fn mark(&self, keys: &[ctxscope_engine::probes::sweep::CellKey]) {
+        for g in &self.grids {
+            let spots: Vec<(usize, usize)> = keys
+                .iter()
+                .filter(|k| k.experiment == g.experiment && k.task == g.task)
+                .filter_map(|k| {
+                    let li = g.lengths.iter().position(|&l| l == k.length)?;
+                    let di = g.depths.iter().position(|&d| (d - k.depth).abs() < 1e-9)?;
+                    Some((di, li))
+                })
+                .collect();
+            g.marked.set(spots);
+        }
     }
 
     /// Files one streamed cell: its grid cell repaints, the curves recompute.

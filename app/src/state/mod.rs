@@ -6,6 +6,7 @@
 
 pub mod grid;
 pub mod inside;
+pub mod share;
 pub mod url;
 
 use std::rc::Rc;

@@ -51,7 +51,7 @@ impl View {
         }
     }
 
-    fn from_slug(s: &str) -> Option<Self> {
+    pub fn from_slug(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.slug() == s)
     }
 }

@@ -235,6 +235,7 @@ async fn load_model(state: &mut State, source: Source, choice: BackendChoice, se
         source: label,
         from_cache,
         sha256,
+        file_bytes: file.bytes().len() as u64,
         backend: engine.backend(),
         backend_note: loaded.note,
         device: engine.device_label(),

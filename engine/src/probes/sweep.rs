@@ -18,6 +18,11 @@ use crate::trace::EntropyTrace;
 pub const SWEEP_VERSION: u32 = 1;
 pub const RESULTS_SCHEMA: &str = "ctxscope-sweep-results";
 pub const RESULTS_VERSION: u32 = 1;
+/// The longest context a sweep may ask for (tokens): far beyond any model this runs, so that
+/// only absurd values (a typo, a hostile link) are refused here; the backend checks what fits.
+pub const MAX_SWEEP_LENGTH: usize = 1 << 20;
+/// The most cells one sweep may have.
+pub const MAX_SWEEP_CELLS: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +131,30 @@ impl SweepConfig {
         if self.tasks.is_empty() || self.lengths.is_empty() || self.experiments.is_empty() || self.seeds == 0 {
             return bad("a sweep needs at least one task, length, experiment and seed".into());
         }
+        // Bounds first: every count below sizes an allocation or a loop.
+        if let Some(&l) = self.lengths.iter().find(|&&l| l == 0 || l > MAX_SWEEP_LENGTH) {
+            return bad(format!("a context of {l} tokens is outside 1 … {MAX_SWEEP_LENGTH} tokens"));
+        }
+        let depth_count = match &self.depths {
+            Depths::List(v) => v.len(),
+            Depths::Grid { count, .. } => *count,
+        };
+        let cells = [self.experiments.len(), self.tasks.len(), self.lengths.len(), depth_count, self.seeds]
+            .into_iter()
+            .try_fold(1usize, usize::checked_mul)
+            .filter(|&n| n <= MAX_SWEEP_CELLS);
+        if cells.is_none() {
+            return bad(format!(
+                "{} experiments × {} tasks × {} lengths × {depth_count} depths × {} seeds is over {MAX_SWEEP_CELLS} cells",
+                self.experiments.len(),
+                self.tasks.len(),
+                self.lengths.len(),
+                self.seeds
+            ));
+        }
+        if self.seed_base.checked_add(self.seeds as u64).is_none() {
+            return bad(format!("seed_base {} + {} seeds overflows", self.seed_base, self.seeds));
+        }
         let depths = self.depths.values();
         if depths.is_empty() || depths.iter().any(|d| !(0.0..=1.0).contains(d)) {
             return bad("depths must be a non-empty set of values in 0 … 1".into());
@@ -138,6 +167,12 @@ impl SweepConfig {
         names.dedup();
         if names.len() != self.tasks.len() {
             return bad("task names must be unique".into());
+        }
+        let mut names: Vec<&str> = self.experiments.iter().map(|e| e.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        if names.len() != self.experiments.len() {
+            return bad("experiment names must be unique".into());
         }
         Ok(())
     }
