@@ -14,7 +14,10 @@ use crate::pages::precision::PrecisionPage;
 use crate::pages::model::ModelPage;
 use crate::pages::recall::RecallPage;
 use crate::pages::results::ResultsPage;
+use crate::pages::tour::TourPage;
 use crate::pages::workbench::WorkbenchPage;
+use crate::components::tour_bar::TourBar;
+use crate::state::tour::Tour;
 use crate::state::url::{self, View};
 use crate::state::inside::Inside;
 use crate::state::share::{self, Shared};
@@ -47,6 +50,7 @@ pub fn App() -> impl IntoView {
     provide_context(Inside::new());
     provide_context(inputs);
     provide_context(shared);
+    provide_context(Tour::new());
     // A share link in the fragment wins over the query; a bad one leaves the defaults.
     match share::from_fragment() {
         Some(Ok(link)) => {
@@ -82,6 +86,7 @@ pub fn App() -> impl IntoView {
             <ShareBox />
         </header>
         <main>
+            <TourBar />
             <LinkPanel />
             {move || (!state.url_problems.get().is_empty()).then(|| view! {
                 <p class="notice" data-testid="url-problems">{state.url_problems.get().join("; ")} "."</p>
@@ -92,6 +97,7 @@ pub fn App() -> impl IntoView {
             }}
             {move || match state.view.get() {
                 View::Model => view! { <ModelPage /> }.into_any(),
+                View::Tour => view! { <TourPage /> }.into_any(),
                 View::Experiment => view! { <ExperimentPage /> }.into_any(),
                 View::Recall => view! { <RecallPage /> }.into_any(),
                 View::Entropy => view! { <EntropyPage /> }.into_any(),

@@ -3,5 +3,6 @@
 
 pub mod attention_doc;
 pub mod plot;
+pub mod presets;
 pub mod protocol;
 pub mod worker;

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import path from "node:path";
 import { root, outDir, startApp, openApp, tempDir } from "./harness.mjs";
@@ -76,7 +76,8 @@ test("a CLI link reproduces in a fresh profile; the page's link reproduces again
   const a = await openLink(printed);
   assert.match(await a.page.getByTestId("link-plan").textContent(), /2 cells \(1 experiments × 1 tasks × 2 lengths up to 128 tokens × 1 depths × 1 seeds\)/);
   assert.match(await runAndJudge(a.page), /^Reproduced/);
-  await a.page.screenshot({ path: path.join(outDir, "share-reproduced.png"), fullPage: true });
+  await a.page.screenshot({ path: path.join(outDir, "share.png"), fullPage: true });
+  copyFileSync(path.join(outDir, "share.png"), path.join(root, "docs/share.png"));
 
   // 2. The page's own link (it recorded the browser's run) reproduces in another fresh profile.
   await a.page.getByTestId("share").click();

@@ -46,14 +46,7 @@ pub fn LinkPanel() -> impl IntoView {
         run.view.with_untracked(|v| if let Some(v) = v { v.mark(&cells) });
     });
     let running = move || matches!(run.status.get(), RunStatus::Running { .. });
-    let start = move |_| {
-        let Some(sweep) = shared.opened.with_untracked(|l| l.as_ref().and_then(|l| l.sweep.clone())) else { return };
-        shared.verdict.set(None);
-        shared.ran.set(true);
-        run.results.set(None);
-        run.start(s, sweep, None);
-        s.view.set(crate::state::url::View::Recall);
-    };
+    let start = move |_| crate::state::share::run_link_sweep(s, shared, run);
     move || {
         shared.opened.get().map(|link| {
             let model = link.model.clone().map(|m| {

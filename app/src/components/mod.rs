@@ -24,3 +24,4 @@ pub mod sweep_display;
 pub mod sweep_form;
 pub mod sweep_panel;
 pub mod tokenizer_view;
+pub mod tour_bar;

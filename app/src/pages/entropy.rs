@@ -143,10 +143,10 @@ pub fn EntropyPage() -> impl IntoView {
     let s = AppState::get();
     let state = Inside::get().entropy;
     let recall = RecallRun::get();
-    let lengths = RwSignal::new(String::from("128, 256, 512, 1024"));
-    let tail = RwSignal::new(64usize);
+    let lengths = state.lengths;
+    let tail = state.tail;
     let haystack = RwSignal::new(String::from("filler"));
-    let with_b = RwSignal::new(true);
+    let with_b = state.with_b;
     let as_map = RwSignal::new(None::<bool>);
     // None: the middle layer (the first layers are often exempt from scaling methods).
     let head_layer = RwSignal::new(None::<usize>);
@@ -182,7 +182,9 @@ pub fn EntropyPage() -> impl IntoView {
         state.source.set(format!("scan of {} text, mean over the last {} queries of each run", haystack.name(), config.tail));
         let total = lengths.len() * experiments.len();
         let request = RequestBody::EntropyScan { backend: s.backend.get_untracked(), experiments: experiments.into_iter().map(|(_, e)| e).collect(), config };
-        let done = RwSignal::new(0usize);
+        // A plain counter, not a signal: `run` may be called from an effect (the tour), whose
+        // owner would dispose a signal made here when it reruns.
+        let done = std::rc::Rc::new(std::cell::Cell::new(0usize));
         let id = s.client().send(request, move |event| match event {
             EventBody::EntropyPoint { experiment, point } => {
                 state.curves.update(|c| {
@@ -191,9 +193,9 @@ pub fn EntropyPage() -> impl IntoView {
                         curve.points.sort_by_key(|p| p.length);
                     }
                 });
-                done.update(|d| *d += 1);
+                done.set(done.get() + 1);
                 if let Task::Running { id, .. } = state.task.get_untracked() {
-                    state.task.set(Task::Running { id, note: format!("{} of {total} runs", done.get_untracked()) });
+                    state.task.set(Task::Running { id, note: format!("{} of {total} runs", done.get()) });
                 }
             }
             EventBody::Progress { .. } => {}
@@ -203,6 +205,13 @@ pub fn EntropyPage() -> impl IntoView {
         });
         state.task.set(Task::Running { id, note: format!("0 of {total} runs") });
     };
+    // The tour asks for a scan: start it once the model is there.
+    Effect::new(move |_| {
+        if state.autorun.get() && s.model.with(Option::is_some) && state.task.with(|t| t.running_id().is_none()) && parsed.with(Result::is_ok) {
+            state.autorun.set(false);
+            run();
+        }
+    });
     let from_sweep = move || {
         if let Some(r) = recall.results.get_untracked() {
             state.curves.set(curves_from_sweep(&r));

@@ -8,4 +8,5 @@ pub mod model;
 pub mod precision;
 pub mod recall;
 pub mod results;
+pub mod tour;
 pub mod workbench;

@@ -67,7 +67,7 @@ fn scores_chart(s: &PrecisionScores) -> Chart {
 pub fn PrecisionPage() -> impl IntoView {
     let s = AppState::get();
     let state = Inside::get().precision;
-    let deltas = RwSignal::new(String::from("1, 16, 256"));
+    let deltas = state.deltas;
     let samples = RwSignal::new(256usize);
     let prompt_tokens = RwSignal::new(2048usize);
     let own_prompt = RwSignal::new(None::<String>);
@@ -90,6 +90,13 @@ pub fn PrecisionPage() -> impl IntoView {
         });
         state.task.set(Task::Running { id, note: "the probe".into() });
     };
+    // The tour asks for the probe: run it once the model is there.
+    Effect::new(move |_| {
+        if state.autorun.get() && s.model.with(Option::is_some) && state.task.with(|t| t.running_id().is_none()) {
+            state.autorun.set(false);
+            probe();
+        }
+    });
     // Scores the prompt under f32 RoPE, then under the other mode.
     let score_both = move |prompt: String| {
         let base = s.experiment.get_untracked();

@@ -56,6 +56,14 @@ pub struct EntropyState {
     /// "scan of filler text, last 64 queries" or "sweep cells, all positions".
     pub source: RwSignal<String>,
     pub task: RwSignal<Task>,
+    /// The scan's lengths as typed ("128, 256").
+    pub lengths: RwSignal<String>,
+    /// Whether experiment B is overlaid.
+    pub with_b: RwSignal<bool>,
+    /// How many of the last queries each run's entropy averages.
+    pub tail: RwSignal<usize>,
+    /// Set by the tour: the view starts a scan as soon as it can.
+    pub autorun: RwSignal<bool>,
 }
 
 /// What the Attention view shows: its input, the rows it has, and the pieces of the keys.
@@ -99,6 +107,10 @@ pub struct PrecisionState {
     pub probe: RwSignal<Option<ProbeResult>>,
     pub scores: RwSignal<Option<PrecisionScores>>,
     pub task: RwSignal<Task>,
+    /// The probe's distances Δ as typed ("1, 16, 256").
+    pub deltas: RwSignal<String>,
+    /// Set by the tour: the view runs the probe as soon as it can.
+    pub autorun: RwSignal<bool>,
 }
 
 /// The conversation, the turn being streamed, and the last turn's numbers.
@@ -140,9 +152,23 @@ pub struct Inside {
 impl Inside {
     pub fn new() -> Self {
         Self {
-            entropy: EntropyState { curves: RwSignal::new(Vec::new()), source: RwSignal::new(String::new()), task: RwSignal::new(Task::Idle) },
+            entropy: EntropyState {
+                curves: RwSignal::new(Vec::new()),
+                source: RwSignal::new(String::new()),
+                task: RwSignal::new(Task::Idle),
+                lengths: RwSignal::new("128, 256, 512, 1024".into()),
+                with_b: RwSignal::new(true),
+                tail: RwSignal::new(64),
+                autorun: RwSignal::new(false),
+            },
             attention: AttentionState { result: RwSignal::new(None), task: RwSignal::new(Task::Idle), focus: RwSignal::new(None) },
-            precision: PrecisionState { probe: RwSignal::new(None), scores: RwSignal::new(None), task: RwSignal::new(Task::Idle) },
+            precision: PrecisionState {
+                probe: RwSignal::new(None),
+                scores: RwSignal::new(None),
+                task: RwSignal::new(Task::Idle),
+                deltas: RwSignal::new("1, 16, 256".into()),
+                autorun: RwSignal::new(false),
+            },
             chat: ChatState {
                 messages: RwSignal::new(Vec::new()),
                 system: RwSignal::new(String::new()),

@@ -7,6 +7,7 @@
 pub mod grid;
 pub mod inside;
 pub mod share;
+pub mod tour;
 pub mod url;
 
 use std::rc::Rc;
@@ -105,11 +106,16 @@ pub struct RecallRun {
     pub status: RwSignal<RunStatus>,
     /// The results document so far (complete, or what a cancel or a failure kept).
     pub results: RwSignal<Option<ctxscope_engine::probes::sweep::SweepResults>>,
+    /// Owns the current run's per-cell signals: a run is started from buttons in views that
+    /// re-render or unmount (the tour bar, the link panel), and its signals must outlive them;
+    /// each new run disposes the previous run's.
+    owner: StoredValue<(Owner, Option<Owner>)>,
 }
 
 impl RecallRun {
     pub fn new() -> Self {
-        Self { view: RwSignal::new(None), status: RwSignal::new(RunStatus::Idle), results: RwSignal::new(None) }
+        let app = Owner::current().unwrap_or_default();
+        Self { view: RwSignal::new(None), status: RwSignal::new(RunStatus::Idle), results: RwSignal::new(None), owner: StoredValue::new((app, None)) }
     }
 
     pub fn get() -> Self {
@@ -120,10 +126,16 @@ impl RecallRun {
     pub fn start(self, s: AppState, config: ctxscope_engine::probes::sweep::SweepConfig, resume: Option<ctxscope_engine::probes::sweep::SweepResults>) {
         use ctxscope_app::protocol::{EventBody, RequestBody};
         let trained = s.model.with_untracked(|m| m.as_ref().map_or(8192, |m| m.spec.context_length));
-        let view = match &resume {
+        let run_owner = self.owner.with_value(|(app, _)| app.child());
+        self.owner.update_value(|(_, previous)| {
+            if let Some(p) = previous.replace(run_owner.clone()) {
+                p.cleanup();
+            }
+        });
+        let view = run_owner.with(|| match &resume {
             Some(r) => grid::SweepView::with_cells(config.clone(), trained, &r.cells),
             None => grid::SweepView::new(config.clone(), trained),
-        };
+        });
         self.view.set(Some(view.clone()));
         let total = config.cells().len();
         let id = s.client().send(RequestBody::Sweep { backend: s.backend.get_untracked(), config, resume }, move |event| match event {

@@ -204,13 +204,14 @@ pub fn current(s: AppState, shared: Shared, run: RecallRun, inputs: SweepInputs)
 /// Times forward passes at [`Calibration::LENGTHS`] under experiment A, for the link's estimate.
 pub fn calibrate(s: AppState, shared: Shared) {
     let config = EntropyScanConfig { haystack: Haystack::Filler, lengths: Calibration::LENGTHS.to_vec(), tail: 1, seed: 0 };
-    let times = StoredValue::new(Vec::<(usize, f64)>::new());
+    // Not a StoredValue: this runs inside an effect, whose owner would dispose it on rerun.
+    let times = std::rc::Rc::new(std::cell::RefCell::new(Vec::<(usize, f64)>::new()));
     s.client().send(
         RequestBody::EntropyScan { backend: s.backend.get_untracked(), experiments: vec![s.experiment.get_untracked()], config },
         move |event| match event {
-            EventBody::EntropyPoint { point, .. } => times.update_value(|t| t.push((point.length, point.seconds))),
+            EventBody::EntropyPoint { point, .. } => times.borrow_mut().push((point.length, point.seconds)),
             EventBody::EntropyScanDone { backend } => {
-                let t = times.get_value();
+                let t = times.borrow().clone();
                 if let [a, b] = t[..] {
                     shared.calibration.set(Some(Calibration::fit(a, b, backend)));
                 }
@@ -218,6 +219,16 @@ pub fn calibrate(s: AppState, shared: Shared) {
             _ => {}
         },
     );
+}
+
+/// Runs the opened link's sweep in the Recall view (its verdict follows the run).
+pub fn run_link_sweep(s: AppState, shared: Shared, run: RecallRun) {
+    let Some(sweep) = shared.opened.with_untracked(|l| l.as_ref().and_then(|l| l.sweep.clone())) else { return };
+    shared.verdict.set(None);
+    shared.ran.set(true);
+    run.results.set(None);
+    run.start(s, sweep, None);
+    s.view.set(View::Recall);
 }
 
 /// Compares a finished run with the opened link's record (when it is that link's sweep).

@@ -10,6 +10,7 @@ use wasm_bindgen::JsValue;
 pub enum View {
     #[default]
     Model,
+    Tour,
     Experiment,
     Recall,
     Entropy,
@@ -21,11 +22,12 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [Self; 9] = [Self::Model, Self::Experiment, Self::Recall, Self::Entropy, Self::Attention, Self::Precision, Self::Chat, Self::Results, Self::Workbench];
+    pub const ALL: [Self; 10] = [Self::Model, Self::Tour, Self::Experiment, Self::Recall, Self::Entropy, Self::Attention, Self::Precision, Self::Chat, Self::Results, Self::Workbench];
 
     pub fn slug(self) -> &'static str {
         match self {
             Self::Model => "model",
+            Self::Tour => "tour",
             Self::Experiment => "experiment",
             Self::Recall => "recall",
             Self::Entropy => "entropy",
@@ -40,6 +42,7 @@ impl View {
     pub fn title(self) -> &'static str {
         match self {
             Self::Model => "Model",
+            Self::Tour => "Tour",
             Self::Experiment => "Experiment",
             Self::Recall => "Recall",
             Self::Entropy => "Entropy",
