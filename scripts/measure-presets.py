@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs every teaching preset (examples/presets.json) with the CLI and prints what it measured.
+"""Runs every teaching preset (examples/tour/presets.json) with the CLI and prints what it measured.
 
     scripts/measure-presets.py --variant cpu  --backend cpu --out /tmp/presets-cpu
     scripts/measure-presets.py --variant full --backend gpu --out /tmp/presets-full   # a GPU box
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--cli", default=os.path.join(ROOT, "target/release/ctxscope"))
     ap.add_argument("--model", default=os.path.join(ROOT, "public/models/smollm2-135m-instruct-q4_1.gguf"))
-    ap.add_argument("--presets", default=os.path.join(ROOT, "examples/presets.json"))
+    ap.add_argument("--presets", default=os.path.join(ROOT, "examples/tour/presets.json"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--only", default="", help="comma-separated preset ids")
     ap.add_argument("--record", action="store_true", help="copy the sweeps' result records from --out into the presets file")

@@ -2,6 +2,7 @@
 //! (`src/bin/ctxscope-worker.rs`), which share the message types in [`protocol`].
 
 pub mod attention_doc;
+pub mod estimate;
 pub mod plot;
 pub mod presets;
 pub mod protocol;

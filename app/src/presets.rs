@@ -1,4 +1,4 @@
-//! The teaching presets (`examples/presets.json`): each is a share link — experiments, a sweep or
+//! The teaching presets (`examples/tour/presets.json`): each is a share link — experiments, a sweep or
 //! a scan, and the outcome recorded when it was measured — with what it illustrates, the paper,
 //! and what was observed on the default model. Each has a full variant (measured on an H200
 //! with `scripts/measure-presets.py --variant full --backend gpu`) and a CPU variant at reduced
@@ -9,7 +9,7 @@ use ctxscope_engine::probes::sweep::SweepConfig;
 use ctxscope_engine::share::{SharedModel, SharedResult, SharedState};
 use serde::Deserialize;
 
-const PRESETS: &str = include_str!("../../examples/presets.json");
+const PRESETS: &str = include_str!("../../examples/tour/presets.json");
 
 /// The model every preset was measured with (the default model).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -71,7 +71,7 @@ struct PresetFile {
 
 /// The model and the presets, in tour order.
 pub fn presets() -> (PresetModel, Vec<Preset>) {
-    let f: PresetFile = serde_json::from_str(PRESETS).expect("examples/presets.json parses (tested)");
+    let f: PresetFile = serde_json::from_str(PRESETS).expect("examples/tour/presets.json parses (tested)");
     (f.model, f.presets)
 }
 

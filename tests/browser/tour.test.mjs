@@ -11,7 +11,7 @@ let app;
 before(async () => { app = await startApp(); });
 after(async () => { await app?.stop(); });
 
-const presets = JSON.parse(readFileSync(path.join(root, "examples/presets.json"), "utf8")).presets;
+const presets = JSON.parse(readFileSync(path.join(root, "examples/tour/presets.json"), "utf8")).presets;
 
 test("the tour runs end to end on the CPU fallback; every sweep step is reproduced", { timeout: 1_800_000 }, async () => {
   const context = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });

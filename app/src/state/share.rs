@@ -8,48 +8,17 @@ use ctxscope_app::protocol::{EventBody, ModelInfo, RequestBody, Source};
 use ctxscope_engine::experiment::Experiment;
 use ctxscope_engine::probes::entropy_scan::EntropyScanConfig;
 use ctxscope_engine::probes::haystack::Haystack;
-use ctxscope_engine::probes::sweep::{CellKey, SweepConfig, SweepResults};
+use ctxscope_engine::probes::sweep::{CellKey, SweepResults};
 use ctxscope_engine::share::{verdict, SharedModel, SharedResult, SharedState, Verdict};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
+
+use ctxscope_app::estimate::Calibration;
 
 use super::url::View;
 use super::{AppState, RecallRun};
 use crate::components::model_loader::load;
 use crate::components::sweep_form::SweepInputs;
-
-/// Seconds a forward pass of n tokens takes here: t(n) = linear·n + quadratic·n², fitted to
-/// two timed runs (attention's cost grows as n²).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Calibration {
-    pub linear: f64,
-    pub quadratic: f64,
-    pub backend: ctxscope_engine::backend::Backend,
-}
-
-impl Calibration {
-    /// The two lengths timed.
-    pub const LENGTHS: [usize; 2] = [128, 512];
-
-    /// From (n, seconds) at the two lengths; the quadratic term is kept ≥ 0 (timer noise).
-    pub fn fit(a: (usize, f64), b: (usize, f64), backend: ctxscope_engine::backend::Backend) -> Self {
-        let (n1, t1, n2, t2) = (a.0 as f64, a.1, b.0 as f64, b.1);
-        // Solve t = c1 n + c2 n² through both points.
-        let quadratic = ((t2 / n2 - t1 / n1) / (n2 - n1)).max(0.0);
-        let linear = (t1 / n1 - quadratic * n1).max(1e-9);
-        Self { linear, quadratic, backend }
-    }
-
-    /// Seconds for every cell of `config` (prompt plus a few answer tokens each).
-    pub fn estimate(&self, config: &SweepConfig) -> f64 {
-        config.cells().iter().map(|k| self.seconds(k.length + 16)).sum()
-    }
-
-    fn seconds(&self, n: usize) -> f64 {
-        let n = n as f64;
-        self.linear * n + self.quadratic * n * n
-    }
-}
 
 /// How the loaded model compares with the link's.
 #[derive(Clone, Debug, PartialEq)]
