@@ -6,7 +6,7 @@
 // q and o live in a struct of 16 named vec4s (head_dim 64), not arrays: drivers put
 // dynamically indexed private arrays in slow local memory (measured: 26× slower matmuls).
 // Query at absolute position i sees key j iff j <= i and (window == 0 || i - j < window ||
-// j < sinks), and Δ = i - j lies in this pass's key region [dmin, dmax) (spec §0.3: a method
+// j < sinks), and Δ = i - j lies in this pass's key region [dmin, dmax) (docs/methods.md#key-regions-and-the-merge: a method
 // with two regions runs one pass per region, each with its own rotated q and K, writing its own
 // partials; the merge joins them exactly). Tiles that no query of the workgroup can see are never
 // loaded: the loop visits the sink tiles, then only the tiles from the window's lower edge to the

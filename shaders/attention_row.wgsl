@@ -1,7 +1,7 @@
 // attention_row.wgsl — the full attention row of one (layer, head, query): p_j for every key
 // j <= i, from the query's roped q, the cached keys and the log-sum-exp that attention.wgsl's
 // merge stored (p_j = e^(s_j - lse)). Masked keys get exactly 0. One thread per key.
-// With two key regions (spec §0.3) key j contributes through each region whose Δ range holds it:
+// With two key regions (docs/methods.md#key-regions-and-the-merge) key j contributes through each region whose Δ range holds it:
 // region 0 is Δ < near_max, region 1 is Δ >= far_min (they overlap only in STRING's
 // reference-quirk mode, where the key is counted twice, as in attention.wgsl).
 

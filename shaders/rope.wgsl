@@ -1,5 +1,5 @@
 // rope.wgsl — rotate adjacent pairs (x[2k], x[2k+1]) of every head by host-built cos/sin tables
-// (GGUF llama layout, spec §1), once per key region (spec §0.3: a region has its own query and
+// (GGUF llama layout, docs/methods.md#rotation-layout), once per key region (docs/methods.md#key-regions-and-the-merge: a region has its own query and
 // key positions and frequencies), and write the rotated keys and the values into the KV cache.
 //
 //   q [n, heads, d]        → q_out [regions, n, heads, d], times the query's logit scale
@@ -8,7 +8,7 @@
 //   tables: (cos, sin) pairs: [regions, n, d/2] for queries at q_table, the same for keys at
 //           k_table, and (scale, 0) per query at scale_at.
 //
-// Precision (spec §7): with code 1 (bf16) or 2 (f16) the inputs and the rotated values are
+// Precision (docs/methods.md#rope-precision): with code 1 (bf16) or 2 (f16) the inputs and the rotated values are
 // rounded to that format, round-to-nearest-even; the tables arrive already rounded. Re-rotating
 // cached keys (dynamic NTK, LongRoPE) runs this kernel with heads = 0 over pre-RoPE K.
 

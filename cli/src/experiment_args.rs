@@ -62,7 +62,7 @@ pub enum KeyCacheName {
     PostRope,
 }
 
-/// RoPE method, attention pattern and precision (spec §1–§7).
+/// RoPE method, attention pattern and precision (docs/methods.md#rope-methods).
 #[derive(Args, Default)]
 pub struct ExperimentArgs {
     /// Experiment config (JSON, `{"version": 1, "rope": {...}, "attention": {...}, ...}`);

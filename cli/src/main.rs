@@ -136,7 +136,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// The AnchorAttention probe (spec §7): |logit(m+Δ, m) − f64| per RoPE precision mode as the
+    /// The AnchorAttention probe (docs/methods.md#rope-precision): |logit(m+Δ, m) − f64| per RoPE precision mode as the
     /// absolute position m grows, with random N(0,1) q and k, as JSON.
     PrecisionProbe {
         #[command(flatten)]

@@ -202,14 +202,14 @@ fn rope_table_resolves_regions_and_lengths() {
     assert_eq!(string["regions"][1]["delta_min"], 2703, "S = 0.33·8192");
     assert_eq!(string["regions"][1]["query_position"]["offset"], 128.0 - 2703.0);
     assert!((string["attention_scaling"].as_f64().unwrap() - 1.0693).abs() < 1e-4);
-    // Dynamic NTK (s = 2) at 16384 tokens: base 310,822 (spec §2.3); at 8192 the default table.
+    // Dynamic NTK (s = 2) at 16384 tokens: base 310,822 (docs/methods.md#method-dynamic); at 8192 the default table.
     let dynamic = table(&["--rope", "dynamic", "--rope-factor", "2", "--seq-len", "16384"]);
     let theta1 = dynamic["inv_freq"][1].as_f64().unwrap();
     assert!((theta1 / 310_822f64.powf(-2.0 / 64.0) - 1.0).abs() < 1e-5, "θ_1 = {theta1}");
     let standard = table(&[]);
     assert_eq!(table(&["--rope", "dynamic", "--rope-factor", "2", "--seq-len", "8192"])["inv_freq"], standard["inv_freq"]);
     let wavelength = standard["wavelengths"][31].as_f64().unwrap();
-    assert!((wavelength - 438_460.0).abs() < 50.0, "λ_31 = {wavelength} (spec §1)");
+    assert!((wavelength - 438_460.0).abs() < 50.0, "λ_31 = {wavelength} (docs/methods.md#method-default)");
     let eabf = table(&["--rope", "eabf", "--seq-len", "16384"]);
     assert!((eabf["logit_scale_at_last_query"].as_f64().unwrap() - 1.0769).abs() < 1e-4);
     let probe = json_stdout(&ctxscope(&["precision-probe", "--deltas", "16", "--starts", "0,4096", "--samples", "16"]));

@@ -1,4 +1,4 @@
-//! One experiment configuration — the four knobs of spec §0.2 — and its resolved form.
+//! One experiment configuration — the four knobs of docs/methods.md#the-four-knobs — and its resolved form.
 //!
 //! [`Experiment`] is what users write, share in links and pass with `--config`: small, versioned
 //! and explicit. [`Plan`] binds it to a model; for a sequence length it resolves to the key

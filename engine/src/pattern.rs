@@ -1,4 +1,4 @@
-//! Attention patterns: which keys each (layer, head) may see (spec §6). Every pattern resolves to
+//! Attention patterns: which keys each (layer, head) may see (docs/methods.md#attention-patterns). Every pattern resolves to
 //! a [`HeadMask`] (window, sinks) per (layer, head), a logical mask evaluated inside the attention
 //! kernels (invisible key tiles are skipped, never materialised).
 
@@ -36,7 +36,7 @@ pub enum SinkPositions {
     Original,
 }
 
-/// The MSWA allocation (spec §6.3): window(layer, head) = w · layer_factors[layer group] ·
+/// The MSWA allocation (docs/methods.md#pattern-mswa): window(layer, head) = w · layer_factors[layer group] ·
 /// head_factors[head group], with the layers (shallow to deep) and the heads split into as many
 /// consecutive groups as there are factors (group = ⌊index · groups / count⌋, so counts that do
 /// not divide evenly still work).

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Independent reference values for ctxscope's RoPE frequency tables (issue 4).
 
-Computes, in float64 with NumPy and straight from the published formulas (spec
-../shared/spec/longctx-methods.md §1-§5; HF transformers' modeling_rope_utils.py for the exact
+Computes, in float64 with NumPy and straight from the published formulas (docs/methods.md,
+"RoPE methods"; HF transformers' modeling_rope_utils.py for the exact
 forms), the per-pair inv_freq and cos/sin factor of every frequency method for the default model
 (b = 1e5, d = 64, L = 8192), plus the log-n logit scales. engine/tests/rope_reference.rs checks
 the Rust tables against rope_reference.json to 1e-6 relative.

@@ -3,7 +3,7 @@
 //!
 //! Each region has its own rotated q and K (see [`crate::rope::Region`]); a key contributes
 //! through every region whose Δ range holds it, and one softmax runs over the concatenation —
-//! the `torch.where` formulation of Self-Extend and ReRoPE (spec §0.3), independent of the GPU's
+//! the `torch.where` formulation of Self-Extend and ReRoPE (docs/methods.md#key-regions-and-the-merge), independent of the GPU's
 //! log-sum-exp merge of per-region passes.
 
 use candle_core::{Device, Tensor, D};

@@ -98,7 +98,7 @@ impl CpuModel {
     }
 }
 
-/// Rotates adjacent pairs (x_{2k}, x_{2k+1}) of every head — the GGUF llama layout (spec §1:
+/// Rotates adjacent pairs (x_{2k}, x_{2k+1}) of every head — the GGUF llama layout (docs/methods.md#rotation-layout:
 /// llama.cpp `LLAMA_ROPE_TYPE_NORM`; `convert_hf_to_gguf.py` permutes Q/K rows so this equals HF's
 /// rotate-half on the original weights) — and multiplies token t by `scales[t]`.
 /// `x`: [n, heads, d]; cos/sin: [n, d/2].
@@ -171,7 +171,7 @@ impl<'m> CpuSession<'m> {
     }
 
     /// Re-rotates every cached key from pre-RoPE K with `regions` (dynamic NTK and LongRoPE
-    /// after the length changed their frequencies; spec §0.4).
+    /// after the length changed their frequencies; docs/methods.md#key-cache-policies).
     pub(crate) fn rerotate(&mut self, regions: &[Region]) -> Result<()> {
         let plan = &self.model.plan;
         let tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, 0..self.len)).collect();

@@ -1,4 +1,4 @@
-//! Haystacks: the irrelevant text a probe hides its needles in (spec §9).
+//! Haystacks: the irrelevant text a probe hides its needles in (docs/methods.md#probe-tasks-and-haystacks).
 //!
 //! - `filler`: natural sentences from a small grammar this project wrote, drawn from a seed.
 //!   Paul Graham's essays (gkamradt NIAH, RULER `essay`) cannot ship with the app, and a fixed

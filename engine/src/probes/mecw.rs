@@ -1,4 +1,4 @@
-//! The maximum effective context window (spec §8; Paulsen 2025, arXiv 2509.21361): per task,
+//! The maximum effective context window (docs/methods.md#probe-mecw; Paulsen 2025, arXiv 2509.21361): per task,
 //! accuracy against length with a Wilson interval over seeds, and MECW_τ = the largest length n
 //! such that accuracy ≥ τ at n and at every shorter length of the grid.
 

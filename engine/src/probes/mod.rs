@@ -1,5 +1,5 @@
 //! Probes: how well the model finds and uses information at each position as context grows
-//! (spec §8–§10).
+//! (docs/methods.md#probes).
 //!
 //! - [`entropy_scan`]: attention entropy per (layer, head) at growing context lengths
 //! - [`haystack`]: filler text (our own sentence grammar, RULER's noise, or the user's text)

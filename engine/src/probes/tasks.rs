@@ -1,4 +1,4 @@
-//! Task generators (spec §9): a needle-bearing prompt of *exactly* N tokens of the model in use,
+//! Task generators (docs/methods.md#probe-tasks-and-haystacks): a needle-bearing prompt of *exactly* N tokens of the model in use,
 //! deterministic from a seed, with the expected answer.
 //!
 //! Prompts are assembled from token ids, not text: the instruction, the haystack sentences, the

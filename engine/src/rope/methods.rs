@@ -1,15 +1,15 @@
-//! Every inference-time RoPE method of spec §1–§5 as one serde enum ([`RopeMethod`]).
+//! Every inference-time RoPE method of docs/methods.md#rope-methods as one serde enum ([`RopeMethod`]).
 //!
 //! A method resolves, for a sequence of `seq_len` tokens, to one or two key [`Region`]s. A region
 //! is a range of relative distances Δ = i − j with its own frequencies and its own query and key
-//! position maps (spec §0.2–0.3); the engine rotates q and K once per region and merges the
+//! position maps (docs/methods.md#the-four-knobs); the engine rotates q and K once per region and merges the
 //! regions' softmax terms exactly (one softmax over the union of visible keys). Methods that also
 //! rescale logits per query return a [`LogitScale`]. Both backends consume this resolved form.
 //!
 //! Every position map here depends only on the query index (queries) or only on the key index
 //! (keys), so K can be rotated once, when it enters the cache. Only length-dependent frequencies
 //! (dynamic NTK, LongRoPE's short/long switch) re-rotate cached keys, from the pre-RoPE K the
-//! sessions keep for them (spec §0.4).
+//! sessions keep for them (docs/methods.md#key-cache-policies).
 
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +62,7 @@ impl RopeBaseline {
     }
 }
 
-/// A RoPE variant with its parameters. Parameter names follow the spec (and, where one exists, HF
+/// A RoPE variant with its parameters. Parameter names follow docs/methods.md (and, where one exists, HF
 /// transformers' `rope_scaling` keys); `None` lengths default to the model's trained context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
@@ -570,7 +570,7 @@ impl RopeMethod {
         }
     }
 
-    /// The key regions for a sequence of `seq_len` tokens (spec §0.3 fast mode: one pass per
+    /// The key regions for a sequence of `seq_len` tokens (docs/methods.md#key-regions-and-the-merge: one pass per
     /// region, merged exactly).
     pub fn regions(&self, cx: &RopeContext, seq_len: usize) -> Vec<Region> {
         let near = self.frequencies(cx, seq_len);
@@ -674,7 +674,7 @@ mod tests {
         RopeMethod::Yarn { factor, original_ctx: None, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None }
     }
 
-    /// Spec §2.2 (derived): NTK bases for our model.
+    /// docs/methods.md#method-ntk (derived): NTK bases for our model.
     #[test]
     fn ntk_base_matches_the_spec() {
         for (factor, base) in [(2.0, 204_522.0), (4.0, 418_294.0), (8.0, 855_504.0)] {
@@ -686,7 +686,7 @@ mod tests {
         }
     }
 
-    /// Spec §2.3 (derived): dynamic NTK bases at s = 2.
+    /// docs/methods.md#method-dynamic (derived): dynamic NTK bases at s = 2.
     #[test]
     fn dynamic_base_matches_the_spec() {
         let m = RopeMethod::Dynamic { factor: 2.0, original_ctx: None };
@@ -699,7 +699,7 @@ mod tests {
         }
     }
 
-    /// Spec §2.4 (derived): at s = 2, pairs 0–10 untouched, 20–31 halved, 11–19 step by 0.05;
+    /// docs/methods.md#method-yarn (derived): at s = 2, pairs 0–10 untouched, 20–31 halved, 11–19 step by 0.05;
     /// temperatures 1.0693, 1.1386, 1.2079 at s = 2, 4, 8.
     #[test]
     fn yarn_ramp_and_temperature_match_the_spec() {
@@ -715,7 +715,7 @@ mod tests {
         }
     }
 
-    /// Spec §2.5 (derived): f = 8 multiplies pairs 0–16 by 1, 17 by 0.672, 18 by 0.419,
+    /// docs/methods.md#method-llama3 (derived): f = 8 multiplies pairs 0–16 by 1, 17 by 0.672, 18 by 0.419,
     /// 19 by 0.242 and 20–31 by 0.125.
     #[test]
     fn llama3_bands_match_the_spec() {
@@ -735,7 +735,7 @@ mod tests {
         }
     }
 
-    /// Spec §2.6: θ′ = θ/λ with the long factors past L; a = √(1 + ln s / ln L) (s = 32,
+    /// docs/methods.md#method-longrope: θ′ = θ/λ with the long factors past L; a = √(1 + ln s / ln L) (s = 32,
     /// L = 4096 → 1.190).
     #[test]
     fn longrope_switches_factors_past_the_original_context() {
@@ -756,7 +756,7 @@ mod tests {
         assert!(bad.validate(&CX).unwrap_err().to_string().contains("short_factor has 3 values"));
     }
 
-    /// Spec §3.2 (derived, L = 8192): λ at n = 16384, 32768, 65536, 131072 (1-based) is 1.0769,
+    /// docs/methods.md#method-eabf (derived, L = 8192): λ at n = 16384, 32768, 65536, 131072 (1-based) is 1.0769,
     /// 1.1538, 1.2308, 1.3077; 1 up to L; exempt layers unscaled.
     #[test]
     fn eabf_scales_logits_by_log_n() {
@@ -770,7 +770,7 @@ mod tests {
         assert_eq!(m.frequencies(&CX, 1), RopeFrequencies::standard(500_000.0, 64));
     }
 
-    /// The relative position each method realises (query map − key map), against the spec's
+    /// The relative position each method realises (query map − key map), against docs/methods.md's
     /// formulas for §4 and §5, at every (i, j) of a small grid.
     #[test]
     fn position_maps_realise_the_spec_relative_positions() {

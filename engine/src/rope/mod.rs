@@ -2,16 +2,16 @@
 //! inference-time variant ctxscope offers.
 //!
 //! - this file: [`RopeFrequencies`] (θ_k and the cos/sin factor) and their cos/sin tables;
-//! - [`methods`]: [`RopeMethod`], the 13 variants (spec §1–§5) as one serde enum, each resolving
+//! - [`methods`]: [`RopeMethod`], the 13 variants (docs/methods.md#rope-methods) as one serde enum, each resolving
 //!   to frequencies, key regions with position maps, and a query logit scale;
 //! - [`positions`]: the position maps (STRING, Self-Extend, ReRoPE, StreamingLLM);
 //! - [`precision`]: f32 / f16 / bf16 RoPE arithmetic and the AnchorAttention deviation probe.
 //!
 //! Angles are built on the host and uploaded as cos/sin tables, so every later RoPE variant
-//! (spec §2–§5) only changes `inv_freq`, `attention_scaling` or the positions — never a kernel.
+//! (docs/methods.md#rope-methods) only changes `inv_freq`, `attention_scaling` or the positions — never a kernel.
 //! The rounding follows HF transformers (`LlamaRotaryEmbedding`): `inv_freq` is an f32 vector and
 //! `position · inv_freq` is an f32 product; only sin/cos of that f32 angle are evaluated in f64
-//! (spec §0.5), which keeps us within one f32 ulp of HF's fp32 tables.
+//! (docs/methods.md#angle-tables-and-numerics), which keeps us within one f32 ulp of HF's fp32 tables.
 
 pub mod methods;
 pub mod positions;
@@ -35,7 +35,7 @@ pub struct RopeFrequencies {
 }
 
 impl RopeFrequencies {
-    /// Standard RoPE: θ_k = base^(−2k/d) (spec §1; HF `_compute_default_rope_parameters`).
+    /// Standard RoPE: θ_k = base^(−2k/d) (docs/methods.md#method-default; HF `_compute_default_rope_parameters`).
     pub fn standard(base: f64, head_dim: usize) -> Self {
         let inv_freq = (0..head_dim / 2).map(|k| 1.0f32 / base_power(base, k, head_dim)).collect();
         Self { inv_freq, attention_scaling: 1.0 }
@@ -72,7 +72,7 @@ mod tests {
         let f = RopeFrequencies::standard(100_000.0, 64);
         assert_eq!(f.pairs(), 32);
         assert_eq!(f.inv_freq[0], 1.0);
-        // spec §1: θ_31 = 1e5^(−62/64) = 1.433e−5.
+        // docs/methods.md#method-default: θ_31 = 1e5^(−62/64) = 1.433e−5.
         let expected = 100_000f64.powf(-62.0 / 64.0);
         assert!(((f.inv_freq[31] as f64 - expected) / expected).abs() < 1e-6);
     }

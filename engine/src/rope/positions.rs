@@ -1,5 +1,5 @@
 //! Position maps: where a query or key is rotated, as a function of its token index. The
-//! relative position a logit sees is query map(i) − key map(j) (spec §0.3), so every
+//! relative position a logit sees is query map(i) − key map(j) (docs/methods.md#key-regions-and-the-merge), so every
 //! position-remapping method (STRING, Self-Extend, ReRoPE, StreamingLLM's cache positions) is a
 //! pair of these per key region.
 

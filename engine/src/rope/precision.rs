@@ -1,16 +1,16 @@
-//! RoPE arithmetic precision (spec §7; "When Precision Meets Position: BFloat16 Breaks Down
+//! RoPE arithmetic precision (docs/methods.md#rope-precision; "When Precision Meets Position: BFloat16 Breaks Down
 //! RoPE", Wang et al., arXiv 2411.13476) and the probe that measures its effect.
 //!
-//! Modes, in the spec's letters:
+//! Modes, with the letters of docs/methods.md#precision-modes:
 //! - `f32`: f32 angles (HF's fp32 product), cos/sin, vectors — the engine's default.
 //! - `bf16` (A) / `f16` (B): f32 angles; cos/sin rounded to the format (HF casts them to
 //!   `x.dtype`); q and k rounded before and after the rotation (bf16 activations).
 //! - `bf16-angles` (C) / `f16-angles` (D): additionally the position, θ and their product are
 //!   rounded to the format — the failure mode when positions or angles are held in 16 bits.
 //!
-//! Angles and cos/sin are computed on the host for both backends (spec §0.5), so the table side
+//! Angles and cos/sin are computed on the host for both backends (docs/methods.md#angle-tables-and-numerics), so the table side
 //! is emulated here; the vector rounding runs in `shaders/rope.wgsl` with the same
-//! round-to-nearest-even rule (bf16: the spec's bit trick; f16: `pack2x16float`).
+//! round-to-nearest-even rule (bf16: the bit trick of docs/methods.md#precision-modes; f16: `pack2x16float`).
 
 use serde::{Deserialize, Serialize};
 
@@ -142,7 +142,7 @@ pub struct ProbeResult {
     pub series: Vec<ProbeSeries>,
 }
 
-/// The AnchorAttention pairwise probe (spec §7.1): how far logit(m+Δ, m) = ⟨R(m+Δ)q, R(m)k⟩/√d
+/// The AnchorAttention pairwise probe (docs/methods.md#anchorattention-probe): how far logit(m+Δ, m) = ⟨R(m+Δ)q, R(m)k⟩/√d
 /// drifts from its f64 value as the absolute position m grows, with q and k drawn from N(0, 1)
 /// per entry (logit std ≈ 1). `freqs` gives θ (the f64 reference uses the same θ in f64).
 pub fn deviation_probe(freqs: &RopeFrequencies, config: &ProbeConfig) -> ProbeResult {
@@ -209,17 +209,17 @@ mod tests {
 
     #[test]
     fn rounding_matches_the_bit_trick_and_half() {
-        // bf16 round-to-nearest-even (spec §7.3): 1 + 2^-8 is a tie → 1; 1 + 3·2^-8 → 1 + 2^-6.
+        // bf16 round-to-nearest-even (docs/methods.md#precision-modes): 1 + 2^-8 is a tie → 1; 1 + 3·2^-8 → 1 + 2^-6.
         assert_eq!(RopePrecision::Bf16.round(1.0 + 1.0 / 256.0), 1.0);
         assert_eq!(RopePrecision::Bf16.round(1.0 + 3.0 / 256.0), 1.0 + 1.0 / 64.0);
         assert_eq!(RopePrecision::F16.round(2049.0), 2048.0);
         assert_eq!(RopePrecision::F32.round(1.0 + 1e-7), 1.0 + 1e-7);
-        // Positions: bf16 is exact to 256, f16 to 2048 (spec §0.5).
+        // Positions: bf16 is exact to 256, f16 to 2048 (docs/methods.md#angle-tables-and-numerics).
         assert_eq!(RopePrecision::Bf16Angles.angle(257.0, 1.0), 256.0);
         assert_eq!(RopePrecision::F16Angles.angle(2047.0, 1.0), 2047.0);
     }
 
-    /// The spec §7 reference numbers (NumPy simulation, 256 random pairs): mode A ≈ 0.0023–0.0038,
+    /// The docs/methods.md#rope-precision reference numbers (NumPy simulation, 256 random pairs): mode A ≈ 0.0023–0.0038,
     /// B ≈ 4e-4 flat, C at Δ = 1 ≈ 0.186 from m ≥ 512, D at Δ = 16 ≈ 0.0003 at 0 and 0.59 at
     /// 32768. Tolerances allow for different random draws (and our rounding of the inputs).
     #[test]
