@@ -2,7 +2,7 @@
 // Chromium with real WebGPU on SwiftShader (driven by playwright-core).
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { existsSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import os from "node:os";
@@ -63,4 +63,17 @@ export function tempDir() {
   const dir = path.join(os.tmpdir(), `ctxscope-browser-${process.pid}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** Saves a screenshot of the page to test-results/ and, for the README, to docs/. */
+export async function shoot(page, name) {
+  const file = path.join(outDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  copyFileSync(file, path.join(root, "docs", `${name}.png`));
+}
+
+/** Runs `trigger` and returns the bytes of the file it downloads. */
+export async function downloaded(page, trigger) {
+  const [download] = await Promise.all([page.waitForEvent("download"), trigger()]);
+  return readFileSync(await download.path());
 }

@@ -6,25 +6,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import path from "node:path";
-import { root, outDir, startApp, openApp, tempDir } from "./harness.mjs";
+import { root, outDir, startApp, openApp, tempDir, shoot, downloaded } from "./harness.mjs";
 
 let app;
 
 before(async () => { app = await startApp(); });
 after(async () => { await app?.stop(); });
 
-const docs = path.join(root, "docs");
-
-async function shoot(page, name) {
-  const file = path.join(outDir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  copyFileSync(file, path.join(docs, `${name}.png`));
-}
-
-async function downloaded(page, trigger) {
-  const [download] = await Promise.all([page.waitForEvent("download"), trigger()]);
-  return readFileSync(await download.path());
-}
 
 /** The ECharts option of the chart inside the element with `testid`. */
 async function chartOption(page, testid) {

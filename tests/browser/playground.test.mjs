@@ -5,27 +5,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, copyFileSync } from "node:fs";
 import path from "node:path";
-import { root, outDir, startApp, openApp } from "./harness.mjs";
+import { root, outDir, startApp, openApp, shoot, downloaded } from "./harness.mjs";
 
 let app;
 
 before(async () => { app = await startApp(); });
 after(async () => { await app?.stop(); });
 
-const docs = path.join(root, "docs");
-
-/** Saves a screenshot of the page to test-results/ and, for the README, to docs/. */
-async function shoot(page, name) {
-  const file = path.join(outDir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  copyFileSync(file, path.join(docs, `${name}.png`));
-}
-
-/** Runs `trigger` and returns the text of the file it downloads. */
-async function downloaded(page, trigger) {
-  const [download] = await Promise.all([page.waitForEvent("download"), trigger()]);
-  return readFileSync(await download.path());
-}
 
 test("the experiment form validates as you type, the RoPE view draws both experiments, and the address keeps them", { timeout: 300_000 }, async () => {
   const context = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import path from "node:path";
-import { root, outDir, startApp, openApp, tempDir } from "./harness.mjs";
+import { root, outDir, startApp, openApp, tempDir, downloaded } from "./harness.mjs";
 
 let app;
 before(async () => { app = await startApp(); });
@@ -28,10 +28,6 @@ function encode(json) {
   return "v1." + deflateRawSync(Buffer.from(JSON.stringify(json))).toString("base64url");
 }
 
-async function downloaded(page, trigger) {
-  const [download] = await Promise.all([page.waitForEvent("download"), trigger()]);
-  return readFileSync(await download.path());
-}
 
 /** Opens `url` in a fresh profile; waits for the link panel and the model check. */
 async function openLink(url) {

@@ -3,9 +3,9 @@
 // natively on the CPU (scripts/measure-presets.py --variant cpu).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { root, outDir, startApp, openApp } from "./harness.mjs";
+import { root, startApp, openApp, shoot } from "./harness.mjs";
 
 let app;
 before(async () => { app = await startApp(); });
@@ -37,8 +37,7 @@ test("the tour runs end to end on the CPU fallback; every sweep step is reproduc
     }
     console.log(`# step ${k + 1} ${p.id}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     if (k === 0) {
-      await page.screenshot({ path: path.join(outDir, "tour.png"), fullPage: true });
-      copyFileSync(path.join(outDir, "tour.png"), path.join(root, "docs/tour.png"));
+      await shoot(page, "tour");
     }
     if (k + 1 < presets.length) await page.getByTestId("tour-next").click();
   }
