@@ -4,25 +4,25 @@
 use leptos::prelude::*;
 
 use crate::client::EngineClient;
+use crate::components::link_panel::LinkPanel;
 use crate::components::model_loader::{default_model_url, load};
+use crate::components::share_box::ShareBox;
 use crate::components::sweep_form::SweepInputs;
+use crate::components::tour_bar::TourBar;
 use crate::pages::attention::AttentionPage;
 use crate::pages::chat::ChatPage;
 use crate::pages::entropy::EntropyPage;
 use crate::pages::experiment::ExperimentPage;
-use crate::pages::precision::PrecisionPage;
 use crate::pages::model::ModelPage;
+use crate::pages::precision::PrecisionPage;
 use crate::pages::recall::RecallPage;
 use crate::pages::results::ResultsPage;
 use crate::pages::tour::TourPage;
 use crate::pages::workbench::WorkbenchPage;
-use crate::components::tour_bar::TourBar;
-use crate::state::tour::Tour;
-use crate::state::url::{self, View};
 use crate::state::inside::Inside;
 use crate::state::share::{self, Shared};
-use crate::components::link_panel::LinkPanel;
-use crate::components::share_box::ShareBox;
+use crate::state::tour::Tour;
+use crate::state::url::{self, View};
 use crate::state::{AppState, LoadState, RecallRun};
 use ctxscope_engine::backend::BackendChoice;
 
@@ -63,7 +63,9 @@ pub fn App() -> impl IntoView {
             }
         }
         Some(Err(e)) => {
-            state.url_problems.update(|p| p.push(format!("this link could not be opened — {e}; the page shows the defaults")));
+            state
+                .url_problems
+                .update(|p| p.push(format!("this link could not be opened — {e}; the page shows the defaults")));
             load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() });
         }
         None => load(state, ctxscope_app::protocol::Source::Url { url: default_model_url() }),

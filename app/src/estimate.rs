@@ -37,7 +37,6 @@ impl Calibration {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,10 @@ pub fn register_service_worker() {
     let promise = container.register("./sw.js");
     wasm_bindgen_futures::spawn_local(async move {
         if let Err(e) = JsFuture::from(promise).await {
-            web_sys::console::warn_2(&JsValue::from_str("ctxscope: no offline copy (the service worker did not register):"), &e);
+            web_sys::console::warn_2(
+                &JsValue::from_str("ctxscope: no offline copy (the service worker did not register):"),
+                &e,
+            );
         }
     });
 }

@@ -80,7 +80,12 @@ impl Variant {
     pub fn state(&self, preset: &Preset, model: &PresetModel) -> SharedState {
         let with_sweep = self.sweep.is_some();
         SharedState {
-            model: Some(SharedModel { name: Some(model.name.clone()), url: Some(model.url.clone()), bytes: model.bytes, sha256: model.sha256.clone() }),
+            model: Some(SharedModel {
+                name: Some(model.name.clone()),
+                url: Some(model.url.clone()),
+                bytes: model.bytes,
+                sha256: model.sha256.clone(),
+            }),
             view: Some(preset.view.clone()),
             a: if with_sweep { None } else { self.a.clone() },
             b: if with_sweep { None } else { self.b.clone() },
@@ -109,7 +114,8 @@ mod tests {
                 assert!(url.len() < LINK_COMFORT_CHARS, "{} {name}: {} characters", p.id, url.len());
                 assert_eq!(SharedState::decode(&url).unwrap(), state);
                 assert!(!v.observed.trim().is_empty(), "{} {name}: nothing observed", p.id);
-                let runs = usize::from(v.sweep.is_some()) + usize::from(v.scan.is_some()) + usize::from(v.deltas.is_some());
+                let runs =
+                    usize::from(v.sweep.is_some()) + usize::from(v.scan.is_some()) + usize::from(v.deltas.is_some());
                 assert_eq!(runs, 1, "{} {name}: one sweep, scan or probe", p.id);
                 if v.sweep.is_some() {
                     assert!(v.result.is_some(), "{} {name}: a sweep without its recorded outcome", p.id);

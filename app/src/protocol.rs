@@ -49,14 +49,28 @@ pub enum RequestBody {
     /// Token ids and their pieces.
     Tokenize { text: String },
     /// Teacher-forced log-probabilities of `continuation` after `prompt`.
-    Score { backend: Option<Backend>, experiment: Experiment, prompt: String, continuation: String, entropy: bool, attention_row: Option<(usize, usize, usize)> },
+    Score {
+        backend: Option<Backend>,
+        experiment: Experiment,
+        prompt: String,
+        continuation: String,
+        entropy: bool,
+        attention_row: Option<(usize, usize, usize)>,
+    },
     /// Greedy generation, streamed as `Token` events, stopping at end-of-turn.
     Generate { backend: Option<Backend>, experiment: Experiment, prompt: String, max_tokens: usize },
     /// A probe sweep, streamed as `Cell` events; `resume` continues a partial result.
     Sweep { backend: Option<Backend>, config: SweepConfig, resume: Option<SweepResults> },
     /// Attention rows of (layer, head) over `input` (one row of a long prompt, or the full map
     /// of a short one), answered by `Map`.
-    AttentionMap { backend: Option<Backend>, experiment: Experiment, input: Input, layer: usize, head: usize, rows: Rows },
+    AttentionMap {
+        backend: Option<Backend>,
+        experiment: Experiment,
+        input: Input,
+        layer: usize,
+        head: usize,
+        rows: Rows,
+    },
     /// Mean attention entropy per (layer, head) at growing lengths of one text, once per
     /// experiment, streamed as `EntropyPoint` events, then `EntropyScanDone`.
     EntropyScan { backend: Option<Backend>, experiments: Vec<Experiment>, config: EntropyScanConfig },
@@ -69,7 +83,16 @@ pub enum RequestBody {
     PrecisionProbe { experiment: Experiment, config: ProbeConfig },
     /// One sweep cell's prompt, rebuilt: its text with the needles marked and, when `generate`
     /// is set, the model's greedy answer under `experiment` (up to that many tokens).
-    Case { task: Task, haystack: Haystack, length: usize, depth: f64, seed: u64, experiment: Experiment, backend: Option<Backend>, generate: Option<usize> },
+    Case {
+        task: Task,
+        haystack: Haystack,
+        length: usize,
+        depth: f64,
+        seed: u64,
+        experiment: Experiment,
+        backend: Option<Backend>,
+        generate: Option<usize>,
+    },
     /// The text of an input (a haystack of N tokens as text, for prompts the user can edit).
     Text { input: Input },
     /// Stops request `target` at its next chunk boundary (a sweep keeps its finished cells).
@@ -176,34 +199,99 @@ pub enum Stage {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum EventBody {
     /// Sent once when the worker starts (id 0).
-    Ready { gpu: GpuInfo },
-    Progress { stage: Stage, done: u64, total: Option<u64> },
-    Loaded { model: ModelInfo },
-    Tokenized { pieces: Vec<Piece> },
-    Scored { backend: Backend, output: ScoreOutput, entropy: Option<EntropyTrace>, row: Option<AttentionRow>, seconds: f64 },
+    Ready {
+        gpu: GpuInfo,
+    },
+    Progress {
+        stage: Stage,
+        done: u64,
+        total: Option<u64>,
+    },
+    Loaded {
+        model: ModelInfo,
+    },
+    Tokenized {
+        pieces: Vec<Piece>,
+    },
+    Scored {
+        backend: Backend,
+        output: ScoreOutput,
+        entropy: Option<EntropyTrace>,
+        row: Option<AttentionRow>,
+        seconds: f64,
+    },
     /// A generated token and the text it completed; `tokens_per_s` is the decode rate so far.
-    Token { id: u32, text: String, index: usize, tokens_per_s: f64 },
-    Generated { backend: Backend, generation: Generation, prefill_tokens_per_s: f64, decode_tokens_per_s: f64 },
+    Token {
+        id: u32,
+        text: String,
+        index: usize,
+        tokens_per_s: f64,
+    },
+    Generated {
+        backend: Backend,
+        generation: Generation,
+        prefill_tokens_per_s: f64,
+        decode_tokens_per_s: f64,
+    },
     /// A finished sweep cell and the progress.
-    Cell { cell: Cell, progress: SweepProgress },
+    Cell {
+        cell: Cell,
+        progress: SweepProgress,
+    },
     /// The sweep's results document (`complete: false` when it was cancelled).
-    SweepDone { results: SweepResults },
+    SweepDone {
+        results: SweepResults,
+    },
     /// An input as text, and its length in tokens.
-    Text { text: String, tokens: usize },
+    Text {
+        text: String,
+        tokens: usize,
+    },
     /// The rows asked for, and the pieces of every key up to the last query.
-    Map { backend: Backend, map: AttentionMap, pieces: Vec<Piece>, seconds: f64 },
+    Map {
+        backend: Backend,
+        map: AttentionMap,
+        pieces: Vec<Piece>,
+        seconds: f64,
+    },
     /// One length of an entropy scan under `experiments[experiment]`.
-    EntropyPoint { experiment: usize, point: EntropyPoint },
-    EntropyScanDone { backend: Backend },
+    EntropyPoint {
+        experiment: usize,
+        point: EntropyPoint,
+    },
+    EntropyScanDone {
+        backend: Backend,
+    },
     /// A chat turn finished: the conversation's ids (prompt then answer, for the attention
     /// view), the prompt's length, and the rates.
-    ChatDone { backend: Backend, generation: Generation, ids: Vec<u32>, prefill_tokens_per_s: f64, decode_tokens_per_s: f64 },
-    RopeTable { table: RopeTable },
-    PrecisionProbe { result: ProbeResult },
-    Case { segments: Vec<Segment>, tokens: usize, target: String, answers: Vec<String>, generated: Option<String> },
+    ChatDone {
+        backend: Backend,
+        generation: Generation,
+        ids: Vec<u32>,
+        prefill_tokens_per_s: f64,
+        decode_tokens_per_s: f64,
+    },
+    RopeTable {
+        table: RopeTable,
+    },
+    PrecisionProbe {
+        result: ProbeResult,
+    },
+    Case {
+        segments: Vec<Segment>,
+        tokens: usize,
+        target: String,
+        answers: Vec<String>,
+        generated: Option<String>,
+    },
     /// The request failed; `code` is stable (`ctxscope_engine::Error::code`), `remedy` is for
     /// people. A sweep's finished cells come back in `partial`.
-    Error { code: String, message: String, remedy: String, partial: Option<SweepResults> },
+    Error {
+        code: String,
+        message: String,
+        remedy: String,
+        partial: Option<SweepResults>,
+    },
 }
 
 impl EventBody {
@@ -211,7 +299,11 @@ impl EventBody {
     /// match is exhaustive so that a new event kind must say which it is.
     pub fn is_terminal(&self) -> bool {
         match self {
-            Self::Ready { .. } | Self::Progress { .. } | Self::Token { .. } | Self::Cell { .. } | Self::EntropyPoint { .. } => false,
+            Self::Ready { .. }
+            | Self::Progress { .. }
+            | Self::Token { .. }
+            | Self::Cell { .. }
+            | Self::EntropyPoint { .. } => false,
             Self::Loaded { .. }
             | Self::Tokenized { .. }
             | Self::Scored { .. }

@@ -235,7 +235,9 @@ impl ExperimentArgs {
     fn rope_method(&self, base: &RopeMethod) -> Result<RopeMethod, String> {
         let fields = self.rope_fields();
         let mut obj: Map<String, Value> = match self.rope {
-            Some(name) if method_name(name) != base.name() => Map::from_iter([("method".to_string(), json!(method_name(name)))]),
+            Some(name) if method_name(name) != base.name() => {
+                Map::from_iter([("method".to_string(), json!(method_name(name)))])
+            }
             _ => match serde_json::to_value(base).map_err(|e| e.to_string())? {
                 Value::Object(m) => m,
                 _ => unreachable!("RopeMethod serialises to an object"),

@@ -18,12 +18,16 @@ use ctxscope_engine::probes::haystack::Haystack;
 use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
 use ctxscope_engine::rope::{RopePrecision, RopeTable};
 use ctxscope_engine::score::score;
-use experiment_args::ExperimentArgs;
 use ctxscope_engine::{ModelFile, TextTokenizer, DEFAULT_MODEL_FILE};
+use experiment_args::ExperimentArgs;
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(name = "ctxscope", version, about = "Long-context playground engine: inspect, tokenize, generate, score, bench")]
+#[command(
+    name = "ctxscope",
+    version,
+    about = "Long-context playground engine: inspect, tokenize, generate, score, bench"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -205,7 +209,9 @@ fn load_engine(file: &ModelFile, backend: BackendChoice, experiment: &Experiment
 
 /// Says on stderr when an experiment replaces (or builds on) the RoPE scaling the model declares.
 fn note_baseline(plan: &Plan) {
-    if let Some(note) = plan.baseline_note().filter(|_| !matches!(plan.experiment.rope, ctxscope_engine::rope::RopeMethod::Model)) {
+    if let Some(note) =
+        plan.baseline_note().filter(|_| !matches!(plan.experiment.rope, ctxscope_engine::rope::RopeMethod::Model))
+    {
         eprintln!("ctxscope: note: RoPE {note}");
     }
 }
@@ -248,7 +254,8 @@ fn run(cli: Cli) -> CliResult {
             let continuation = read_text(&continuation_file)?;
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + tokenizer.encode(&continuation).map_err(err)?.len();
+            let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len()
+                + tokenizer.encode(&continuation).map_err(err)?.len();
             let engine = load_engine(&file, backend, &experiment)?;
             // One forward pass over the whole sequence: dynamic methods see its full length.
             let mut session = engine.session(total.max(1)).map_err(err)?;
@@ -276,7 +283,12 @@ fn run(cli: Cli) -> CliResult {
             }
             if let Some(row) = session.attention_row() {
                 // The key tokens travel with the row, so the page's Attention view can label them.
-                let ids: Vec<u32> = tokenizer.encode_prompt(&prompt).map_err(err)?.into_iter().chain(tokenizer.encode(&continuation).map_err(err)?).collect();
+                let ids: Vec<u32> = tokenizer
+                    .encode_prompt(&prompt)
+                    .map_err(err)?
+                    .into_iter()
+                    .chain(tokenizer.encode(&continuation).map_err(err)?)
+                    .collect();
                 let tokens: Vec<String> = ids.iter().take(row.position + 1).map(|&id| tokenizer.piece(id)).collect();
                 value["attention_row"] = json!({ "layer": row.layer, "head": row.head, "position": row.position, "probs": row.probs, "tokens": tokens });
             }
@@ -312,11 +324,14 @@ fn run(cli: Cli) -> CliResult {
             let config = EntropyScanConfig { haystack, lengths, tail, seed };
             let t0 = std::time::Instant::now();
             let clock = move || t0.elapsed().as_secs_f64();
-            let points = block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &clock, &mut |p| {
-                eprintln!("entropy-scan: {} tokens in {:.1} s", p.length, p.seconds);
-            }))
-            .map_err(err)?;
-            print_json(&json!({ "experiment": experiment, "backend": engine.backend().name(), "config": config, "points": points }))
+            let points =
+                block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &clock, &mut |p| {
+                    eprintln!("entropy-scan: {} tokens in {:.1} s", p.length, p.seconds);
+                }))
+                .map_err(err)?;
+            print_json(
+                &json!({ "experiment": experiment, "backend": engine.backend().name(), "config": config, "points": points }),
+            )
         }
         Command::PrecisionProbe { model, experiment, deltas, starts, samples, seed } => {
             let experiment = experiment.experiment()?;
@@ -338,7 +353,14 @@ fn run(cli: Cli) -> CliResult {
 fn print_rope_table(t: &RopeTable) {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "{} at {} tokens (head_dim {}, base {})", t.experiment.rope.name(), t.seq_len, t.head_dim, t.base);
+    let _ = writeln!(
+        out,
+        "{} at {} tokens (head_dim {}, base {})",
+        t.experiment.rope.name(),
+        t.seq_len,
+        t.head_dim,
+        t.base
+    );
     for (r, region) in t.regions.iter().enumerate() {
         let _ = writeln!(
             out,

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use ctxscope_engine::backend::{block_on, BackendChoice, Interrupt};
 use ctxscope_engine::experiment::{Experiment, Plan};
-use ctxscope_engine::rope::RopeMethod;
 use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, SweepConfig, SweepResults};
+use ctxscope_engine::rope::RopeMethod;
 use ctxscope_engine::share::{SharedModel, SharedResult, SharedState, LINK_COMFORT_CHARS};
 use ctxscope_engine::TextTokenizer;
 
@@ -59,7 +59,9 @@ pub fn run(args: SweepArgs) -> CliResult {
     let link = args.link.as_deref().map(SharedState::decode).transpose().map_err(err)?;
     let config = match (&args.config, &link) {
         (Some(path), _) => SweepConfig::from_json(&read_text(path)?).map_err(|e| format!("{}: {e}", path.display()))?,
-        (None, Some(l)) => l.sweep.clone().ok_or("the link holds no sweep (open it in the page, run one, and share that)")?,
+        (None, Some(l)) => {
+            l.sweep.clone().ok_or("the link holds no sweep (open it in the page, run one, and share that)")?
+        }
         (None, None) => return Err("give --config or --link".into()),
     };
     let file = open_model(&args.model.model)?;
@@ -83,7 +85,10 @@ pub fn run(args: SweepArgs) -> CliResult {
     };
     let previous = if args.resume && args.out.exists() {
         let text = read_text(&args.out)?;
-        Some(serde_json::from_str::<SweepResults>(&text).map_err(|e| format!("{}: not a results file: {e}", args.out.display()))?)
+        Some(
+            serde_json::from_str::<SweepResults>(&text)
+                .map_err(|e| format!("{}: not a results file: {e}", args.out.display()))?,
+        )
     } else {
         None
     };
@@ -102,28 +107,37 @@ pub fn run(args: SweepArgs) -> CliResult {
     // Rewriting the whole document after every cell would be quadratic in the grid size: save
     // at most every few seconds (an interrupted run loses at most that much work).
     let mut last_save = f64::NEG_INFINITY;
-    let outcome = block_on(run_sweep(&config, &mut engine, &tokenizer, identity, previous, &interrupt, &clock, &mut |p, partial| {
-        let k = &p.cell;
-        eprint!(
-            "\r[{}/{}] {} {} L={} depth={:.2} seed={} {} | {:.0} s elapsed, ETA {:.0} s   ",
-            p.done,
-            p.total,
-            k.experiment,
-            k.task,
-            k.length,
-            k.depth,
-            k.seed,
-            if p.correct { "✓" } else { "✗" },
-            p.elapsed_s,
-            p.eta_s
-        );
-        if p.elapsed_s - last_save >= SAVE_EVERY_S {
-            last_save = p.elapsed_s;
-            if let Err(e) = save(&args.out, partial) {
-                save_error = Some(e);
+    let outcome = block_on(run_sweep(
+        &config,
+        &mut engine,
+        &tokenizer,
+        identity,
+        previous,
+        &interrupt,
+        &clock,
+        &mut |p, partial| {
+            let k = &p.cell;
+            eprint!(
+                "\r[{}/{}] {} {} L={} depth={:.2} seed={} {} | {:.0} s elapsed, ETA {:.0} s   ",
+                p.done,
+                p.total,
+                k.experiment,
+                k.task,
+                k.length,
+                k.depth,
+                k.seed,
+                if p.correct { "✓" } else { "✗" },
+                p.elapsed_s,
+                p.eta_s
+            );
+            if p.elapsed_s - last_save >= SAVE_EVERY_S {
+                last_save = p.elapsed_s;
+                if let Err(e) = save(&args.out, partial) {
+                    save_error = Some(e);
+                }
             }
-        }
-    }));
+        },
+    ));
     eprintln!();
     let results = match outcome {
         Ok(results) => results,
@@ -131,7 +145,12 @@ pub fn run(args: SweepArgs) -> CliResult {
             // Keep every finished cell: a rerun with --resume continues from them.
             if let Some(partial) = &stopped.partial {
                 save(&args.out, partial)?;
-                return Err(format!("{} (the {} finished cells are saved in {}; --resume continues)", stopped.error, partial.cells.len(), args.out.display()));
+                return Err(format!(
+                    "{} (the {} finished cells are saved in {}; --resume continues)",
+                    stopped.error,
+                    partial.cells.len(),
+                    args.out.display()
+                ));
             }
             return Err(err(stopped.error));
         }
@@ -140,7 +159,13 @@ pub fn run(args: SweepArgs) -> CliResult {
         return Err(e);
     }
     save(&args.out, &results)?;
-    eprintln!("{} cells in {:.1} s → {} (result hash {})", results.cells.len(), clock(), args.out.display(), &results.result_hash[..12]);
+    eprintln!(
+        "{} cells in {:.1} s → {} (result hash {})",
+        results.cells.len(),
+        clock(),
+        args.out.display(),
+        &results.result_hash[..12]
+    );
     let model_url = args.model_url.clone().or_else(|| link.as_ref().and_then(|l| l.model.as_ref()?.url.clone()));
     print_link(&results, model_url, &args.page, link.as_ref().and_then(|l| l.view.clone()))
 }
@@ -148,7 +173,12 @@ pub fn run(args: SweepArgs) -> CliResult {
 /// Prints the share link of `results` (stdout), or says why it is offered as a file.
 fn print_link(results: &SweepResults, model_url: Option<String>, page: &str, view: Option<String>) -> CliResult {
     let state = SharedState {
-        model: Some(SharedModel { name: results.model.name.clone(), url: model_url, bytes: results.model.file_bytes, sha256: results.model.sha256.clone() }),
+        model: Some(SharedModel {
+            name: results.model.name.clone(),
+            url: model_url,
+            bytes: results.model.file_bytes,
+            sha256: results.model.sha256.clone(),
+        }),
         view: Some(view.unwrap_or_else(|| "recall".into())),
         a: None,
         b: None,
@@ -166,14 +196,22 @@ fn print_link(results: &SweepResults, model_url: Option<String>, page: &str, vie
 
 pub fn mecw(path: &Path, json: bool) -> CliResult {
     let text = read_text(path)?;
-    let results: SweepResults = serde_json::from_str(&text).map_err(|e| format!("{}: not a results file: {e}", path.display()))?;
+    let results: SweepResults =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a results file: {e}", path.display()))?;
     if json {
         let text = serde_json::to_string(&results.summaries).map_err(|e| e.to_string())?;
         println!("{text}");
         return Ok(());
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{} on {} ({} cells{})", results.config.name, results.model.name.as_deref().unwrap_or("model"), results.cells.len(), if results.complete { "" } else { ", incomplete" });
+    let _ = writeln!(
+        out,
+        "{} on {} ({} cells{})",
+        results.config.name,
+        results.model.name.as_deref().unwrap_or("model"),
+        results.cells.len(),
+        if results.complete { "" } else { ", incomplete" }
+    );
     for s in &results.summaries {
         let fmt = |m: Option<usize>, r: Option<f64>| match (m, r) {
             (Some(m), Some(r)) => format!("{m} ({:.0}% of L)", r * 100.0),
@@ -189,9 +227,14 @@ pub fn mecw(path: &Path, json: bool) -> CliResult {
             fmt(s.mecw.mecw_relative, s.mecw.relative_ratio),
             s.mecw.relative_threshold
         );
-        let _ = writeln!(out, "  {:>8} {:>6} {:>9} {:>17} {:>10}", "length", "cases", "accuracy", "95% CI", "mean score");
+        let _ =
+            writeln!(out, "  {:>8} {:>6} {:>9} {:>17} {:>10}", "length", "cases", "accuracy", "95% CI", "mean score");
         for p in &s.curve {
-            let _ = writeln!(out, "  {:>8} {:>6} {:>9.3} {:>8.3} – {:<6.3} {:>10.3}", p.length, p.cases, p.accuracy, p.ci_low, p.ci_high, p.mean_score);
+            let _ = writeln!(
+                out,
+                "  {:>8} {:>6} {:>9.3} {:>8.3} – {:<6.3} {:>10.3}",
+                p.length, p.cases, p.accuracy, p.ci_low, p.ci_high, p.mean_score
+            );
         }
     }
     let _ = std::io::stdout().write_all(out.as_bytes());

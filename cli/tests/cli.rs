@@ -54,7 +54,13 @@ fn score_follows_the_contract() {
     let p = temp_file("p.txt", b"The colour of a clear daytime sky is");
     let c = temp_file("c.txt", b" blue.");
     let v = json_stdout(&ctxscope(&[
-        "score", "--prompt-file", p.to_str().unwrap(), "--continuation-file", c.to_str().unwrap(), "--backend", "cpu",
+        "score",
+        "--prompt-file",
+        p.to_str().unwrap(),
+        "--continuation-file",
+        c.to_str().unwrap(),
+        "--backend",
+        "cpu",
     ]));
     assert_eq!(v["prompt_tokens"], 8);
     assert_eq!(v["continuation_ids"], serde_json::json!([4461, 30]));
@@ -89,7 +95,8 @@ fn errors_are_one_line_and_nonzero() {
     }
     let empty = temp_file("empty.txt", b"");
     let cont = temp_file("cont.txt", b" x");
-    let out = ctxscope(&["score", "--prompt-file", empty.to_str().unwrap(), "--continuation-file", cont.to_str().unwrap()]);
+    let out =
+        ctxscope(&["score", "--prompt-file", empty.to_str().unwrap(), "--continuation-file", cont.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("prompt is empty"));
 }
@@ -99,7 +106,18 @@ fn gpu_score_adds_entropy_and_an_attention_row() {
     let p = temp_file("gp.txt", b"The colour of a clear daytime sky is");
     let c = temp_file("gc.txt", b" blue.");
     let (p, c) = (p.to_str().unwrap(), c.to_str().unwrap());
-    let out = ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--backend", "gpu", "--entropy", "--attention-row", "2,4,6"]);
+    let out = ctxscope(&[
+        "score",
+        "--prompt-file",
+        p,
+        "--continuation-file",
+        c,
+        "--backend",
+        "gpu",
+        "--entropy",
+        "--attention-row",
+        "2,4,6",
+    ]);
     // A run that succeeds prints nothing on stderr (no windowing-system noise from Vulkan).
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     let v = json_stdout(&out);
@@ -113,7 +131,16 @@ fn gpu_score_adds_entropy_and_an_attention_row() {
     assert_eq!(probs.len(), 7, "keys 0..=6");
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
     // The CPU reference records the same entropy and row (it is their oracle).
-    let cpu = json_stdout(&ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--entropy", "--attention-row", "2,4,6"]));
+    let cpu = json_stdout(&ctxscope(&[
+        "score",
+        "--prompt-file",
+        p,
+        "--continuation-file",
+        c,
+        "--entropy",
+        "--attention-row",
+        "2,4,6",
+    ]));
     assert_eq!(cpu["backend"], "cpu");
     for (a, b) in cpu["entropy"]["per_layer_mean"].as_array().unwrap().iter().zip(per_layer) {
         assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-3, "entropy CPU {a} vs GPU {b}");
@@ -129,11 +156,31 @@ fn score_applies_rope_scaling_and_validates_its_flags() {
     let c = temp_file("rc.txt", b" blue.");
     let (p, c) = (p.to_str().unwrap(), c.to_str().unwrap());
     let base = json_stdout(&ctxscope(&["score", "--prompt-file", p, "--continuation-file", c]));
-    let linear = json_stdout(&ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--rope", "linear", "--rope-factor", "4"]));
+    let linear = json_stdout(&ctxscope(&[
+        "score",
+        "--prompt-file",
+        p,
+        "--continuation-file",
+        c,
+        "--rope",
+        "linear",
+        "--rope-factor",
+        "4",
+    ]));
     let diff = (base["logprob_sum"].as_f64().unwrap() - linear["logprob_sum"].as_f64().unwrap()).abs();
     assert!(diff > 1e-3, "linear ×4 interpolation changes the scores (Δ {diff})");
     // Dynamic NTK below the trained context is the default table.
-    let dynamic = json_stdout(&ctxscope(&["score", "--prompt-file", p, "--continuation-file", c, "--rope", "dynamic", "--rope-factor", "4"]));
+    let dynamic = json_stdout(&ctxscope(&[
+        "score",
+        "--prompt-file",
+        p,
+        "--continuation-file",
+        c,
+        "--rope",
+        "dynamic",
+        "--rope-factor",
+        "4",
+    ]));
     assert_eq!(dynamic["logprobs"], base["logprobs"]);
     for bad in [vec!["--rope", "yarn"], vec!["--rope", "ntk", "--rope-factor", "-2"]] {
         let mut args = vec!["score", "--prompt-file", p, "--continuation-file", c];
@@ -170,7 +217,19 @@ fn experiment_flags_and_configs_reach_the_engine() {
     assert_ne!(rerope["logprobs"], base["logprobs"]);
     let string = score(&["--rope", "string", "--attention-factor", "1"]);
     assert_eq!(string["logprobs"], base["logprobs"]);
-    let out = ctxscope(&["generate", "--prompt", "The capital of France is", "--max-tokens", "3", "--rope", "self-extend", "--self-extend-group-size", "2", "--self-extend-neighbor-window", "8"]);
+    let out = ctxscope(&[
+        "generate",
+        "--prompt",
+        "The capital of France is",
+        "--max-tokens",
+        "3",
+        "--rope",
+        "self-extend",
+        "--self-extend-group-size",
+        "2",
+        "--self-extend-neighbor-window",
+        "8",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for (bad, msg) in [
         (vec!["--sinks", "4"], "need --window"),
@@ -207,7 +266,10 @@ fn rope_table_resolves_regions_and_lengths() {
     let theta1 = dynamic["inv_freq"][1].as_f64().unwrap();
     assert!((theta1 / 310_822f64.powf(-2.0 / 64.0) - 1.0).abs() < 1e-5, "θ_1 = {theta1}");
     let standard = table(&[]);
-    assert_eq!(table(&["--rope", "dynamic", "--rope-factor", "2", "--seq-len", "8192"])["inv_freq"], standard["inv_freq"]);
+    assert_eq!(
+        table(&["--rope", "dynamic", "--rope-factor", "2", "--seq-len", "8192"])["inv_freq"],
+        standard["inv_freq"]
+    );
     let wavelength = standard["wavelengths"][31].as_f64().unwrap();
     assert!((wavelength - 438_460.0).abs() < 50.0, "λ_31 = {wavelength} (docs/methods.md#method-default)");
     let eabf = table(&["--rope", "eabf", "--seq-len", "16384"]);
@@ -245,11 +307,19 @@ fn sweep_runs_resumes_and_estimates_mecw() {
     assert_eq!(results.summaries.len(), recomputed.len());
     for (a, b) in results.summaries.iter().zip(&recomputed) {
         assert_eq!((a.mecw.mecw_absolute, a.mecw.mecw_relative), (b.mecw.mecw_absolute, b.mecw.mecw_relative));
-        let counts = |s: &ctxscope_engine::probes::sweep::TaskSummary| s.curve.iter().map(|p| (p.length, p.cases, p.correct)).collect::<Vec<_>>();
+        let counts = |s: &ctxscope_engine::probes::sweep::TaskSummary| {
+            s.curve.iter().map(|p| (p.length, p.cases, p.correct)).collect::<Vec<_>>()
+        };
         assert_eq!(counts(a), counts(b));
     }
     for s in &results.summaries {
-        assert!(s.curve[0].accuracy >= 0.8, "{} recall at {} tokens: {}", s.task, s.curve[0].length, s.curve[0].accuracy);
+        assert!(
+            s.curve[0].accuracy >= 0.8,
+            "{} recall at {} tokens: {}",
+            s.task,
+            s.curve[0].length,
+            s.curve[0].accuracy
+        );
     }
     // Drop the last 10 cells, mark the file partial, and resume.
     let mut partial = results.clone();
@@ -278,7 +348,8 @@ fn example_sweeps_are_valid() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
-            let config = SweepConfig::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let config = SweepConfig::from_json(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(!config.cells().is_empty());
             n += 1;
         }
@@ -324,7 +395,8 @@ fn patched_model(name: &str, keys: &[(&str, candle_core::quantized::gguf_file::V
     let path = root().join("public/models/smollm2-135m-instruct-q4_1.gguf");
     let mut src = std::fs::File::open(&path).unwrap();
     let content = Content::read(&mut src).unwrap();
-    let mut metadata: Vec<(String, gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut metadata: Vec<(String, gguf_file::Value)> =
+        content.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     metadata.extend(keys.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let tensors: Vec<(String, candle_core::quantized::QTensor)> = content
         .tensor_infos
@@ -344,7 +416,10 @@ fn patched_model(name: &str, keys: &[(&str, candle_core::quantized::gguf_file::V
 #[test]
 fn rope_scaling_declared_in_the_gguf_is_the_baseline() {
     use candle_core::quantized::gguf_file::Value;
-    let model = patched_model("linear4.gguf", &[("llama.rope.scaling.type", Value::String("linear".into())), ("llama.rope.scaling.factor", Value::F32(4.0))]);
+    let model = patched_model(
+        "linear4.gguf",
+        &[("llama.rope.scaling.type", Value::String("linear".into())), ("llama.rope.scaling.factor", Value::F32(4.0))],
+    );
     let m = model.to_str().unwrap();
     let info = json_stdout(&ctxscope(&["info", "--model", m]));
     assert_eq!(info["rope"]["scaling"], serde_json::json!({"type": "linear", "factor": 4.0}));
@@ -357,7 +432,15 @@ fn rope_scaling_declared_in_the_gguf_is_the_baseline() {
     let p = temp_file("dp.txt", b"The colour of a clear daytime sky is");
     let c = temp_file("dc.txt", b" blue, and at night it is black.");
     let score = |model: &str, extra: &[&str]| {
-        let mut args = vec!["score", "--model", model, "--prompt-file", p.to_str().unwrap(), "--continuation-file", c.to_str().unwrap()];
+        let mut args = vec![
+            "score",
+            "--model",
+            model,
+            "--prompt-file",
+            p.to_str().unwrap(),
+            "--continuation-file",
+            c.to_str().unwrap(),
+        ];
         args.extend(extra);
         json_stdout(&ctxscope(&args))
     };

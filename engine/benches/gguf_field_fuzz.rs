@@ -61,7 +61,8 @@ fn main() {
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
-            let (valid, fields, ran, refused, failures, ratio) = (&valid, &fields, &ran, &refused, &failures, &max_ratio_permille);
+            let (valid, fields, ran, refused, failures, ratio) =
+                (&valid, &fields, &ran, &refused, &failures, &max_ratio_permille);
             s.spawn(move || {
                 let mut rng = Rng(seed.wrapping_mul(0x1000_0000_0000) ^ t as u64);
                 let mut parsed = 0usize;
@@ -76,7 +77,10 @@ fn main() {
                     };
                     ratio.fetch_max(peak * 1000 / len.max(1), Ordering::Relaxed);
                     if let Some(v) = violation(&outcome, peak, len) {
-                        failures.lock().unwrap().push(format!("case {i} ({what}): {}", v.chars().take(300).collect::<String>()));
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("case {i} ({what}): {}", v.chars().take(300).collect::<String>()));
                     }
                 }
             });

@@ -109,7 +109,8 @@ impl Engine {
                 Ok(Loaded { engine: Self::gpu(Arc::new(ctx), file)?, note: None })
             }
             BackendChoice::Auto => {
-                let fallback = |why: String| -> Result<Loaded> { Ok(Loaded { engine: Self::cpu(file)?, note: Some(why) }) };
+                let fallback =
+                    |why: String| -> Result<Loaded> { Ok(Loaded { engine: Self::cpu(file)?, note: Some(why) }) };
                 let ctx = match GpuContext::new().await {
                     Ok(ctx) => ctx,
                     Err(e) => return fallback(format!("{e}; running on the CPU")),
@@ -214,7 +215,15 @@ impl Engine {
             Model::Cpu(m) => Inner::Cpu(m.session()),
             Model::Gpu(m) => Inner::Gpu(m.session(capacity)?),
         };
-        Ok(Session { spec: self.spec(), plan: self.plan(), inner, capacity, history: Vec::new(), key_regions: None, interrupt: Interrupt::default() })
+        Ok(Session {
+            spec: self.spec(),
+            plan: self.plan(),
+            inner,
+            capacity,
+            history: Vec::new(),
+            key_regions: None,
+            interrupt: Interrupt::default(),
+        })
     }
 }
 
@@ -323,7 +332,12 @@ impl Session<'_> {
     ///
     /// Errors: [`Error::InvalidInput`] for a layer, head or position out of range, an empty
     /// range, or a map over [`MAX_MAP_FLOATS`] floats.
-    pub fn capture_attention_map(&mut self, layer: usize, head: usize, positions: std::ops::Range<usize>) -> Result<()> {
+    pub fn capture_attention_map(
+        &mut self,
+        layer: usize,
+        head: usize,
+        positions: std::ops::Range<usize>,
+    ) -> Result<()> {
         let s = self.spec;
         if layer >= s.block_count || head >= s.head_count {
             return Err(Error::InvalidInput(format!(
@@ -368,7 +382,12 @@ impl Session<'_> {
     /// set once its position has run.
     pub fn attention_row(&self) -> Option<AttentionRow> {
         let map = self.attention_map()?;
-        Some(map.row(map.first).unwrap_or(AttentionRow { layer: map.layer, head: map.head, position: map.first, probs: None }))
+        Some(map.row(map.first).unwrap_or(AttentionRow {
+            layer: map.layer,
+            head: map.head,
+            position: map.first,
+            probs: None,
+        }))
     }
 
     /// Runs `tokens` at positions `position() ..`, appends them to the cache, and returns the
@@ -457,7 +476,10 @@ impl Session<'_> {
             return Err(Error::NonFinite { experiment: self.plan.experiment.describe(), what: "logits".into() });
         }
         if self.entropy().is_some_and(|t| t.values.iter().any(|x| !x.is_finite())) {
-            return Err(Error::NonFinite { experiment: self.plan.experiment.describe(), what: "attention entropy".into() });
+            return Err(Error::NonFinite {
+                experiment: self.plan.experiment.describe(),
+                what: "attention entropy".into(),
+            });
         }
         Ok(out)
     }

@@ -53,8 +53,9 @@ impl ChatTemplate {
     /// Errors: [`Error::ChatTemplate`] when the file has none, or it cannot be compiled or
     /// fails on a plain system/user/assistant/user conversation.
     pub fn from_model(file: &ModelFile, tokenizer: &TextTokenizer) -> Result<Self> {
-        let source = TextTokenizer::chat_template(file)
-            .ok_or_else(|| Error::ChatTemplate("this GGUF carries no chat template (tokenizer.chat_template)".into()))?;
+        let source = TextTokenizer::chat_template(file).ok_or_else(|| {
+            Error::ChatTemplate("this GGUF carries no chat template (tokenizer.chat_template)".into())
+        })?;
         let text = |id: Option<u32>| id.map(|id| tokenizer.piece(id)).unwrap_or_default();
         Self::new(&source, &text(tokenizer.bos_id), &text(tokenizer.eos_id))
     }

@@ -118,7 +118,11 @@ impl Error {
     /// events and the CLI's JSON errors carry it; the page chooses its remedy by it).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadMagic { .. } | Self::UnsupportedVersion(_) | Self::Truncated { .. } | Self::Malformed(_) | Self::UnknownTensorType { .. } => "bad-file",
+            Self::BadMagic { .. }
+            | Self::UnsupportedVersion(_)
+            | Self::Truncated { .. }
+            | Self::Malformed(_)
+            | Self::UnknownTensorType { .. } => "bad-file",
             Self::UnsupportedArchitecture(_)
             | Self::MissingMetadata(_)
             | Self::MetadataType { .. }

@@ -83,8 +83,8 @@ impl Experiment {
 
     /// Parses a JSON config, with a clear message for a wrong version or a bad field.
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("experiment config is not valid JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::InvalidInput(format!("experiment config is not valid JSON: {e}")))?;
         match value.get("version").and_then(serde_json::Value::as_u64) {
             Some(v) if v == EXPERIMENT_VERSION as u64 => {}
             Some(v) => {
@@ -132,7 +132,14 @@ impl Plan {
         }
         let logit_scale = experiment.rope.logit_scale(&cx);
         check_finite(experiment, &cx, logit_scale)?;
-        Ok(Self { experiment: experiment.clone(), cx, masks, logit_scale, layers: spec.block_count, heads: spec.head_count })
+        Ok(Self {
+            experiment: experiment.clone(),
+            cx,
+            masks,
+            logit_scale,
+            layers: spec.block_count,
+            heads: spec.head_count,
+        })
     }
 
     /// The default experiment (standard RoPE, full attention, f32) on `spec`.
@@ -152,7 +159,10 @@ impl Plan {
         let label = self.cx.baseline.label.as_ref()?;
         Some(match &self.experiment.rope {
             RopeMethod::Model => format!("the model's declared {label}"),
-            RopeMethod::String { .. } | RopeMethod::SelfExtend { .. } | RopeMethod::Rerope { .. } | RopeMethod::LeakyRerope { .. } => {
+            RopeMethod::String { .. }
+            | RopeMethod::SelfExtend { .. }
+            | RopeMethod::Rerope { .. }
+            | RopeMethod::LeakyRerope { .. } => {
                 format!("{} on top of the model's declared {label}", self.experiment.rope.name())
             }
             other => format!("{} replacing the model's declared {label}", other.name()),
@@ -304,7 +314,10 @@ mod tests {
         assert_eq!(e.precision, RopePrecision::F32);
         assert!(Experiment::from_json(r#"{"version":2}"#).unwrap_err().to_string().contains("version 2"));
         assert!(Experiment::from_json(r#"{"rope":{"method":"default"}}"#).unwrap_err().to_string().contains("version"));
-        assert!(Experiment::from_json(r#"{"version":1,"ropes":{}}"#).unwrap_err().to_string().contains("unknown field"));
+        assert!(Experiment::from_json(r#"{"version":1,"ropes":{}}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field"));
         assert!(Experiment::from_json("{").is_err());
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(Experiment::from_json(&text).unwrap(), e);

@@ -32,9 +32,9 @@ pub mod share;
 pub mod tokenizer;
 pub mod trace;
 
+pub use backend::{Backend, BackendChoice, Engine, Session};
 pub use error::{Error, Result};
 pub use gguf::{ModelFile, ModelSpec};
-pub use backend::{Backend, BackendChoice, Engine, Session};
 pub use tokenizer::TextTokenizer;
 
 /// File name of the default model under `public/models/`.

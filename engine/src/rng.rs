@@ -25,7 +25,6 @@ impl SplitMix64 {
     }
 }
 
-
 impl SplitMix64 {
     /// Uniform integer in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::backend::Session;
+use crate::error::{Error, Result};
 use crate::tokenizer::TextTokenizer;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,7 +37,12 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<usize> {
 
 /// Scores `continuation` after `prompt`: both tokenized separately (BOS before the prompt only
 /// if the model asks for it), concatenated, one forward pass (the session is reset first).
-pub async fn score(session: &mut Session<'_>, tokenizer: &TextTokenizer, prompt: &str, continuation: &str) -> Result<ScoreOutput> {
+pub async fn score(
+    session: &mut Session<'_>,
+    tokenizer: &TextTokenizer,
+    prompt: &str,
+    continuation: &str,
+) -> Result<ScoreOutput> {
     let prompt_ids = tokenizer.encode_prompt(prompt)?;
     let cont_ids = tokenizer.encode(continuation)?;
     score_ids(session, &prompt_ids, &cont_ids).await
@@ -46,7 +51,9 @@ pub async fn score(session: &mut Session<'_>, tokenizer: &TextTokenizer, prompt:
 /// [`score`] on token ids.
 pub async fn score_ids(session: &mut Session<'_>, prompt_ids: &[u32], cont_ids: &[u32]) -> Result<ScoreOutput> {
     if prompt_ids.is_empty() {
-        return Err(Error::InvalidInput("the prompt is empty: there is no position to predict the continuation from".into()));
+        return Err(Error::InvalidInput(
+            "the prompt is empty: there is no position to predict the continuation from".into(),
+        ));
     }
     if cont_ids.is_empty() {
         return Err(Error::InvalidInput("the continuation is empty: nothing to score".into()));

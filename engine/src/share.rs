@@ -117,7 +117,13 @@ pub fn outcome_bytes(results: &SweepResults) -> Vec<u8> {
         .config
         .cells()
         .iter()
-        .map(|k| results.cells.iter().find(|c| c.key == *k).map_or(MISSING_CELL, |c| outcome_byte(c.outcome.correct, c.outcome.score)))
+        .map(|k| {
+            results
+                .cells
+                .iter()
+                .find(|c| c.key == *k)
+                .map_or(MISSING_CELL, |c| outcome_byte(c.outcome.correct, c.outcome.score))
+        })
         .collect()
 }
 
@@ -155,7 +161,8 @@ pub fn verdict(record: &SharedResult, results: &SweepResults) -> Result<Verdict>
         return Err(bad(format!("the link records {} cells but its sweep has {}", recorded.len(), now.len())));
     }
     let keys = results.config.cells();
-    let cells: Vec<CellKey> = keys.into_iter().zip(recorded.iter().zip(&now)).filter(|(_, (a, b))| a != b).map(|(k, _)| k).collect();
+    let cells: Vec<CellKey> =
+        keys.into_iter().zip(recorded.iter().zip(&now)).filter(|(_, (a, b))| a != b).map(|(k, _)| k).collect();
     let hash_matches = record.hash == results.result_hash;
     Ok(if cells.is_empty() && hash_matches { Verdict::Reproduced } else { Verdict::Differs { cells, hash_matches } })
 }
@@ -326,16 +333,21 @@ impl SharedState {
             _ => return Err(bad(format!("\"{}\" is not a link version (expected \"v1\")", shown(version)))),
         };
         if version == 0 || version > LINK_VERSION {
-            return Err(bad(format!("version {version} is newer than this page reads (up to {LINK_VERSION}); open it with a newer ctxscope")));
+            return Err(bad(format!(
+                "version {version} is newer than this page reads (up to {LINK_VERSION}); open it with a newer ctxscope"
+            )));
         }
         let deflated = URL_SAFE_NO_PAD
             .decode(body.trim_end_matches('='))
             .map_err(|e| bad(format!("its data is not base64url ({e}); was the link cut short?")))?;
-        let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, MAX_INFLATED_BYTES).map_err(|e| match e.status {
-            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-                bad(format!("its data expands past {} kB; refused (a decompression bomb, or not a ctxscope link)", MAX_INFLATED_BYTES / 1024))
+        let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, MAX_INFLATED_BYTES).map_err(|e| {
+            match e.status {
+                miniz_oxide::inflate::TINFLStatus::HasMoreOutput => bad(format!(
+                    "its data expands past {} kB; refused (a decompression bomb, or not a ctxscope link)",
+                    MAX_INFLATED_BYTES / 1024
+                )),
+                _ => bad("its data is not a deflate stream; was the link cut short or changed?".into()),
             }
-            _ => bad("its data is not a deflate stream; was the link cut short or changed?".into()),
         })?;
         let text = std::str::from_utf8(&json).map_err(|_| bad("its data is not UTF-8 text".into()))?;
         let mut value: Value = serde_json::from_str(text).map_err(|e| bad(format!("its data is not JSON: {e}")))?;
@@ -343,14 +355,20 @@ impl SharedState {
             return Err(bad("its data is not a JSON object".into()));
         }
         each_part(&mut value, &defaults(), fill);
-        let state: Self = serde_path_to_error::deserialize(value).map_err(|e| bad(shown_long_error(&format!("{}: {}", e.path(), e.inner()))))?;
+        let state: Self = serde_path_to_error::deserialize(value)
+            .map_err(|e| bad(shown_long_error(&format!("{}: {}", e.path(), e.inner()))))?;
         state.validate()?;
         Ok(state)
     }
 
     /// This state as a JSON file ([`LinkFile`]).
     pub fn to_file(&self) -> String {
-        serde_json::to_string_pretty(&LinkFile { schema: LINK_FILE_SCHEMA.into(), version: LINK_VERSION, state: self.clone() }).unwrap_or_default()
+        serde_json::to_string_pretty(&LinkFile {
+            schema: LINK_FILE_SCHEMA.into(),
+            version: LINK_VERSION,
+            state: self.clone(),
+        })
+        .unwrap_or_default()
     }
 
     /// Reads a link file, checked as a link is.
@@ -359,7 +377,8 @@ impl SharedState {
             return Err(bad(format!("the link file is {} bytes; at most {MAX_INFLATED_BYTES}", text.len())));
         }
         let mut de = serde_json::Deserializer::from_str(text);
-        let f: LinkFile = serde_path_to_error::deserialize(&mut de).map_err(|e| bad(format!("not a link file: {}: {}", e.path(), shown_long_error(&e.inner().to_string()))))?;
+        let f: LinkFile = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| bad(format!("not a link file: {}: {}", e.path(), shown_long_error(&e.inner().to_string()))))?;
         if f.schema != LINK_FILE_SCHEMA {
             return Err(bad(format!("schema \"{}\" is not \"{LINK_FILE_SCHEMA}\"", shown(&f.schema))));
         }
@@ -409,7 +428,10 @@ mod tests {
     fn frozen_defaults_equal_todays() {
         let d = defaults();
         assert_eq!(d["experiment"], serde_json::to_value(Experiment::default()).unwrap());
-        let minimal: SweepConfig = serde_json::from_value(serde_json::json!({"version": SWEEP_VERSION, "name": "", "tasks": [], "lengths": []})).unwrap();
+        let minimal: SweepConfig = serde_json::from_value(
+            serde_json::json!({"version": SWEEP_VERSION, "name": "", "tasks": [], "lengths": []}),
+        )
+        .unwrap();
         let mut sweep = serde_json::to_value(&minimal).unwrap();
         for k in ["name", "tasks", "lengths"] {
             sweep.as_object_mut().unwrap().remove(k);
@@ -429,7 +451,10 @@ mod tests {
             version: SWEEP_VERSION,
             name: "playground sweep".into(),
             tasks: vec![NamedTask { name: "passkey".into(), task: Task::Passkey }],
-            experiments: vec![NamedExperiment { name: "A".into(), experiment: Experiment::default() }, NamedExperiment { name: "B".into(), experiment: yarn }],
+            experiments: vec![
+                NamedExperiment { name: "A".into(), experiment: Experiment::default() },
+                NamedExperiment { name: "B".into(), experiment: yarn },
+            ],
             lengths: vec![128, 256],
             depths: crate::probes::sweep::Depths::List(vec![0.25, 0.75]),
             seeds: 1,
@@ -439,12 +464,22 @@ mod tests {
             entropy_layer: None,
         };
         SharedState {
-            model: Some(SharedModel { name: Some("SmolLM2".into()), url: Some("models/m.gguf".into()), bytes: 98346240, sha256: "ab".repeat(32) }),
+            model: Some(SharedModel {
+                name: Some("SmolLM2".into()),
+                url: Some("models/m.gguf".into()),
+                bytes: 98346240,
+                sha256: "ab".repeat(32),
+            }),
             view: Some("recall".into()),
             a: None,
             b: None,
             sweep: Some(sweep),
-            result: Some(SharedResult { engine: "0.1.0".into(), backend: "cpu".into(), hash: "cd".repeat(32), outcomes: URL_SAFE_NO_PAD.encode([1u8, 253, 0, 255, 1, 1, 1, 1]) }),
+            result: Some(SharedResult {
+                engine: "0.1.0".into(),
+                backend: "cpu".into(),
+                hash: "cd".repeat(32),
+                outcomes: URL_SAFE_NO_PAD.encode([1u8, 253, 0, 255, 1, 1, 1, 1]),
+            }),
         }
     }
 
@@ -495,7 +530,12 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/results/niah-grid-h200.json");
         let results: SweepResults = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let grid = SharedState {
-            model: Some(SharedModel { name: results.model.name.clone(), url: Some("models/smollm2-135m-instruct-q4_1.gguf".into()), bytes: results.model.file_bytes, sha256: results.model.sha256.clone() }),
+            model: Some(SharedModel {
+                name: results.model.name.clone(),
+                url: Some("models/smollm2-135m-instruct-q4_1.gguf".into()),
+                bytes: results.model.file_bytes,
+                sha256: results.model.sha256.clone(),
+            }),
             view: Some("recall".into()),
             sweep: Some(results.config.clone()),
             result: Some(SharedResult::of(&results)),
@@ -572,7 +612,11 @@ mod tests {
             match SharedState::decode(link) {
                 Ok(s) => s.validate().unwrap(),
                 Err(e) => {
-                    assert!(e.to_string().starts_with("invalid input: share link:") || e.to_string().contains("share link:"), "{e}");
+                    assert!(
+                        e.to_string().starts_with("invalid input: share link:")
+                            || e.to_string().contains("share link:"),
+                        "{e}"
+                    );
                     refused += 1;
                 }
             }

@@ -5,7 +5,6 @@
 //! pre-tokenizer *name* (`tokenizer.ggml.pre`); the regexes for each name are llama.cpp's
 //! (`src/llama-vocab.cpp`, `llm_tokenizer_bpe` constructor).
 
-
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -91,11 +90,7 @@ impl TextTokenizer {
             None => vec![1; tokens.len()],
         };
         if types.len() != tokens.len() {
-            return Err(Error::InconsistentModel(format!(
-                "{} tokens but {} token types",
-                tokens.len(),
-                types.len()
-            )));
+            return Err(Error::InconsistentModel(format!("{} tokens but {} token types", tokens.len(), types.len())));
         }
         if tokens.len() != file.spec().vocab_size {
             return Err(Error::InconsistentModel(format!(
@@ -104,14 +99,13 @@ impl TextTokenizer {
                 file.spec().vocab_size
             )));
         }
-        let vocab: Vocab =
-            tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
+        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
         let merges = merges
             .iter()
             .map(|m| {
-                m.split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .ok_or_else(|| Error::InconsistentModel(format!("BPE merge \"{}\" has no space", crate::error::shown(m))))
+                m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| {
+                    Error::InconsistentModel(format!("BPE merge \"{}\" has no space", crate::error::shown(m)))
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let bpe = BPE::builder()
@@ -172,7 +166,13 @@ impl TextTokenizer {
     pub fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
         let token = self.inner.id_to_token(id)?;
         let table = byte_decoder();
-        Some(token.chars().map(|c| table.get(&c).copied()).collect::<Option<Vec<u8>>>().unwrap_or_else(|| token.into_bytes()))
+        Some(
+            token
+                .chars()
+                .map(|c| table.get(&c).copied())
+                .collect::<Option<Vec<u8>>>()
+                .unwrap_or_else(|| token.into_bytes()),
+        )
     }
 
     /// The chat template the GGUF carries (`tokenizer.chat_template`), if any.

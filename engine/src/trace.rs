@@ -52,7 +52,9 @@ impl EntropyTrace {
         (0..self.layers)
             .map(|l| {
                 (0..self.heads)
-                    .map(|h| self.series(l, h).iter().map(|&v| v as f64).sum::<f64>() as f32 / self.positions.max(1) as f32)
+                    .map(|h| {
+                        self.series(l, h).iter().map(|&v| v as f64).sum::<f64>() as f32 / self.positions.max(1) as f32
+                    })
                     .collect()
             })
             .collect()

@@ -20,8 +20,12 @@ fn templates_render_exactly_as_jinja2_does() {
     for (i, case) in cases.iter().enumerate() {
         let t = &doc["templates"][case["template"].as_str().unwrap()];
         let name = case["template"].as_str().unwrap();
-        let chat = ChatTemplate::new(t["source"].as_str().unwrap(), t["bos_token"].as_str().unwrap(), t["eos_token"].as_str().unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let chat = ChatTemplate::new(
+            t["source"].as_str().unwrap(),
+            t["bos_token"].as_str().unwrap(),
+            t["eos_token"].as_str().unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         let messages: Vec<ChatMessage> = serde_json::from_value(case["messages"].clone()).unwrap();
         let got = chat.render(&messages, case["add_generation_prompt"].as_bool().unwrap());
         match (&case["expected"], &case["error"]) {

@@ -83,7 +83,8 @@ fn every_supported_weight_type_runs_and_agrees_with_f32() {
     // Same random weights, quantized: logits move only by quantization error. Logits here span
     // about 35; measured max |Δ|: F16 0.012, Q8_0 0.29, Q4_0 3.9, Q4_1 4.3 (random weights
     // amplify 4-bit error; the real model's Q4_1/Q8_0 path is checked exactly against HF).
-    for (dtype, tol) in [(GgmlDType::F16, 0.05), (GgmlDType::Q8_0, 0.6), (GgmlDType::Q4_0, 6.0), (GgmlDType::Q4_1, 6.0)] {
+    for (dtype, tol) in [(GgmlDType::F16, 0.05), (GgmlDType::Q8_0, 0.6), (GgmlDType::Q4_0, 6.0), (GgmlDType::Q4_1, 6.0)]
+    {
         let tiny = TinyLlama { weight_type: dtype, embedding_type: dtype, ..reference.clone() };
         let quant_logits = one_pass(&cpu(tiny.to_gguf()), &ids);
         assert!(quant_logits.iter().flatten().all(|x| x.is_finite()), "{dtype:?}");
@@ -117,7 +118,13 @@ fn recompute_is_exact_where_re_rotation_is_not() {
     let long: Vec<f64> = (0..8).map(|k| 1.0 + 15.0 * k as f64 / 7.0).collect();
     let methods = [
         RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) },
-        RopeMethod::LongRope { short_factor: short, long_factor: long, factor: 1.0, original_ctx: Some(40), attention_factor: None },
+        RopeMethod::LongRope {
+            short_factor: short,
+            long_factor: long,
+            factor: 1.0,
+            original_ctx: Some(40),
+            attention_factor: None,
+        },
     ];
     for rope in methods {
         let mut gaps = Vec::new();
@@ -157,10 +164,17 @@ fn non_finite_results_are_errors() {
         let err = model.set_experiment(&Experiment { rope, ..Experiment::default() }).unwrap_err();
         assert!(err.to_string().contains("log_n_ctx must be at least 2"), "{err}");
     }
-    let err = model.set_experiment(&Experiment { rope: RopeMethod::Linear { factor: 1e-300 }, ..Experiment::default() }).unwrap_err();
+    let err = model
+        .set_experiment(&Experiment { rope: RopeMethod::Linear { factor: 1e-300 }, ..Experiment::default() })
+        .unwrap_err();
     assert!(err.to_string().contains("RoPE frequency of inf"), "{err}");
     // Weights that overflow f32: the forward pass reports it instead of returning NaN.
-    let huge = cpu(TinyLlama { weight_type: candle_core::quantized::GgmlDType::F32, weight_scale: 1e30, ..TinyLlama::default() }.to_gguf());
+    let huge = cpu(TinyLlama {
+        weight_type: candle_core::quantized::GgmlDType::F32,
+        weight_scale: 1e30,
+        ..TinyLlama::default()
+    }
+    .to_gguf());
     let err = huge.session(8).unwrap().forward_blocking(&[5, 6, 7], &[2]).unwrap_err();
     assert!(matches!(err, Error::NonFinite { .. }), "{err}");
     assert!(err.to_string().contains("non-finite logits"), "{err}");

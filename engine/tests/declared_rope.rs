@@ -17,7 +17,11 @@ const PAIRS: usize = 8;
 const BASE: f64 = 10_000.0;
 
 fn with(keys: &[(&str, Value)], tensors: Vec<(String, Vec<f32>, GgmlDType)>) -> TinyLlama {
-    TinyLlama { extra_metadata: keys.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(), extra_tensors: tensors, ..TinyLlama::default() }
+    TinyLlama {
+        extra_metadata: keys.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        extra_tensors: tensors,
+        ..TinyLlama::default()
+    }
 }
 
 fn file(t: &TinyLlama) -> Result<ModelFile, Error> {
@@ -121,7 +125,10 @@ fn yarn_scaling_with_its_keys() {
     let want = (0.1 * s.ln() + 1.0) / (0.05 * s.ln() + 1.0) * 1.25;
     assert!((scale - want).abs() < 1e-6, "temperature {scale} vs {want}");
     // YaRN's L defaults to the context length.
-    let t = with(&[("llama.rope.scaling.type", Value::String("yarn".into())), ("llama.rope.scaling.factor", Value::F32(2.0))], vec![]);
+    let t = with(
+        &[("llama.rope.scaling.type", Value::String("yarn".into())), ("llama.rope.scaling.factor", Value::F32(2.0))],
+        vec![],
+    );
     assert_close(&baseline(&t).0, yarn_expected(2.0, 1024.0, 32.0, 1.0), "YaRN ×2 from the context length");
 }
 
@@ -131,7 +138,10 @@ fn rope_freqs_divide_theta_before_any_scaling() {
     let tensor = || vec![("rope_freqs.weight".to_string(), factors.clone(), GgmlDType::F32)];
     let t = with(&[], tensor());
     assert_close(&baseline(&t).0, |k| theta(k) / factors[k] as f64, "rope_freqs");
-    let t = with(&[("llama.rope.scaling.factor", Value::F32(2.0)), ("llama.rope.scaling.attn_factor", Value::F32(1.5))], tensor());
+    let t = with(
+        &[("llama.rope.scaling.factor", Value::F32(2.0)), ("llama.rope.scaling.attn_factor", Value::F32(1.5))],
+        tensor(),
+    );
     let (inv, scale) = baseline(&t);
     assert_close(&inv, |k| theta(k) / factors[k] as f64 / 2.0, "rope_freqs then linear ×2");
     assert_eq!(scale, 1.5);
@@ -141,16 +151,28 @@ fn rope_freqs_divide_theta_before_any_scaling() {
 
 #[test]
 fn an_experiment_replaces_or_builds_on_the_declared_scaling_and_says_so() {
-    let t = with(&[("llama.rope.scaling.type", Value::String("linear".into())), ("llama.rope.scaling.factor", Value::F32(4.0))], vec![]);
+    let t = with(
+        &[("llama.rope.scaling.type", Value::String("linear".into())), ("llama.rope.scaling.factor", Value::F32(4.0))],
+        vec![],
+    );
     let spec = file(&t).unwrap().spec().clone();
     let plan = |rope: RopeMethod| Plan::new(&Experiment { rope, ..Experiment::default() }, &spec).unwrap();
     assert_eq!(plan(RopeMethod::Model).baseline_note().unwrap(), "the model's declared linear ×4");
     // Frequency methods replace it.
     assert_eq!(plan(RopeMethod::Default).baseline_note().unwrap(), "default replacing the model's declared linear ×4");
     assert_close(&resolved(&t, &Experiment { rope: RopeMethod::Default, ..Experiment::default() }).0, theta, "default");
-    assert_close(&resolved(&t, &Experiment { rope: RopeMethod::Linear { factor: 2.0 }, ..Experiment::default() }).0, |k| theta(k) / 2.0, "linear ×2");
+    assert_close(
+        &resolved(&t, &Experiment { rope: RopeMethod::Linear { factor: 2.0 }, ..Experiment::default() }).0,
+        |k| theta(k) / 2.0,
+        "linear ×2",
+    );
     // Position-map methods remap positions on top of the model's frequencies.
-    let string = RopeMethod::String { shifted_offset: Some(64), local_window: 8, attention_factor: None, reference_quirk: false };
+    let string = RopeMethod::String {
+        shifted_offset: Some(64),
+        local_window: 8,
+        attention_factor: None,
+        reference_quirk: false,
+    };
     assert_eq!(plan(string.clone()).baseline_note().unwrap(), "string on top of the model's declared linear ×4");
     let (inv, scale) = resolved(&t, &Experiment { rope: string, ..Experiment::default() });
     assert_close(&inv, |k| theta(k) / 4.0, "STRING near region");
@@ -183,17 +205,35 @@ fn the_forward_pass_applies_the_declared_scaling() {
 #[test]
 fn what_cannot_be_honoured_is_refused_naming_the_key() {
     let cases: Vec<(Vec<(&str, Value)>, Vec<(String, Vec<f32>, GgmlDType)>, &str)> = vec![
-        (vec![("llama.rope.scaling.type", Value::String("longrope".into())), ("llama.rope.scaling.factor", Value::F32(4.0))], vec![], "longrope"),
+        (
+            vec![
+                ("llama.rope.scaling.type", Value::String("longrope".into())),
+                ("llama.rope.scaling.factor", Value::F32(4.0)),
+            ],
+            vec![],
+            "longrope",
+        ),
         (vec![("llama.rope.scaling.type", Value::String("su".into()))], vec![], "\"su\""),
         (vec![("llama.rope.scaling.alpha", Value::F32(1000.0))], vec![], "alpha"),
-        (vec![("llama.rope.scaling.type", Value::String("yarn".into())), ("llama.rope.scaling.yarn_ext_factor", Value::F32(0.5))], vec![], "yarn_ext_factor"),
+        (
+            vec![
+                ("llama.rope.scaling.type", Value::String("yarn".into())),
+                ("llama.rope.scaling.yarn_ext_factor", Value::F32(0.5)),
+            ],
+            vec![],
+            "yarn_ext_factor",
+        ),
         (vec![("llama.rope.scaling.yarn_attn_factor", Value::F32(2.0))], vec![], "yarn_attn_factor"),
         (vec![("llama.rope.scaling.factor", Value::F32(-2.0))], vec![], "scaling.factor"),
         (vec![("llama.rope.scaling.factor", Value::F32(f32::NAN))], vec![], "scaling.factor"),
         (vec![("llama.rope.scaling.attn_factor", Value::F32(0.0))], vec![], "attn_factor"),
         (vec![("llama.rope.scaling.original_context_length", Value::U32(0))], vec![], "original_context_length"),
         (vec![], vec![("rope_freqs.weight".into(), vec![1.0; 5], GgmlDType::F32)], "rope_freqs"),
-        (vec![], vec![("rope_freqs.weight".into(), vec![1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], GgmlDType::F32)], "rope_freqs.weight[1]"),
+        (
+            vec![],
+            vec![("rope_freqs.weight".into(), vec![1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], GgmlDType::F32)],
+            "rope_freqs.weight[1]",
+        ),
         (vec![], vec![("rope_freqs.weight".into(), vec![1.0; 8], GgmlDType::F16)], "F32"),
     ];
     for (keys, tensors, needle) in cases {

@@ -68,19 +68,59 @@ fn experiments() -> Vec<(&'static str, Experiment)> {
         ("linear", rope(RopeMethod::Linear { factor: 3.0 })),
         ("ntk", rope(RopeMethod::Ntk { factor: 4.0 })),
         ("dynamic", rope(RopeMethod::Dynamic { factor: 2.0, original_ctx: ctx })),
-        ("yarn", rope(RopeMethod::Yarn { factor: 4.0, original_ctx: ctx, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None })),
-        ("llama3", rope(RopeMethod::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_ctx: ctx })),
-        ("longrope", rope(RopeMethod::LongRope { short_factor: short, long_factor: long, factor: 4.0, original_ctx: Some(64), attention_factor: None })),
+        (
+            "yarn",
+            rope(RopeMethod::Yarn {
+                factor: 4.0,
+                original_ctx: ctx,
+                beta_fast: 32.0,
+                beta_slow: 1.0,
+                attention_factor: None,
+            }),
+        ),
+        (
+            "llama3",
+            rope(RopeMethod::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_ctx: ctx }),
+        ),
+        (
+            "longrope",
+            rope(RopeMethod::LongRope {
+                short_factor: short,
+                long_factor: long,
+                factor: 4.0,
+                original_ctx: Some(64),
+                attention_factor: None,
+            }),
+        ),
         ("abf", rope(RopeMethod::Abf { base: 1e6 })),
         ("eabf", rope(RopeMethod::Eabf { base: 5e5, log_n_ctx: Some(8), exempt_layers: 1 })),
-        ("string", rope(RopeMethod::String { shifted_offset: Some(24), local_window: 4, attention_factor: None, reference_quirk: false })),
-        ("string-quirk", rope(RopeMethod::String { shifted_offset: Some(24), local_window: 4, attention_factor: None, reference_quirk: true })),
+        (
+            "string",
+            rope(RopeMethod::String {
+                shifted_offset: Some(24),
+                local_window: 4,
+                attention_factor: None,
+                reference_quirk: false,
+            }),
+        ),
+        (
+            "string-quirk",
+            rope(RopeMethod::String {
+                shifted_offset: Some(24),
+                local_window: 4,
+                attention_factor: None,
+                reference_quirk: true,
+            }),
+        ),
         ("self-extend", rope(RopeMethod::SelfExtend { group_size: 3, neighbor_window: 9, log_n_ctx: Some(16) })),
         ("rerope", rope(RopeMethod::Rerope { window: 10, log_n: true, log_n_ctx: Some(16) })),
         ("leaky-rerope", rope(RopeMethod::LeakyRerope { window: 10, factor: 4.0, log_n: true, log_n_ctx: Some(16) })),
         ("window", attention(AttentionPattern::Window { window: 12 })),
         ("sinks-cache", attention(AttentionPattern::Sinks { sinks: 3, window: 10, positions: SinkPositions::Cache })),
-        ("sinks-original", attention(AttentionPattern::Sinks { sinks: 3, window: 10, positions: SinkPositions::Original })),
+        (
+            "sinks-original",
+            attention(AttentionPattern::Sinks { sinks: 3, window: 10, positions: SinkPositions::Original }),
+        ),
         ("mswa", attention(AttentionPattern::mswa(16, MswaPreset::Paper))),
         ("bf16", Experiment { precision: RopePrecision::Bf16, ..Experiment::default() }),
         ("f16", Experiment { precision: RopePrecision::F16, ..Experiment::default() }),
@@ -88,7 +128,13 @@ fn experiments() -> Vec<(&'static str, Experiment)> {
         (
             "yarn+sinks-original+f16-angles",
             Experiment {
-                rope: RopeMethod::Yarn { factor: 2.0, original_ctx: ctx, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None },
+                rope: RopeMethod::Yarn {
+                    factor: 2.0,
+                    original_ctx: ctx,
+                    beta_fast: 32.0,
+                    beta_slow: 1.0,
+                    attention_factor: None,
+                },
                 attention: AttentionPattern::Sinks { sinks: 2, window: 16, positions: SinkPositions::Original },
                 precision: RopePrecision::F16Angles,
                 ..Experiment::default()
@@ -158,7 +204,11 @@ fn dynamic_ntk_post_rope_cache_drifts_and_pre_rope_cache_does_not() {
     let ids: Vec<u32> = (0..70).map(|i| (i * 31 + 2) % 250).collect();
     let mut gaps = Vec::new();
     for key_cache in [KeyCache::PreRope, KeyCache::PostRope] {
-        let e = Experiment { rope: RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) }, key_cache, ..Experiment::default() };
+        let e = Experiment {
+            rope: RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) },
+            key_cache,
+            ..Experiment::default()
+        };
         cpu.set_experiment(&e).unwrap();
         gpu.set_experiment(&e).unwrap();
         let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(80).unwrap(), &ids);
@@ -214,7 +264,11 @@ fn attention_row_capture_is_a_distribution_consistent_with_the_entropy() {
     let ids: Vec<u32> = (0..90).map(|i| (i * 29 + 3) % 250).collect();
     // Layer 1 uses a window of 8 with 2 sinks; layer 0 full attention.
     let windows = vec![vec![0; spec.head_count], vec![8; spec.head_count]];
-    gpu.set_experiment(&Experiment { attention: AttentionPattern::Custom { windows, sinks: 2 }, ..Experiment::default() }).unwrap();
+    gpu.set_experiment(&Experiment {
+        attention: AttentionPattern::Custom { windows, sinks: 2 },
+        ..Experiment::default()
+    })
+    .unwrap();
     let mut session = gpu.session(90).unwrap();
     session.record_entropy();
     session.capture_attention_row(1, 1, 70).unwrap();
@@ -323,7 +377,12 @@ fn gpu_entropy_and_rows_match_the_cpu_reference() {
     let experiments = [
         Experiment::default(),
         Experiment {
-            rope: RopeMethod::String { shifted_offset: Some(30), local_window: 4, attention_factor: None, reference_quirk: true },
+            rope: RopeMethod::String {
+                shifted_offset: Some(30),
+                local_window: 4,
+                attention_factor: None,
+                reference_quirk: true,
+            },
             attention: AttentionPattern::Sinks { sinks: 2, window: 40, positions: SinkPositions::Original },
             ..Experiment::default()
         },
@@ -340,7 +399,10 @@ fn gpu_entropy_and_rows_match_the_cpu_reference() {
         };
         let (cpu_trace, cpu_row) = run(&mut cpu);
         let (gpu_trace, gpu_row) = run(&mut gpu);
-        assert_eq!((cpu_trace.layers, cpu_trace.heads, cpu_trace.positions), (gpu_trace.layers, gpu_trace.heads, gpu_trace.positions));
+        assert_eq!(
+            (cpu_trace.layers, cpu_trace.heads, cpu_trace.positions),
+            (gpu_trace.layers, gpu_trace.heads, gpu_trace.positions)
+        );
         let d = max_abs_diff(&cpu_trace.values, &gpu_trace.values);
         assert!(d < 1e-3, "{}: entropy GPU vs CPU max |Δ| {d}", e.rope.name());
         assert_eq!(cpu_row.len(), 78);
@@ -366,10 +428,25 @@ fn sweep_result_hash_is_the_same_on_cpu_and_gpu() {
     )
     .unwrap();
     let identity = || ModelIdentity { name: None, sha256: "m".into(), file_bytes: 0, trained_ctx: 8192 };
-    let run = |mut engine: Engine| block_on(run_sweep(&config, &mut engine, &tokenizer, identity(), None, &Interrupt::default(), &|| 0.0, &mut |_, _| {})).unwrap();
+    let run = |mut engine: Engine| {
+        block_on(run_sweep(
+            &config,
+            &mut engine,
+            &tokenizer,
+            identity(),
+            None,
+            &Interrupt::default(),
+            &|| 0.0,
+            &mut |_, _| {},
+        ))
+        .unwrap()
+    };
     let on_cpu = run(Engine::cpu(&file).unwrap());
     let on_gpu = run(Engine::gpu(ctx(), &file).unwrap());
-    assert!(on_cpu.cells.iter().any(|c| c.outcome.correct), "all-wrong cells on both backends would make the comparison vacuous");
+    assert!(
+        on_cpu.cells.iter().any(|c| c.outcome.correct),
+        "all-wrong cells on both backends would make the comparison vacuous"
+    );
     assert_eq!(outcome_bytes(&on_cpu), outcome_bytes(&on_gpu));
     assert_eq!(on_cpu.result_hash, on_gpu.result_hash);
 }

@@ -32,7 +32,8 @@ fn tasks() -> Vec<Task> {
 #[test]
 fn cases_have_exact_lengths_needles_at_their_depths_and_are_deterministic() {
     let tok = tokenizer();
-    let haystacks = [Haystack::Filler, Haystack::Noise, Haystack::Text { text: "A short user text. It has two sentences.".into() }];
+    let haystacks =
+        [Haystack::Filler, Haystack::Noise, Haystack::Text { text: "A short user text. It has two sentences.".into() }];
     for task in tasks() {
         for haystack in &haystacks {
             let list = matches!(task, Task::CommonWords { .. } | Task::FrequentWords { .. });
@@ -61,7 +62,10 @@ fn cases_have_exact_lengths_needles_at_their_depths_and_are_deterministic() {
                     }
                     // Teacher-forced target and answers parse.
                     assert!(!case.target_ids.is_empty());
-                    assert!(case.answers.iter().all(|a| case.target.contains(a.as_str()) || matches!(task, Task::Niah { .. })));
+                    assert!(case
+                        .answers
+                        .iter()
+                        .all(|a| case.target.contains(a.as_str()) || matches!(task, Task::Niah { .. })));
                 }
             }
         }
@@ -80,9 +84,13 @@ fn answers_have_the_documented_formats() {
         let key: u32 = passkey.answers[0].parse().unwrap();
         assert!((1..=50_000).contains(&key));
         assert_eq!(passkey.target, format!(" {key}"));
-        let numbers = Task::RulerNiah { keys: 1, values: 1, queries: 1, value_kind: ValueKind::Numbers }.build(&Haystack::Filler, &tok, 400, 0.5, seed).unwrap();
+        let numbers = Task::RulerNiah { keys: 1, values: 1, queries: 1, value_kind: ValueKind::Numbers }
+            .build(&Haystack::Filler, &tok, 400, 0.5, seed)
+            .unwrap();
         assert!(numbers.answers[0].len() == 7 && numbers.answers[0].parse::<u32>().is_ok());
-        let uuids = Task::RulerNiah { keys: 2, values: 1, queries: 1, value_kind: ValueKind::Uuids }.build(&Haystack::Filler, &tok, 600, 0.5, seed).unwrap();
+        let uuids = Task::RulerNiah { keys: 2, values: 1, queries: 1, value_kind: ValueKind::Uuids }
+            .build(&Haystack::Filler, &tok, 600, 0.5, seed)
+            .unwrap();
         let u = &uuids.answers[0];
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4", "version 4");
@@ -99,13 +107,15 @@ fn answers_have_the_documented_formats() {
     for seed in 0..5 {
         let cwe = Task::CommonWords { common: 10 }.build(&Haystack::Filler, &tok, 2000, 0.5, seed).unwrap();
         // Re-count from the decoded list: every answer beats every other word.
-        let text = tok.decode(&cwe.ids[cwe.needle_positions[0]..cwe.needle_positions[0] + cwe.haystack_tokens]).unwrap();
+        let text =
+            tok.decode(&cwe.ids[cwe.needle_positions[0]..cwe.needle_positions[0] + cwe.haystack_tokens]).unwrap();
         let mut counts = std::collections::HashMap::<&str, usize>::new();
         for w in text.split_whitespace().filter(|w| !w.ends_with('.')) {
             *counts.entry(w).or_default() += 1;
         }
         let least_answer = cwe.answers.iter().map(|w| counts.get(w.as_str()).copied().unwrap_or(0)).min().unwrap();
-        let most_other = counts.iter().filter(|(w, _)| !cwe.answers.iter().any(|a| a == *w)).map(|(_, c)| *c).max().unwrap_or(0);
+        let most_other =
+            counts.iter().filter(|(w, _)| !cwe.answers.iter().any(|a| a == *w)).map(|(_, c)| *c).max().unwrap_or(0);
         assert!(least_answer > most_other, "seed {seed}: answers {least_answer} vs others {most_other}");
         let fwe = Task::FrequentWords { alpha: 2.0 }.build(&Haystack::Filler, &tok, 2000, 0.5, seed).unwrap();
         assert_eq!(fwe.answers.len(), 3);
@@ -144,7 +154,8 @@ fn sweeps_cancel_between_cells_and_resume_to_the_same_result() {
     let identity = || ModelIdentity { name: None, sha256: "tiny".into(), file_bytes: 0, trained_ctx: 1024 };
     let clock = || 0.0;
     let never = Interrupt::default();
-    let full = block_on(run_sweep(&config, &mut model, &tok, identity(), None, &never, &clock, &mut |_, _| {})).unwrap();
+    let full =
+        block_on(run_sweep(&config, &mut model, &tok, identity(), None, &never, &clock, &mut |_, _| {})).unwrap();
     assert!(full.complete && full.cells.len() == 8);
     // The CPU records entropy too: one mean per layer in every cell.
     assert!(full.cells.iter().all(|c| c.entropy.as_ref().is_some_and(|e| e.per_layer.len() == 2)));
@@ -161,10 +172,15 @@ fn sweeps_cancel_between_cells_and_resume_to_the_same_result() {
     .unwrap();
     assert_eq!(events, [(1, 8, 1), (2, 8, 2), (3, 8, 3)]);
     assert!(!partial.complete && partial.cells.len() == 3);
-    let resumed = block_on(run_sweep(&config, &mut model, &tok, identity(), Some(partial), &never, &clock, &mut |_, _| {})).unwrap();
+    let resumed =
+        block_on(run_sweep(&config, &mut model, &tok, identity(), Some(partial), &never, &clock, &mut |_, _| {}))
+            .unwrap();
     assert!(resumed.complete);
     assert_eq!(resumed.result_hash, full.result_hash);
-    assert_eq!(resumed.cells.iter().map(|c| &c.key).collect::<Vec<_>>(), full.cells.iter().map(|c| &c.key).collect::<Vec<_>>());
+    assert_eq!(
+        resumed.cells.iter().map(|c| &c.key).collect::<Vec<_>>(),
+        full.cells.iter().map(|c| &c.key).collect::<Vec<_>>()
+    );
 }
 
 /// The two probe cases from the bug reports, on the real model and the CPU backend.
@@ -179,7 +195,8 @@ fn run_case_file(name: &str) -> ctxscope_engine::probes::sweep::SweepResults {
     let text = std::fs::read_to_string(common::repo_root().join("tests/data/cases/probes").join(name)).unwrap();
     let config = SweepConfig::from_json(&text).unwrap();
     let identity = ModelIdentity { name: None, sha256: "real".into(), file_bytes: 0, trained_ctx: 8192 };
-    block_on(run_sweep(&config, &mut engine, &tok, identity, None, &Interrupt::default(), &|| 0.0, &mut |_, _| {})).unwrap()
+    block_on(run_sweep(&config, &mut engine, &tok, identity, None, &Interrupt::default(), &|| 0.0, &mut |_, _| {}))
+        .unwrap()
 }
 
 /// gkamradt's format, rebuilt here the harness's way — tokenize the whole haystack, cut it,
@@ -205,7 +222,8 @@ fn niah_needle_sits_on_its_own_line_as_in_the_harness() {
         while depth < 1.0 && at > 0 && !period.contains(&context[at - 1]) {
             at -= 1;
         }
-        let expected: Vec<u32> = context[..at].iter().chain(&needle_ids).chain(&context[at..]).chain(&suffix_ids).copied().collect();
+        let expected: Vec<u32> =
+            context[..at].iter().chain(&needle_ids).chain(&context[at..]).chain(&suffix_ids).copied().collect();
         assert_eq!(case.ids, expected, "{length} tokens at depth {depth}");
     }
     let text = tok.decode(&task.build(&Haystack::Noise, &tok, 200, 0.5, 0).unwrap().ids).unwrap();
@@ -225,10 +243,12 @@ fn passkey_answers_are_matched_as_whole_numbers() {
     let mut right = 0;
     for c in &results.cells {
         let generated = c.outcome.generated.as_deref().unwrap();
-        let first: Option<u64> = generated.split(|ch: char| !ch.is_ascii_digit()).find(|s| !s.is_empty()).and_then(|s| s.parse().ok());
+        let first: Option<u64> =
+            generated.split(|ch: char| !ch.is_ascii_digit()).find(|s| !s.is_empty()).and_then(|s| s.parse().ok());
         let key: u64 = {
             let tok = tokenizer();
-            let case = Task::Passkey.build(&results.config.haystack, &tok, c.key.length, c.key.depth, c.key.seed).unwrap();
+            let case =
+                Task::Passkey.build(&results.config.haystack, &tok, c.key.length, c.key.depth, c.key.seed).unwrap();
             case.answers[0].parse().unwrap()
         };
         // The case file asks for "contains", now whole-value: it agrees with the first integer
@@ -256,7 +276,13 @@ fn longrope_generation_across_the_switch_matches_a_fresh_pass_per_step() {
     let tok = TextTokenizer::from_model(&file).unwrap();
     let mut engine = Engine::cpu(&file).unwrap();
     let long: Vec<f64> = (0..32).map(|k| 1.0 + 15.0 * k as f64 / 31.0).collect();
-    let rope = RopeMethod::LongRope { short_factor: vec![1.0; 32], long_factor: long, factor: 1.0, original_ctx: Some(48), attention_factor: None };
+    let rope = RopeMethod::LongRope {
+        short_factor: vec![1.0; 32],
+        long_factor: long,
+        factor: 1.0,
+        original_ctx: Some(48),
+        attention_factor: None,
+    };
     let prompt = tok
         .encode("Long ago, in a small village by the sea, there lived an old astronomer who spent every single night on the windy hill behind his little house, quietly watching the stars in the dark sky above. He")
         .unwrap();
@@ -285,7 +311,11 @@ fn longrope_generation_across_the_switch_matches_a_fresh_pass_per_step() {
     let reference = generate(&engine, true);
     let diverge = |a: &[u32]| a.iter().zip(&reference).position(|(x, y)| x != y);
     eprintln!("reference: {:?}", tok.decode(&reference).unwrap());
-    eprintln!("first divergence (token index after the prompt): pre-rope {:?}, post-rope {:?}", diverge(&runs[1]), diverge(&runs[2]));
+    eprintln!(
+        "first divergence (token index after the prompt): pre-rope {:?}, post-rope {:?}",
+        diverge(&runs[1]),
+        diverge(&runs[2])
+    );
     assert_eq!(runs[0], reference, "recompute: {:?}", tok.decode(&runs[0]).unwrap());
     // Why recompute: re-rotated keys (pre-rope) and stale ones (post-rope) both drift after the
     // switch at token 7 (position 48).
@@ -307,7 +337,9 @@ fn entropy_scan_points_equal_direct_measurements() {
     let mut engine = Engine::cpu(&file).unwrap();
     let config = EntropyScanConfig { haystack: Haystack::Noise, lengths: vec![8, 40, 96], tail: 6, seed: 3 };
     let mut streamed = 0;
-    let points = block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &|| 0.0, &mut |_| streamed += 1)).unwrap();
+    let points =
+        block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &|| 0.0, &mut |_| streamed += 1))
+            .unwrap();
     assert_eq!((points.len(), streamed), (3, 3));
     let (ids, _) = Haystack::Noise.tokens(&tokenizer, 96, 3).unwrap();
     for p in &points {
@@ -329,8 +361,11 @@ fn entropy_scan_points_equal_direct_measurements() {
         let uniform = (p.length - 6..p.length).map(|i| ((i + 1) as f32).ln()).sum::<f32>() / 6.0;
         assert!((p.uniform - uniform).abs() < 1e-5);
     }
-    engine.set_experiment(&Experiment { attention: AttentionPattern::Window { window: 4 }, ..Experiment::default() }).unwrap();
-    let windowed = block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &|| 0.0, &mut |_| {})).unwrap();
+    engine
+        .set_experiment(&Experiment { attention: AttentionPattern::Window { window: 4 }, ..Experiment::default() })
+        .unwrap();
+    let windowed =
+        block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &|| 0.0, &mut |_| {})).unwrap();
     assert!(windowed.iter().flat_map(|p| p.per_head.iter().flatten()).all(|&h| h <= 4f32.ln() + 1e-4));
     let bad = EntropyScanConfig { lengths: vec![1], ..config.clone() };
     assert!(block_on(entropy_scan(&engine, &tokenizer, &bad, &Interrupt::default(), &|| 0.0, &mut |_| {})).is_err());

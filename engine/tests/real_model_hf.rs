@@ -75,7 +75,14 @@ fn matches_hf_8k_tokens() {
 fn greedy_generation_knows_the_capital_of_france() {
     let m = loaded();
     let mut streamed = String::new();
-    let out = block_on(generate_greedy(&mut m.model.session(64).unwrap(), &m.tokenizer, "The capital of France is", 8, &mut |t| streamed.push_str(t))).unwrap();
+    let out = block_on(generate_greedy(
+        &mut m.model.session(64).unwrap(),
+        &m.tokenizer,
+        "The capital of France is",
+        8,
+        &mut |t| streamed.push_str(t),
+    ))
+    .unwrap();
     assert!(out.text.contains("Paris"), "generated {:?}", out.text);
     assert_eq!(streamed, out.text, "streamed pieces add up to the text");
 }
@@ -84,7 +91,8 @@ fn greedy_generation_knows_the_capital_of_france() {
 fn score_top5_contains_the_greedy_token() {
     let m = loaded();
     let prompt = "The capital of France is";
-    let gen = block_on(generate_greedy(&mut m.model.session(64).unwrap(), &m.tokenizer, prompt, 1, &mut |_| {})).unwrap();
+    let gen =
+        block_on(generate_greedy(&mut m.model.session(64).unwrap(), &m.tokenizer, prompt, 1, &mut |_| {})).unwrap();
     let out = block_on(score(&mut m.model.session(64).unwrap(), &m.tokenizer, prompt, " Paris")).unwrap();
     assert!(out.logprob_sum.is_finite() && out.logprob_sum < 0.0);
     assert_eq!(out.top5_ids[0], gen.ids[0], "the greedy token is the top-1 logit");

@@ -26,14 +26,33 @@ fn every_variant_matches_hf_at_every_recorded_length() {
         ("default", RopeMethod::Default),
         ("linear4", RopeMethod::Linear { factor: 4.0 }),
         ("dynamic4", RopeMethod::Dynamic { factor: 4.0, original_ctx: None }),
-        ("yarn4", RopeMethod::Yarn { factor: 4.0, original_ctx: None, beta_fast: 32.0, beta_slow: 1.0, attention_factor: None }),
-        ("llama3_8", RopeMethod::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_ctx: None }),
+        (
+            "yarn4",
+            RopeMethod::Yarn {
+                factor: 4.0,
+                original_ctx: None,
+                beta_fast: 32.0,
+                beta_slow: 1.0,
+                attention_factor: None,
+            },
+        ),
+        (
+            "llama3_8",
+            RopeMethod::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_ctx: None },
+        ),
     ];
     let l = cx.trained_ctx;
     for (name, scaling) in variants {
         let hf_scaling = devset["rope_tables"][name]["attention_scaling"].as_f64().unwrap();
-        for (key, seq_len) in [("inv_freq", l), ("inv_freq_at_seq_len_9000", 9000), ("inv_freq_at_seq_len_20000", 20_000)] {
-            assert_table(&scaling.frequencies(&cx, seq_len), &table(&devset, name, key), hf_scaling, &format!("{name} {key}"));
+        for (key, seq_len) in
+            [("inv_freq", l), ("inv_freq_at_seq_len_9000", 9000), ("inv_freq_at_seq_len_20000", 20_000)]
+        {
+            assert_table(
+                &scaling.frequencies(&cx, seq_len),
+                &table(&devset, name, key),
+                hf_scaling,
+                &format!("{name} {key}"),
+            );
         }
     }
 }

@@ -19,15 +19,24 @@ struct Entry {
 }
 
 async fn list() -> Result<Vec<Entry>, String> {
-    let caches = web_sys::window().ok_or("no window")?.caches().map_err(|_| "this page has no Cache API (it needs https or localhost)")?;
-    let cache: web_sys::Cache = JsFuture::from(caches.open(MODEL_CACHE)).await.map_err(|_| "the cache could not be opened")?.unchecked_into();
-    let keys: js_sys::Array = JsFuture::from(cache.keys()).await.map_err(|_| "the cache could not be listed")?.unchecked_into();
+    let caches = web_sys::window()
+        .ok_or("no window")?
+        .caches()
+        .map_err(|_| "this page has no Cache API (it needs https or localhost)")?;
+    let cache: web_sys::Cache =
+        JsFuture::from(caches.open(MODEL_CACHE)).await.map_err(|_| "the cache could not be opened")?.unchecked_into();
+    let keys: js_sys::Array =
+        JsFuture::from(cache.keys()).await.map_err(|_| "the cache could not be listed")?.unchecked_into();
     let mut out = Vec::new();
     for key in keys.iter() {
         let request: web_sys::Request = key.unchecked_into();
         let url = request.url();
-        let response = JsFuture::from(cache.match_with_request(&request)).await.ok().and_then(|r| r.dyn_into::<web_sys::Response>().ok());
-        let bytes = response.and_then(|r| r.headers().get("x-ctxscope-bytes").ok().flatten()).and_then(|b| b.parse().ok());
+        let response = JsFuture::from(cache.match_with_request(&request))
+            .await
+            .ok()
+            .and_then(|r| r.dyn_into::<web_sys::Response>().ok());
+        let bytes =
+            response.and_then(|r| r.headers().get("x-ctxscope-bytes").ok().flatten()).and_then(|b| b.parse().ok());
         out.push(Entry { url, bytes });
     }
     Ok(out)

@@ -40,11 +40,24 @@ pub fn CellDetail(config: SweepConfig, cells: Vec<Cell>) -> impl IntoView {
             Scoring::Generated { .. } => None,
         };
         let kept = cell.outcome.generated.clone();
-        let request = RequestBody::Case { task, haystack: cfg.haystack.clone(), length: cell.key.length, depth: cell.key.depth, seed: cell.key.seed, experiment, backend: s.backend.get_untracked(), generate };
+        let request = RequestBody::Case {
+            task,
+            haystack: cfg.haystack.clone(),
+            length: cell.key.length,
+            depth: cell.key.depth,
+            seed: cell.key.seed,
+            experiment,
+            backend: s.backend.get_untracked(),
+            generate,
+        };
         s.client().send(request, move |event| match event {
-            EventBody::Case { segments, tokens, target, answers, generated } => {
-                detail.set(Some(Ok(Detail { segments, tokens, target, answers, generated: generated.or(kept.clone()) })))
-            }
+            EventBody::Case { segments, tokens, target, answers, generated } => detail.set(Some(Ok(Detail {
+                segments,
+                tokens,
+                target,
+                answers,
+                generated: generated.or(kept.clone()),
+            }))),
             EventBody::Error { message, .. } => detail.set(Some(Err(message))),
             _ => {}
         });

@@ -9,7 +9,9 @@
 use std::cell::Cell;
 
 use charming::component::{Axis, Grid as ChartGrid, Legend, Title};
-use charming::element::{AxisType, LineStyle, LineStyleType, MarkLine, MarkLineData, MarkLineVariant, NameLocation, Tooltip, Trigger};
+use charming::element::{
+    AxisType, LineStyle, LineStyleType, MarkLine, MarkLineData, MarkLineVariant, NameLocation, Tooltip, Trigger,
+};
 use charming::{Chart, Echarts, WasmRenderer};
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -75,7 +77,10 @@ pub fn chart_with_axes(title: &str, x: Axis, y: Axis, many_series: bool) -> Char
 pub fn guide(value: f64, name: &str, horizontal: bool) -> MarkLine {
     let data = MarkLineData::new().name(name);
     let data = if horizontal { data.y_axis(value) } else { data.x_axis(value) };
-    MarkLine::new().silent(true).line_style(LineStyle::new().type_(LineStyleType::Dashed)).data(vec![MarkLineVariant::Simple(data)])
+    MarkLine::new()
+        .silent(true)
+        .line_style(LineStyle::new().type_(LineStyleType::Dashed))
+        .data(vec![MarkLineVariant::Simple(data)])
 }
 
 #[component]

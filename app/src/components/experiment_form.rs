@@ -16,7 +16,22 @@ use serde_json::{json, Value};
 use super::param_fields::ParamFields;
 use crate::state::AppState;
 
-const METHODS: [&str; 14] = ["model", "default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope", "abf", "eabf", "string", "self-extend", "rerope", "leaky-rerope"];
+const METHODS: [&str; 14] = [
+    "model",
+    "default",
+    "linear",
+    "ntk",
+    "dynamic",
+    "yarn",
+    "llama3",
+    "longrope",
+    "abf",
+    "eabf",
+    "string",
+    "self-extend",
+    "rerope",
+    "leaky-rerope",
+];
 const PATTERNS: [&str; 5] = ["full", "window", "sinks", "mswa", "custom"];
 
 /// What each method is, in a line.
@@ -45,7 +60,9 @@ fn starter_method(name: &str, pairs: usize) -> Value {
     match name {
         "linear" | "ntk" | "dynamic" | "yarn" => json!({"method": name, "factor": 2.0}),
         "llama3" => json!({"method": name, "factor": 8.0}),
-        "longrope" => json!({"method": name, "short_factor": vec![1.0; pairs], "long_factor": vec![2.0; pairs], "factor": 1.0}),
+        "longrope" => {
+            json!({"method": name, "short_factor": vec![1.0; pairs], "long_factor": vec![2.0; pairs], "factor": 1.0})
+        }
         "abf" => json!({"method": name, "base": 500000.0}),
         _ => json!({"method": name}),
     }
@@ -112,7 +129,8 @@ pub fn ExperimentForm(target: RwSignal<Experiment>, #[prop(into)] label: String)
         apply(attention.map(|attention| Experiment { attention, ..target.get_untracked() }));
     });
     let id = label.to_lowercase().replace(' ', "-");
-    let (id_method, id_pattern, id_precision, id_cache) = (format!("{id}-method"), format!("{id}-pattern"), format!("{id}-precision"), format!("{id}-key-cache"));
+    let (id_method, id_pattern, id_precision, id_cache) =
+        (format!("{id}-method"), format!("{id}-pattern"), format!("{id}-precision"), format!("{id}-key-cache"));
     view! {
         <div class="experiment-form" data-testid=format!("{id}-form")>
             <h3>{label.clone()}</h3>

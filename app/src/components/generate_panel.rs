@@ -39,9 +39,24 @@ pub fn GeneratePanel() -> impl IntoView {
         let Ok(n) = max_tokens.get_untracked() else { return };
         let Some(model) = s.model.get_untracked() else { return };
         let index = runs.with_untracked(Vec::len);
-        runs.update(|r| r.push(Run { prompt: prompt.get_untracked(), model: model.spec.name.clone().unwrap_or_else(|| model.source.clone()), backend: None, text: String::new(), ids: Vec::new(), rate: 0.0, status: "running…".into() }));
+        runs.update(|r| {
+            r.push(Run {
+                prompt: prompt.get_untracked(),
+                model: model.spec.name.clone().unwrap_or_else(|| model.source.clone()),
+                backend: None,
+                text: String::new(),
+                ids: Vec::new(),
+                rate: 0.0,
+                status: "running…".into(),
+            })
+        });
         let update = move |f: &dyn Fn(&mut Run)| runs.update(|r| f(&mut r[index]));
-        let request = RequestBody::Generate { backend: s.backend.get_untracked(), experiment: s.experiment.get_untracked(), prompt: prompt.get_untracked(), max_tokens: n };
+        let request = RequestBody::Generate {
+            backend: s.backend.get_untracked(),
+            experiment: s.experiment.get_untracked(),
+            prompt: prompt.get_untracked(),
+            max_tokens: n,
+        };
         let id = s.client().send(request, move |event| match event {
             EventBody::Token { id, text, tokens_per_s, .. } => update(&|r| {
                 r.text.push_str(&text);

@@ -51,14 +51,18 @@ impl Source {
     fn marked(&self, di: usize, li: usize) -> bool {
         match self {
             Self::Accuracy(g) => g.marked.with(|m| m.contains(&(di, li))),
-            Self::Difference { a, b } => a.marked.with(|m| m.contains(&(di, li))) || b.marked.with(|m| m.contains(&(di, li))),
+            Self::Difference { a, b } => {
+                a.marked.with(|m| m.contains(&(di, li))) || b.marked.with(|m| m.contains(&(di, li)))
+            }
             Self::Matrix(_) => false,
         }
     }
 
     fn row_labels(&self) -> Vec<String> {
         match self {
-            Self::Accuracy(g) | Self::Difference { a: g, .. } => g.depths.iter().map(|d| format!("{:.0} %", d * 100.0)).collect(),
+            Self::Accuracy(g) | Self::Difference { a: g, .. } => {
+                g.depths.iter().map(|d| format!("{:.0} %", d * 100.0)).collect()
+            }
             Self::Matrix(m) => m.rows.clone(),
         }
     }
@@ -113,7 +117,10 @@ impl Source {
                 let (x, y): (CellAgg, CellAgg) = (a.cell(di, li).get(), b.cell(di, li).get());
                 let (pa, pb) = (x.accuracy()?, y.accuracy()?);
                 let d = pb - pa;
-                let detail = format!("{place}: {} minus {} = {d:+.2} ({pb:.2} vs {pa:.2}, {} and {} trials)", b.experiment, a.experiment, y.trials, x.trials);
+                let detail = format!(
+                    "{place}: {} minus {} = {d:+.2} ({pb:.2} vs {pa:.2}, {} and {} trials)",
+                    b.experiment, a.experiment, y.trials, x.trials
+                );
                 Some((diff_colour(d), format!("{d:+.2}"), detail))
             }
         }
@@ -204,7 +211,8 @@ pub fn Heatmap(
         let name = title.clone();
         move |_| svg_to_png(&svg(), &format!("{}.png", file_name(&name)))
     };
-    let header = col_labels.iter().map(|l| view! { <th role="columnheader" scope="col">{l.clone()}</th> }).collect_view();
+    let header =
+        col_labels.iter().map(|l| view! { <th role="columnheader" scope="col">{l.clone()}</th> }).collect_view();
     let body = (0..rows)
         .map(|di| {
             let cells = (0..cols)
@@ -295,7 +303,12 @@ fn heatmap_svg(source: &Source, title: &str) -> String {
         esc(title)
     );
     for (li, l) in cols.iter().enumerate() {
-        out.push_str(&format!(r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, left + cw * (li as f64 + 0.5), top - 8.0, esc(l)));
+        out.push_str(&format!(
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            left + cw * (li as f64 + 0.5),
+            top - 8.0,
+            esc(l)
+        ));
     }
     for (di, d) in rows.iter().enumerate() {
         let y = top + ch * di as f64;
@@ -313,7 +326,12 @@ fn heatmap_svg(source: &Source, title: &str) -> String {
             }
         }
     }
-    out.push_str(&format!(r#"<text x="{left}" y="{}">{} →, {} ↓</text></svg>"#, h - 8.0, esc(&col_axis), esc(&row_axis)));
+    out.push_str(&format!(
+        r#"<text x="{left}" y="{}">{} →, {} ↓</text></svg>"#,
+        h - 8.0,
+        esc(&col_axis),
+        esc(&row_axis)
+    ));
     out
 }
 
@@ -325,10 +343,21 @@ fn svg_to_png(svg: &str, name: &str) {
     let img = image.clone();
     let onload = wasm_bindgen::closure::Closure::once_into_js(move || {
         let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
-        let Some(canvas) = document.create_element("canvas").ok().and_then(|c| c.dyn_into::<web_sys::HtmlCanvasElement>().ok()) else { return };
+        let Some(canvas) =
+            document.create_element("canvas").ok().and_then(|c| c.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+        else {
+            return;
+        };
         canvas.set_width(img.natural_width() * 2);
         canvas.set_height(img.natural_height() * 2);
-        let Some(ctx) = canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok()) else { return };
+        let Some(ctx) = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
         let _ = ctx.scale(2.0, 2.0);
         let _ = ctx.draw_image_with_html_image_element(&img, 0.0, 0.0);
         if let Ok(png) = canvas.to_data_url_with_type("image/png") {

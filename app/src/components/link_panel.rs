@@ -25,7 +25,8 @@ pub fn LinkPanel() -> impl IntoView {
     let s = AppState::get();
     let shared = Shared::get();
     let run = RecallRun::get();
-    let check = Memo::new(move |_| shared.opened.with(|l| l.as_ref().map(|l| s.model.with(|m| model_check(l, m.as_ref())))));
+    let check =
+        Memo::new(move |_| shared.opened.with(|l| l.as_ref().map(|l| s.model.with(|m| model_check(l, m.as_ref())))));
     // Once the right model is loaded, time two short passes for the estimate.
     Effect::new(move |_| {
         let has_sweep = shared.opened.with(|l| l.as_ref().is_some_and(|l| l.sweep.is_some()));
@@ -42,8 +43,14 @@ pub fn LinkPanel() -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        let cells = shared.verdict.with(|v| v.as_ref().and_then(|v| v.as_ref().ok()).map(|v| differing(v).to_vec()).unwrap_or_default());
-        run.view.with_untracked(|v| if let Some(v) = v { v.mark(&cells) });
+        let cells = shared
+            .verdict
+            .with(|v| v.as_ref().and_then(|v| v.as_ref().ok()).map(|v| differing(v).to_vec()).unwrap_or_default());
+        run.view.with_untracked(|v| {
+            if let Some(v) = v {
+                v.mark(&cells)
+            }
+        });
     });
     let running = move || matches!(run.status.get(), RunStatus::Running { .. });
     let start = move |_| crate::state::share::run_link_sweep(s, shared, run);

@@ -3,7 +3,10 @@
 //! context — and the same numbers as a table.
 
 use charming::component::{Axis, Grid as ChartGrid, Legend, Title};
-use charming::element::{AxisType, ItemStyle, LineStyle, LineStyleType, MarkLine, MarkLineData, MarkLineVariant, NameLocation, Tooltip, Trigger};
+use charming::element::{
+    AxisType, ItemStyle, LineStyle, LineStyleType, MarkLine, MarkLineData, MarkLineVariant, NameLocation, Tooltip,
+    Trigger,
+};
 use charming::series::Line;
 use charming::Chart;
 use ctxscope_engine::probes::mecw::RULER_THRESHOLD;
@@ -18,15 +21,32 @@ pub const SERIES_COLOURS: [&str; 6] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7
 
 /// The chart of one task's curves.
 pub fn mecw_chart(task: &str, curves: &[TaskSummary], trained_ctx: usize) -> Chart {
-    let mut marks = vec![MarkLineVariant::Simple(MarkLineData::new().name(format!("τ = {RULER_THRESHOLD}")).y_axis(RULER_THRESHOLD))];
+    let mut marks = vec![MarkLineVariant::Simple(
+        MarkLineData::new().name(format!("τ = {RULER_THRESHOLD}")).y_axis(RULER_THRESHOLD),
+    )];
     marks.push(MarkLineVariant::Simple(MarkLineData::new().name("trained context").x_axis(trained_ctx as f64)));
     let mut chart = Chart::new()
         .title(Title::new().text(format!("{task}: accuracy against length")).left("center"))
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
         .legend(Legend::new().top("bottom"))
         .grid(ChartGrid::new().left(60).right(30).top(40).bottom(70))
-        .x_axis(Axis::new().type_(AxisType::Log).log_base(2).name("context length (tokens, log)").name_location(NameLocation::Middle).name_gap(28))
-        .y_axis(Axis::new().type_(AxisType::Value).min(0).max(1).name("accuracy").name_location(NameLocation::Middle).name_gap(40));
+        .x_axis(
+            Axis::new()
+                .type_(AxisType::Log)
+                .log_base(2)
+                .name("context length (tokens, log)")
+                .name_location(NameLocation::Middle)
+                .name_gap(28),
+        )
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .min(0)
+                .max(1)
+                .name("accuracy")
+                .name_location(NameLocation::Middle)
+                .name_gap(40),
+        );
     for (i, s) in curves.iter().enumerate() {
         let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
         let points = |f: &dyn Fn(&ctxscope_engine::probes::mecw::AccuracyPoint) -> f64| -> Vec<Vec<f64>> {
@@ -34,7 +54,14 @@ pub fn mecw_chart(task: &str, curves: &[TaskSummary], trained_ctx: usize) -> Cha
         };
         // The 95 % interval as two dashed bounds (stacked area bands do not stack on a log axis).
         let bound = |name: &str, f: &dyn Fn(&ctxscope_engine::probes::mecw::AccuracyPoint) -> f64| {
-            Line::new().name(format!("{} 95 % interval", s.experiment)).data(points(f)).show_symbol(false).line_style(LineStyle::new().type_(LineStyleType::Dashed).width(1).opacity(0.6).color(colour)).item_style(ItemStyle::new().color(colour)).z(1).id(format!("{}-{name}", s.experiment))
+            Line::new()
+                .name(format!("{} 95 % interval", s.experiment))
+                .data(points(f))
+                .show_symbol(false)
+                .line_style(LineStyle::new().type_(LineStyleType::Dashed).width(1).opacity(0.6).color(colour))
+                .item_style(ItemStyle::new().color(colour))
+                .z(1)
+                .id(format!("{}-{name}", s.experiment))
         };
         chart = chart.series(bound("low", &|p| p.ci_low)).series(bound("high", &|p| p.ci_high));
         let mut line = Line::new()
@@ -45,16 +72,24 @@ pub fn mecw_chart(task: &str, curves: &[TaskSummary], trained_ctx: usize) -> Cha
             .item_style(ItemStyle::new().color(colour));
         let mut m = Vec::new();
         if let Some(n) = s.mecw.mecw_absolute {
-            m.push(MarkLineVariant::Simple(MarkLineData::new().name(format!("{} MECW {}", s.experiment, short_length(n))).x_axis(n as f64)));
+            m.push(MarkLineVariant::Simple(
+                MarkLineData::new().name(format!("{} MECW {}", s.experiment, short_length(n))).x_axis(n as f64),
+            ));
         }
         if let Some(n) = s.mecw.mecw_relative.filter(|&r| Some(r) != s.mecw.mecw_absolute) {
-            m.push(MarkLineVariant::Simple(MarkLineData::new().name(format!("{} relative MECW {}", s.experiment, short_length(n))).x_axis(n as f64)));
+            m.push(MarkLineVariant::Simple(
+                MarkLineData::new()
+                    .name(format!("{} relative MECW {}", s.experiment, short_length(n)))
+                    .x_axis(n as f64),
+            ));
         }
         if i == 0 {
             m.extend(marks.drain(..));
         }
         if !m.is_empty() {
-            line = line.mark_line(MarkLine::new().silent(true).line_style(LineStyle::new().type_(LineStyleType::Dashed)).data(m));
+            line = line.mark_line(
+                MarkLine::new().silent(true).line_style(LineStyle::new().type_(LineStyleType::Dashed)).data(m),
+            );
         }
         chart = chart.series(line);
     }

@@ -19,16 +19,28 @@ pub fn load(s: AppState, source: Source) {
         Source::Url { url } => url.clone(),
         Source::File { file } => format!("local file {}", file.name()),
     };
-    s.load.set(LoadState::Working { source: label.clone(), stage: ctxscope_app::protocol::Stage::Download, done: 0, total: None });
-    s.client().send(RequestBody::Load { source, backend: s.backend_choice.get_untracked() }, move |event| match event {
-        EventBody::Progress { stage, done, total } => s.load.set(LoadState::Working { source: label.clone(), stage, done, total }),
-        EventBody::Loaded { model } => {
-            s.model.set(Some(model));
-            s.load.set(LoadState::Ready);
-        }
-        EventBody::Error { message, remedy, .. } => s.load.set(LoadState::Failed { source: label.clone(), message, remedy }),
-        _ => {}
+    s.load.set(LoadState::Working {
+        source: label.clone(),
+        stage: ctxscope_app::protocol::Stage::Download,
+        done: 0,
+        total: None,
     });
+    s.client().send(
+        RequestBody::Load { source, backend: s.backend_choice.get_untracked() },
+        move |event| match event {
+            EventBody::Progress { stage, done, total } => {
+                s.load.set(LoadState::Working { source: label.clone(), stage, done, total })
+            }
+            EventBody::Loaded { model } => {
+                s.model.set(Some(model));
+                s.load.set(LoadState::Ready);
+            }
+            EventBody::Error { message, remedy, .. } => {
+                s.load.set(LoadState::Failed { source: label.clone(), message, remedy })
+            }
+            _ => {}
+        },
+    );
 }
 
 #[component]

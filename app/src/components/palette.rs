@@ -13,7 +13,8 @@ pub fn diff_colour(diff: f64) -> String {
 
 /// Black or white, whichever reads on `background` ("#rrggbb").
 pub fn ink_on(background: &str) -> &'static str {
-    let channel = |i: usize| u8::from_str_radix(background.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as f64 / 255.0;
+    let channel =
+        |i: usize| u8::from_str_radix(background.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as f64 / 255.0;
     let luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
     if luminance > 0.5 {
         "#111"

@@ -7,14 +7,18 @@ use serde_json::{json, Value};
 
 /// The fields of a method or pattern object (all but its tag).
 fn fields(v: &Value, tag: &str) -> Vec<(String, Value)> {
-    v.as_object().map(|o| o.iter().filter(|(k, _)| k.as_str() != tag).map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    v.as_object()
+        .map(|o| o.iter().filter(|(k, _)| k.as_str() != tag).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }
 
 /// Text for an input showing `v`.
 fn show(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::Array(a) if a.iter().all(Value::is_number) => a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+        Value::Array(a) if a.iter().all(Value::is_number) => {
+            a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+        }
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
@@ -27,18 +31,28 @@ fn parse_like(text: &str, like: &Value) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     match like {
-        Value::Array(a) if a.iter().all(Value::is_number) || a.is_empty() => {
-            t.split(',').map(|x| x.trim().parse::<f64>().map(|f| json!(f)).map_err(|_| format!("\"{x}\" is not a number"))).collect::<Result<Vec<_>, _>>().map(Value::Array)
-        }
+        Value::Array(a) if a.iter().all(Value::is_number) || a.is_empty() => t
+            .split(',')
+            .map(|x| x.trim().parse::<f64>().map(|f| json!(f)).map_err(|_| format!("\"{x}\" is not a number")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
         Value::String(_) => Ok(json!(t)),
         Value::Array(_) | Value::Object(_) => serde_json::from_str(t).map_err(|e| e.to_string()),
-        _ => t.parse::<f64>().map(|f| if f.fract() == 0.0 && f.abs() < 9e15 { json!(f as i64) } else { json!(f) }).map_err(|_| format!("\"{t}\" is not a number")),
+        _ => t
+            .parse::<f64>()
+            .map(|f| if f.fract() == 0.0 && f.abs() < 9e15 { json!(f as i64) } else { json!(f) })
+            .map_err(|_| format!("\"{t}\" is not a number")),
     }
 }
 
 /// Inputs for the fields of one method or pattern object; `on_change` gets the edited object.
 #[component]
-pub fn ParamFields(#[prop(into)] object: Signal<Value>, tag: &'static str, on_change: Callback<Value>, #[prop(into)] prefix: String) -> impl IntoView {
+pub fn ParamFields(
+    #[prop(into)] object: Signal<Value>,
+    tag: &'static str,
+    on_change: Callback<Value>,
+    #[prop(into)] prefix: String,
+) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     move || {
         let obj = object.get();
@@ -83,4 +97,3 @@ pub fn ParamFields(#[prop(into)] object: Signal<Value>, tag: &'static str, on_ch
         }
     }
 }
-

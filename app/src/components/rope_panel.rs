@@ -35,19 +35,35 @@ pub fn RopePanel() -> impl IntoView {
         });
     };
     let probe = move || {
-        let config = ProbeConfig { deltas: vec![1, 16], starts: vec![0, 1024, 8192, 32768], samples: 64, seed: 0, ..ProbeConfig::default() };
-        s.client().send(RequestBody::PrecisionProbe { experiment: s.experiment.get_untracked(), config }, move |event| match event {
-            EventBody::PrecisionProbe { result } => out.set(Some(
-                result
-                    .series
-                    .iter()
-                    .map(|sr| format!("{} Δ={}: |Δlogit| at 32k = {:.3}", sr.mode.name(), sr.delta, sr.mean_abs_deviation.last().copied().unwrap_or(0.0)))
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-            )),
-            EventBody::Error { message, .. } => out.set(Some(message)),
-            _ => {}
-        });
+        let config = ProbeConfig {
+            deltas: vec![1, 16],
+            starts: vec![0, 1024, 8192, 32768],
+            samples: 64,
+            seed: 0,
+            ..ProbeConfig::default()
+        };
+        s.client().send(
+            RequestBody::PrecisionProbe { experiment: s.experiment.get_untracked(), config },
+            move |event| match event {
+                EventBody::PrecisionProbe { result } => out.set(Some(
+                    result
+                        .series
+                        .iter()
+                        .map(|sr| {
+                            format!(
+                                "{} Δ={}: |Δlogit| at 32k = {:.3}",
+                                sr.mode.name(),
+                                sr.delta,
+                                sr.mean_abs_deviation.last().copied().unwrap_or(0.0)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                )),
+                EventBody::Error { message, .. } => out.set(Some(message)),
+                _ => {}
+            },
+        );
     };
     view! {
         <section class="panel" data-testid="rope">

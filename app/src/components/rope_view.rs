@@ -15,9 +15,20 @@ use crate::state::AppState;
 
 /// Wavelength (tokens, log axis) of every pair, before and after scaling.
 pub fn wavelength_chart(tables: &[(String, RopeTable)]) -> Chart {
-    let mut chart = base_chart("Wavelength of each rotary pair", "pair k (fast → slow)", "wavelength 2π/θ_k (tokens, log)", false, true);
+    let mut chart = base_chart(
+        "Wavelength of each rotary pair",
+        "pair k (fast → slow)",
+        "wavelength 2π/θ_k (tokens, log)",
+        false,
+        true,
+    );
     if let Some((_, t)) = tables.first() {
-        let standard: Vec<Vec<f64>> = t.standard_inv_freq.iter().enumerate().map(|(k, &f)| vec![k as f64, 2.0 * std::f64::consts::PI / f as f64]).collect();
+        let standard: Vec<Vec<f64>> = t
+            .standard_inv_freq
+            .iter()
+            .enumerate()
+            .map(|(k, &f)| vec![k as f64, 2.0 * std::f64::consts::PI / f as f64])
+            .collect();
         chart = chart.series(
             Line::new()
                 .name("standard RoPE (before scaling)")
@@ -39,9 +50,16 @@ pub fn wavelength_chart(tables: &[(String, RopeTable)]) -> Chart {
 
 /// The relative position the last query sees at each distance (log axes).
 pub fn effective_chart(tables: &[(String, RopeTable)]) -> Chart {
-    let mut chart = base_chart("Relative position seen at each distance", "distance Δ = i − j (tokens, log)", "effective relative position (log)", true, true);
+    let mut chart = base_chart(
+        "Relative position seen at each distance",
+        "distance Δ = i − j (tokens, log)",
+        "effective relative position (log)",
+        true,
+        true,
+    );
     if let Some((_, t)) = tables.first() {
-        let identity: Vec<Vec<f64>> = t.effective_positions.iter().filter(|p| p.0 > 0).map(|&(d, _)| vec![d as f64, d as f64]).collect();
+        let identity: Vec<Vec<f64>> =
+            t.effective_positions.iter().filter(|p| p.0 > 0).map(|&(d, _)| vec![d as f64, d as f64]).collect();
         chart = chart.series(
             Line::new()
                 .name("identity (standard RoPE)")
@@ -52,7 +70,8 @@ pub fn effective_chart(tables: &[(String, RopeTable)]) -> Chart {
         );
     }
     for (name, t) in tables {
-        let data: Vec<Vec<f64>> = t.effective_positions.iter().filter(|p| p.0 > 0 && p.1 > 0.0).map(|&(d, p)| vec![d as f64, p]).collect();
+        let data: Vec<Vec<f64>> =
+            t.effective_positions.iter().filter(|p| p.0 > 0 && p.1 > 0.0).map(|&(d, p)| vec![d as f64, p]).collect();
         chart = chart.series(Line::new().name(name.clone()).data(data).show_symbol(false));
     }
     chart
@@ -66,7 +85,11 @@ pub fn RopeView() -> impl IntoView {
         let trained = s.model.with(|m| m.as_ref().map_or(8192, |m| m.spec.context_length));
         match length_text.get().trim() {
             "" => Ok(trained * 2),
-            t => t.parse::<usize>().ok().filter(|&n| (1..=1 << 27).contains(&n)).ok_or_else(|| format!("\"{t}\" is not a length of 1 … 2^27 tokens")),
+            t => t
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=1 << 27).contains(&n))
+                .ok_or_else(|| format!("\"{t}\" is not a length of 1 … 2^27 tokens")),
         }
     });
     let tables = Memo::new(move |_| -> Result<Vec<(String, RopeTable)>, String> {

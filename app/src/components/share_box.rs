@@ -18,7 +18,11 @@ use crate::state::{AppState, RecallRun};
 async fn copy(text: &str) -> bool {
     let Some(window) = web_sys::window() else { return false };
     let Ok(clipboard) = js_sys::Reflect::get(&window.navigator(), &"clipboard".into()) else { return false };
-    let Ok(write) = js_sys::Reflect::get(&clipboard, &"writeText".into()).and_then(|f| f.dyn_into::<js_sys::Function>()) else { return false };
+    let Ok(write) =
+        js_sys::Reflect::get(&clipboard, &"writeText".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
+    else {
+        return false;
+    };
     match write.call1(&clipboard, &text.into()).map(|p| p.dyn_into::<js_sys::Promise>()) {
         Ok(Ok(promise)) => JsFuture::from(promise).await.is_ok(),
         _ => false,
@@ -27,7 +31,8 @@ async fn copy(text: &str) -> bool {
 
 /// Opens a link file's state (from this box or the Results view).
 pub fn open_link_file(s: AppState, shared: Shared, inputs: SweepInputs, text: &str) -> Result<(), String> {
-    let state = SharedState::from_file(text).map_err(|e| e.to_string().trim_start_matches("invalid input: ").to_string())?;
+    let state =
+        SharedState::from_file(text).map_err(|e| e.to_string().trim_start_matches("invalid input: ").to_string())?;
     if let Ok(fragment) = state.encode() {
         write_fragment(shared, &fragment);
     }
@@ -129,5 +134,9 @@ fn describe(state: &SharedState) -> String {
         return "only defaults".into();
     }
     let last = parts.pop().unwrap_or_default();
-    if parts.is_empty() { last } else { format!("{} and {last}", parts.join(", ")) }
+    if parts.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", parts.join(", "))
+    }
 }

@@ -23,10 +23,18 @@ const TASKS: [(&str, &str); 7] = [
     ("find-and-sort", "find-and-sort (MECW)"),
 ];
 
-const MATCHES: [MatchMode; 6] = [MatchMode::FirstInteger, MatchMode::Exact, MatchMode::Contains, MatchMode::AllOf, MatchMode::AnyOf, MatchMode::InOrder];
+const MATCHES: [MatchMode; 6] = [
+    MatchMode::FirstInteger,
+    MatchMode::Exact,
+    MatchMode::Contains,
+    MatchMode::AllOf,
+    MatchMode::AnyOf,
+    MatchMode::InOrder,
+];
 
 fn default_task(name: &str) -> Value {
-    serde_json::to_value(serde_json::from_value::<Task>(json!({"task": name})).expect("every task has defaults")).unwrap_or_default()
+    serde_json::to_value(serde_json::from_value::<Task>(json!({"task": name})).expect("every task has defaults"))
+        .unwrap_or_default()
 }
 
 /// Positive whole numbers from "256, 512 1024".
@@ -34,7 +42,12 @@ fn numbers(text: &str, what: &str) -> Result<Vec<usize>, String> {
     let v: Vec<usize> = text
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|x| !x.is_empty())
-        .map(|x| x.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| format!("{what}: \"{x}\" is not a positive whole number")))
+        .map(|x| {
+            x.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("{what}: \"{x}\" is not a positive whole number"))
+        })
         .collect::<Result<_, _>>()?;
     if v.is_empty() {
         return Err(format!("{what}: give at least one"));

@@ -42,7 +42,11 @@ pub fn SweepPanel() -> impl IntoView {
                     partial.set(None);
                     message.set(Some(format!("Complete: {} cells.", r.cells.len())));
                 } else {
-                    message.set(Some(format!("Cancelled after {} of {} cells; resume continues from them.", r.cells.len(), r.config.cells().len())));
+                    message.set(Some(format!(
+                        "Cancelled after {} of {} cells; resume continues from them.",
+                        r.cells.len(),
+                        r.config.cells().len()
+                    )));
                     partial.set(Some(r.clone()));
                 }
                 results.set(Some(r));

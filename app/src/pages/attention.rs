@@ -40,7 +40,8 @@ pub fn AttentionPage() -> impl IntoView {
     let s = AppState::get();
     let state = Inside::get().attention;
     let spec = move || s.model.with(|m| m.as_ref().map(|m| m.spec.clone()));
-    let source = RwSignal::new(if state.focus.with_untracked(Option::is_some) { "chat" } else { "haystack" }.to_string());
+    let source =
+        RwSignal::new(if state.focus.with_untracked(Option::is_some) { "chat" } else { "haystack" }.to_string());
     let tokens = RwSignal::new(1024usize);
     let text = RwSignal::new(String::from("The first words of a prompt often soak up attention. Paste any text here."));
     let layer = RwSignal::new(0usize);
@@ -67,7 +68,11 @@ pub fn AttentionPage() -> impl IntoView {
     let input = move || -> Result<Input, String> {
         match source.get_untracked().as_str() {
             "text" => Ok(Input::Text { text: text.get_untracked() }),
-            "chat" => state.focus.get_untracked().map(|f| f.input).ok_or_else(|| "no conversation has been sent here yet (Chat: “What did it look at?”)".into()),
+            "chat" => state
+                .focus
+                .get_untracked()
+                .map(|f| f.input)
+                .ok_or_else(|| "no conversation has been sent here yet (Chat: “What did it look at?”)".into()),
             _ => Ok(Input::Haystack { haystack: Haystack::Filler, tokens: tokens.get_untracked().max(1), seed: 0 }),
         }
     };
@@ -89,23 +94,45 @@ pub fn AttentionPage() -> impl IntoView {
                 "last" | "" => Rows::Last,
                 other => match other.parse::<usize>() {
                     Ok(position) => Rows::At { position },
-                    Err(_) => return state.task.set(Task::Failed(format!("query position \"{other}\" is not a number or “last”"))),
+                    Err(_) => {
+                        return state
+                            .task
+                            .set(Task::Failed(format!("query position \"{other}\" is not a number or “last”")))
+                    }
                 },
             }
         };
         let experiment = s.experiment.get_untracked();
-        let request = RequestBody::AttentionMap { backend: s.backend.get_untracked(), experiment: experiment.clone(), input, layer: layer.get_untracked(), head: head.get_untracked(), rows };
+        let request = RequestBody::AttentionMap {
+            backend: s.backend.get_untracked(),
+            experiment: experiment.clone(),
+            input,
+            layer: layer.get_untracked(),
+            head: head.get_untracked(),
+            rows,
+        };
         let id = s.client().send(request, move |event| match event {
             EventBody::Map { backend, map, pieces, seconds } => {
                 zoom.set(None);
                 map_row.set((map.count > 1).then(|| map.count - 1));
-                state.result.set(Some(AttentionResult { map, pieces, experiment: experiment.clone(), backend: backend.name().into(), seconds }));
+                state.result.set(Some(AttentionResult {
+                    map,
+                    pieces,
+                    experiment: experiment.clone(),
+                    backend: backend.name().into(),
+                    seconds,
+                }));
                 state.task.set(Task::Idle);
             }
-            EventBody::Error { code, message, remedy, .. } => state.task.set(Task::Failed(error_text(&code, &message, &remedy))),
+            EventBody::Error { code, message, remedy, .. } => {
+                state.task.set(Task::Failed(error_text(&code, &message, &remedy)))
+            }
             _ => {}
         });
-        state.task.set(Task::Running { id, note: if full { "every query of the prompt".into() } else { "the prompt up to the query".into() } });
+        state.task.set(Task::Running {
+            id,
+            note: if full { "every query of the prompt".into() } else { "the prompt up to the query".into() },
+        });
     };
 
     // The row on display: (query position, weights).
@@ -148,9 +175,16 @@ pub fn AttentionPage() -> impl IntoView {
     });
 
     let on_move = move |ev: web_sys::MouseEvent| {
-        let (Some(canvas), Some((_, row)), Some((lo, hi))) = (row_canvas.get_untracked(), shown.get_untracked(), range()) else { return };
+        let (Some(canvas), Some((_, row)), Some((lo, hi))) =
+            (row_canvas.get_untracked(), shown.get_untracked(), range())
+        else {
+            return;
+        };
         let Some(key) = key_at(&row, canvas_x(&ev, &canvas), canvas.width() as usize, lo, hi) else { return };
-        let piece = state.result.with_untracked(|r| r.as_ref().and_then(|r| r.pieces.get(key).map(visible))).unwrap_or_default();
+        let piece = state
+            .result
+            .with_untracked(|r| r.as_ref().and_then(|r| r.pieces.get(key).map(visible)))
+            .unwrap_or_default();
         hover.set(Some(format!("key {key} «{piece}»: p = {:.6}", row[key])));
     };
     let on_down = move |ev: web_sys::MouseEvent| {
@@ -159,7 +193,10 @@ pub fn AttentionPage() -> impl IntoView {
         }
     };
     let on_up = move |ev: web_sys::MouseEvent| {
-        let (Some(canvas), Some(x0), Some((lo, hi))) = (row_canvas.get_untracked(), drag.get_untracked(), range()) else { return };
+        let (Some(canvas), Some(x0), Some((lo, hi))) = (row_canvas.get_untracked(), drag.get_untracked(), range())
+        else {
+            return;
+        };
         drag.set(None);
         let x1 = canvas_x(&ev, &canvas);
         if (x1 - x0).abs() < 4.0 {
@@ -208,7 +245,11 @@ pub fn AttentionPage() -> impl IntoView {
     let export_json = move |_| {
         let json = state.result.with_untracked(|r| r.as_ref().map(|r| serde_json::json!({ "experiment": r.experiment, "backend": r.backend, "map": r.map, "tokens": r.pieces.iter().map(|p| p.text.clone()).collect::<Vec<_>>() })));
         if let Some(json) = json {
-            download_text("ctxscope-attention.json", "application/json", &serde_json::to_string(&json).unwrap_or_default());
+            download_text(
+                "ctxscope-attention.json",
+                "application/json",
+                &serde_json::to_string(&json).unwrap_or_default(),
+            );
         }
     };
     let on_file = move |ev: leptos::ev::Event| {
@@ -217,12 +258,21 @@ pub fn AttentionPage() -> impl IntoView {
         if let Some(file) = input.and_then(|i| i.files()).and_then(|f| f.get(0)) {
             leptos::task::spawn_local(async move {
                 let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|t| t.as_string());
-                match text.ok_or_else(|| "could not be read".to_string()).and_then(|t| ctxscope_app::attention_doc::parse(&t)) {
+                match text
+                    .ok_or_else(|| "could not be read".to_string())
+                    .and_then(|t| ctxscope_app::attention_doc::parse(&t))
+                {
                     Ok(doc) => {
                         zoom.set(None);
                         map_row.set((doc.map.count > 1).then(|| doc.map.count - 1));
                         let pieces = doc.tokens.into_iter().map(|text| Piece { id: 0, text, bytes: None }).collect();
-                        state.result.set(Some(AttentionResult { map: doc.map, pieces, experiment: doc.experiment, backend: format!("{} (from {})", doc.backend, file.name()), seconds: 0.0 }));
+                        state.result.set(Some(AttentionResult {
+                            map: doc.map,
+                            pieces,
+                            experiment: doc.experiment,
+                            backend: format!("{} (from {})", doc.backend, file.name()),
+                            seconds: 0.0,
+                        }));
                         state.task.set(Task::Idle);
                     }
                     Err(e) => state.task.set(Task::Failed(format!("{}: {e}", file.name()))),
@@ -232,7 +282,8 @@ pub fn AttentionPage() -> impl IntoView {
     };
     let heads = move || spec().map_or(1, |s| s.head_count);
     let layers = move || spec().map_or(1, |s| s.block_count);
-    let number = |signal: RwSignal<usize>| move |ev: web_sys::Event| signal.set(event_target_value(&ev).parse().unwrap_or(0));
+    let number =
+        |signal: RwSignal<usize>| move |ev: web_sys::Event| signal.set(event_target_value(&ev).parse().unwrap_or(0));
 
     view! {
         <section class="panel" data-testid="attention-view">

@@ -33,7 +33,12 @@ pub fn ChatPage() -> impl IntoView {
         messages.extend(chat.messages.get_untracked());
         chat.streaming.set(Some(String::new()));
         chat.tokens_per_s.set(None);
-        let request = RequestBody::Chat { backend: s.backend.get_untracked(), experiment: s.experiment.get_untracked(), messages, max_tokens: chat.max_tokens.get_untracked().clamp(1, 4096) };
+        let request = RequestBody::Chat {
+            backend: s.backend.get_untracked(),
+            experiment: s.experiment.get_untracked(),
+            messages,
+            max_tokens: chat.max_tokens.get_untracked().clamp(1, 4096),
+        };
         let id = s.client().send(request, move |event| match event {
             EventBody::Token { text, tokens_per_s, .. } => {
                 chat.streaming.update(|t| t.get_or_insert_with(String::new).push_str(&text));
@@ -62,7 +67,11 @@ pub fn ChatPage() -> impl IntoView {
                     chat.messages.update(|m| m.push(ChatMessage::new("assistant", &partial)));
                 }
                 chat.streaming.set(None);
-                chat.task.set(if code == "cancelled" { Task::Idle } else { Task::Failed(error_text(&code, &message, &remedy)) });
+                chat.task.set(if code == "cancelled" {
+                    Task::Idle
+                } else {
+                    Task::Failed(error_text(&code, &message, &remedy))
+                });
             }
             _ => {}
         });
@@ -93,7 +102,12 @@ pub fn ChatPage() -> impl IntoView {
     let look = move || {
         let Some(turn) = chat.last.get_untracked() else { return };
         let tokens = turn.ids.len();
-        inside.attention.focus.set(Some(AttentionFocus { input: Input::Ids { ids: turn.ids }, label: "the chat's last answer".into(), query: tokens - 1, tokens }));
+        inside.attention.focus.set(Some(AttentionFocus {
+            input: Input::Ids { ids: turn.ids },
+            label: "the chat's last answer".into(),
+            query: tokens - 1,
+            tokens,
+        }));
         s.view.set(View::Attention);
     };
     // Tokens in the conversation against the trained context and the experiment's reach.
@@ -102,7 +116,9 @@ pub fn ChatPage() -> impl IntoView {
         s.model.with(|m| {
             let m = m.as_ref()?;
             let trained = m.spec.context_length;
-            let reach = Plan::new(&s.experiment.get(), &m.spec).ok().map(|p| s.experiment.with(|e| e.rope.reach(p.rope_context())));
+            let reach = Plan::new(&s.experiment.get(), &m.spec)
+                .ok()
+                .map(|p| s.experiment.with(|e| e.rope.reach(p.rope_context())));
             Some((used, trained, reach))
         })
     };

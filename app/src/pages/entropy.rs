@@ -54,13 +54,19 @@ pub fn entropy_chart(curves: &[EntropyCurve]) -> Chart {
     for (ci, c) in curves.iter().enumerate() {
         for layer in 0..layers {
             let colour = layer_colour(layer, layers);
-            let data: Vec<Vec<f64>> = c.points.iter().filter_map(|p| p.per_layer.get(layer).map(|&v| vec![p.length as f64, v as f64])).collect();
+            let data: Vec<Vec<f64>> = c
+                .points
+                .iter()
+                .filter_map(|p| p.per_layer.get(layer).map(|&v| vec![p.length as f64, v as f64]))
+                .collect();
             chart = chart.series(
                 Line::new()
                     .name(format!("{} · layer {layer}", c.label))
                     .data(data)
                     .symbol_size(4)
-                    .line_style(LineStyle::new().type_(DASHES[ci % DASHES.len()].clone()).color(colour.as_str()).width(1.5))
+                    .line_style(
+                        LineStyle::new().type_(DASHES[ci % DASHES.len()].clone()).color(colour.as_str()).width(1.5),
+                    )
                     .item_style(ItemStyle::new().color(colour.as_str())),
             );
         }
@@ -69,7 +75,13 @@ pub fn entropy_chart(curves: &[EntropyCurve]) -> Chart {
 }
 
 /// Rows of `rows(point)` against the lengths of a curve, as a heatmap matrix.
-fn matrix(curve: &EntropyCurve, row_axis: &str, row_label: &dyn Fn(usize) -> String, rows: &dyn Fn(&EntropyPoint) -> Vec<f32>, range: (f64, f64)) -> Matrix {
+fn matrix(
+    curve: &EntropyCurve,
+    row_axis: &str,
+    row_label: &dyn Fn(usize) -> String,
+    rows: &dyn Fn(&EntropyPoint) -> Vec<f32>,
+    range: (f64, f64),
+) -> Matrix {
     let columns: Vec<Vec<f32>> = curve.points.iter().map(rows).collect();
     let n = columns.iter().map(Vec::len).max().unwrap_or(0);
     Matrix {
@@ -100,7 +112,11 @@ fn value_range(curves: &[EntropyCurve], f: &dyn Fn(&EntropyPoint) -> Vec<f32>) -
     let all: Vec<f64> = curves.iter().flat_map(|c| c.points.iter().flat_map(f)).map(|v| v as f64).collect();
     let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
+    if lo.is_finite() {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    }
 }
 
 /// Entropy curves from a sweep's cells: per experiment and length, the mean over its cells of
@@ -117,16 +133,29 @@ pub fn curves_from_sweep(results: &SweepResults) -> Vec<EntropyCurve> {
                 .lengths
                 .iter()
                 .filter_map(|&length| {
-                    let cells: Vec<_> = results.cells.iter().filter(|c| c.key.experiment == named.name && c.key.length == length).filter_map(|c| c.entropy.as_ref()).collect();
+                    let cells: Vec<_> = results
+                        .cells
+                        .iter()
+                        .filter(|c| c.key.experiment == named.name && c.key.length == length)
+                        .filter_map(|c| c.entropy.as_ref())
+                        .collect();
                     let first = cells.first()?;
-                    let mean = |f: &dyn Fn(&ctxscope_engine::probes::sweep::EntropySummary) -> Option<Vec<f32>>| -> Vec<f32> {
-                        let rows: Vec<Vec<f32>> = cells.iter().filter_map(|c| f(c)).collect();
-                        let n = rows.first().map_or(0, Vec::len);
-                        (0..n).map(|i| rows.iter().map(|r| r.get(i).copied().unwrap_or(0.0)).sum::<f32>() / rows.len() as f32).collect()
-                    };
+                    let mean =
+                        |f: &dyn Fn(&ctxscope_engine::probes::sweep::EntropySummary) -> Option<Vec<f32>>| -> Vec<f32> {
+                            let rows: Vec<Vec<f32>> = cells.iter().filter_map(|c| f(c)).collect();
+                            let n = rows.first().map_or(0, Vec::len);
+                            (0..n)
+                                .map(|i| {
+                                    rows.iter().map(|r| r.get(i).copied().unwrap_or(0.0)).sum::<f32>()
+                                        / rows.len() as f32
+                                })
+                                .collect()
+                        };
                     let per_layer = mean(&|e| Some(e.per_layer.clone()));
                     let heads = mean(&|e| e.per_head.clone());
-                    let per_head = (0..first.per_layer.len()).map(|l| if Some(l) == layer { heads.clone() } else { Vec::new() }).collect();
+                    let per_head = (0..first.per_layer.len())
+                        .map(|l| if Some(l) == layer { heads.clone() } else { Vec::new() })
+                        .collect();
                     // Uniform attention over every position i of the prompt: mean of ln(i + 1).
                     let uniform = ((1..=length).map(|i| (i as f64).ln()).sum::<f64>() / length as f64) as f32;
                     Some(EntropyPoint { length, queries: length, per_head, per_layer, uniform, seconds: 0.0 })
@@ -177,11 +206,29 @@ pub fn EntropyPage() -> impl IntoView {
             experiments.push(("B".to_string(), b));
         }
         let haystack = if haystack.get_untracked() == "noise" { Haystack::Noise } else { Haystack::Filler };
-        let config = EntropyScanConfig { haystack: haystack.clone(), lengths: lengths.clone(), tail: tail.get_untracked().max(1), seed: 0 };
-        state.curves.set(experiments.iter().map(|(label, e)| EntropyCurve { label: label.clone(), experiment: e.clone(), points: Vec::new() }).collect());
-        state.source.set(format!("scan of {} text, mean over the last {} queries of each run", haystack.name(), config.tail));
+        let config = EntropyScanConfig {
+            haystack: haystack.clone(),
+            lengths: lengths.clone(),
+            tail: tail.get_untracked().max(1),
+            seed: 0,
+        };
+        state.curves.set(
+            experiments
+                .iter()
+                .map(|(label, e)| EntropyCurve { label: label.clone(), experiment: e.clone(), points: Vec::new() })
+                .collect(),
+        );
+        state.source.set(format!(
+            "scan of {} text, mean over the last {} queries of each run",
+            haystack.name(),
+            config.tail
+        ));
         let total = lengths.len() * experiments.len();
-        let request = RequestBody::EntropyScan { backend: s.backend.get_untracked(), experiments: experiments.into_iter().map(|(_, e)| e).collect(), config };
+        let request = RequestBody::EntropyScan {
+            backend: s.backend.get_untracked(),
+            experiments: experiments.into_iter().map(|(_, e)| e).collect(),
+            config,
+        };
         // A plain counter, not a signal: `run` may be called from an effect (the tour), whose
         // owner would dispose a signal made here when it reruns.
         let done = std::rc::Rc::new(std::cell::Cell::new(0usize));
@@ -200,14 +247,20 @@ pub fn EntropyPage() -> impl IntoView {
             }
             EventBody::Progress { .. } => {}
             EventBody::EntropyScanDone { .. } => state.task.set(Task::Idle),
-            EventBody::Error { code, message, remedy, .. } => state.task.set(Task::Failed(error_text(&code, &message, &remedy))),
+            EventBody::Error { code, message, remedy, .. } => {
+                state.task.set(Task::Failed(error_text(&code, &message, &remedy)))
+            }
             _ => {}
         });
         state.task.set(Task::Running { id, note: format!("0 of {total} runs") });
     };
     // The tour asks for a scan: start it once the model is there.
     Effect::new(move |_| {
-        if state.autorun.get() && s.model.with(Option::is_some) && state.task.with(|t| t.running_id().is_none()) && parsed.with(Result::is_ok) {
+        if state.autorun.get()
+            && s.model.with(Option::is_some)
+            && state.task.with(|t| t.running_id().is_none())
+            && parsed.with(Result::is_ok)
+        {
             state.autorun.set(false);
             run();
         }
@@ -218,11 +271,16 @@ pub fn EntropyPage() -> impl IntoView {
             state.source.set("the Recall sweep's cells, mean over every position of each prompt".into());
         }
     };
-    let sweep_has_entropy = move || recall.results.with(|r| r.as_ref().is_some_and(|r| r.cells.iter().any(|c| c.entropy.is_some())));
+    let sweep_has_entropy =
+        move || recall.results.with(|r| r.as_ref().is_some_and(|r| r.cells.iter().any(|c| c.entropy.is_some())));
     let export = move || EntropyExport {
         source: state.source.get_untracked(),
         model: s.model.with_untracked(|m| m.as_ref().and_then(|m| m.spec.name.clone())),
-        backend: s.backend.get_untracked().or(s.model.with_untracked(|m| m.as_ref().map(|m| m.backend))).map(|b| b.name().to_string()),
+        backend: s
+            .backend
+            .get_untracked()
+            .or(s.model.with_untracked(|m| m.as_ref().map(|m| m.backend)))
+            .map(|b| b.name().to_string()),
         unit: "nats".into(),
         curves: state.curves.get_untracked(),
     };

@@ -7,12 +7,12 @@
 use charming::element::{ItemStyle, LineStyle, LineStyleType};
 use charming::series::Line;
 use charming::Chart;
+use ctxscope_app::plot::first_parting;
 use ctxscope_app::protocol::{EventBody, Input, RequestBody};
 use ctxscope_engine::experiment::Experiment;
 use ctxscope_engine::probes::haystack::Haystack;
 use ctxscope_engine::rope::precision::{ProbeConfig, ProbeResult};
 use ctxscope_engine::rope::RopePrecision;
-use ctxscope_app::plot::first_parting;
 use leptos::prelude::*;
 
 use crate::components::chart::{axis, chart_with_axes, EChart};
@@ -40,8 +40,14 @@ pub fn probe_chart(result: &ProbeResult) -> Chart {
         let di = deltas.iter().position(|&d| d == series.delta).unwrap_or(0);
         let colour = SERIES_COLOURS[mi % SERIES_COLOURS.len()];
         // A log axis cannot show 0: an exact value (f32 at m = 0) is drawn at 1e-12.
-        let data: Vec<Vec<f64>> =
-            result.config.starts.iter().zip(&series.mean_abs_deviation).filter(|(&m, _)| m > 0).map(|(&m, &d)| vec![m as f64, d.max(1e-12)]).collect();
+        let data: Vec<Vec<f64>> = result
+            .config
+            .starts
+            .iter()
+            .zip(&series.mean_abs_deviation)
+            .filter(|(&m, _)| m > 0)
+            .map(|(&m, &d)| vec![m as f64, d.max(1e-12)])
+            .collect();
         chart = chart.series(
             Line::new()
                 .name(format!("{} · Δ={}", series.mode.name(), series.delta))
@@ -56,11 +62,25 @@ pub fn probe_chart(result: &ProbeResult) -> Chart {
 
 /// Log-probabilities of each continuation token under the two precisions.
 fn scores_chart(s: &PrecisionScores) -> Chart {
-    let chart = chart_with_axes(&format!("Continuation log-probabilities: f32 vs {} RoPE", s.other_name), axis("continuation token", None), axis("log p (nats)", None), true);
+    let chart = chart_with_axes(
+        &format!("Continuation log-probabilities: f32 vs {} RoPE", s.other_name),
+        axis("continuation token", None),
+        axis("log p (nats)", None),
+        true,
+    );
     let series = |name: &str, values: &[f64], colour: &str| {
-        Line::new().name(name).data(values.iter().enumerate().map(|(i, &v)| vec![i as f64, v]).collect::<Vec<_>>()).symbol_size(4).line_style(LineStyle::new().color(colour)).item_style(ItemStyle::new().color(colour))
+        Line::new()
+            .name(name)
+            .data(values.iter().enumerate().map(|(i, &v)| vec![i as f64, v]).collect::<Vec<_>>())
+            .symbol_size(4)
+            .line_style(LineStyle::new().color(colour))
+            .item_style(ItemStyle::new().color(colour))
     };
-    chart.series(series("f32", &s.reference.logprobs, SERIES_COLOURS[0])).series(series(&s.other_name, &s.other.logprobs, SERIES_COLOURS[1]))
+    chart.series(series("f32", &s.reference.logprobs, SERIES_COLOURS[0])).series(series(
+        &s.other_name,
+        &s.other.logprobs,
+        SERIES_COLOURS[1],
+    ))
 }
 
 #[component]
@@ -71,23 +91,37 @@ pub fn PrecisionPage() -> impl IntoView {
     let samples = RwSignal::new(256usize);
     let prompt_tokens = RwSignal::new(2048usize);
     let own_prompt = RwSignal::new(None::<String>);
-    let continuation = RwSignal::new(String::from(" The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."));
+    let continuation = RwSignal::new(String::from(
+        " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.",
+    ));
     let other = RwSignal::new(RopePrecision::Bf16);
     let probe = move || {
-        let parsed: Result<Vec<usize>, _> = deltas.get_untracked().split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::parse::<usize>).collect();
+        let parsed: Result<Vec<usize>, _> = deltas
+            .get_untracked()
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::parse::<usize>)
+            .collect();
         let deltas = match parsed {
             Ok(d) if !d.is_empty() => d,
             _ => return state.task.set(Task::Failed("distances Δ: whole numbers separated by commas".into())),
         };
-        let config = ProbeConfig { deltas, samples: samples.get_untracked().clamp(1, 100_000), ..ProbeConfig::default() };
-        let id = s.client().send(RequestBody::PrecisionProbe { experiment: s.experiment.get_untracked(), config }, move |event| match event {
-            EventBody::PrecisionProbe { result } => {
-                state.probe.set(Some(result));
-                state.task.set(Task::Idle);
-            }
-            EventBody::Error { code, message, remedy, .. } => state.task.set(Task::Failed(error_text(&code, &message, &remedy))),
-            _ => {}
-        });
+        let config =
+            ProbeConfig { deltas, samples: samples.get_untracked().clamp(1, 100_000), ..ProbeConfig::default() };
+        let id = s.client().send(
+            RequestBody::PrecisionProbe { experiment: s.experiment.get_untracked(), config },
+            move |event| match event {
+                EventBody::PrecisionProbe { result } => {
+                    state.probe.set(Some(result));
+                    state.task.set(Task::Idle);
+                }
+                EventBody::Error { code, message, remedy, .. } => {
+                    state.task.set(Task::Failed(error_text(&code, &message, &remedy)))
+                }
+                _ => {}
+            },
+        );
         state.task.set(Task::Running { id, note: "the probe".into() });
     };
     // The tour asks for the probe: run it once the model is there.
@@ -124,12 +158,16 @@ pub fn PrecisionPage() -> impl IntoView {
                         }));
                         state.task.set(Task::Idle);
                     }
-                    EventBody::Error { code, message, remedy, .. } => state.task.set(Task::Failed(error_text(&code, &message, &remedy))),
+                    EventBody::Error { code, message, remedy, .. } => {
+                        state.task.set(Task::Failed(error_text(&code, &message, &remedy)))
+                    }
                     _ => {}
                 });
                 state.task.set(Task::Running { id, note: format!("scoring with {} RoPE", other_mode.name()) });
             }
-            EventBody::Error { code, message, remedy, .. } => state.task.set(Task::Failed(error_text(&code, &message, &remedy))),
+            EventBody::Error { code, message, remedy, .. } => {
+                state.task.set(Task::Failed(error_text(&code, &message, &remedy)))
+            }
             _ => {}
         });
         state.task.set(Task::Running { id, note: "scoring with f32 RoPE".into() });
@@ -137,10 +175,13 @@ pub fn PrecisionPage() -> impl IntoView {
     let score = move || match own_prompt.get_untracked() {
         Some(text) => score_both(text),
         None => {
-            let input = Input::Haystack { haystack: Haystack::Filler, tokens: prompt_tokens.get_untracked().max(1), seed: 0 };
+            let input =
+                Input::Haystack { haystack: Haystack::Filler, tokens: prompt_tokens.get_untracked().max(1), seed: 0 };
             let id = s.client().send(RequestBody::Text { input }, move |event| match event {
                 EventBody::Text { text, .. } => score_both(text),
-                EventBody::Error { code, message, remedy, .. } => state.task.set(Task::Failed(error_text(&code, &message, &remedy))),
+                EventBody::Error { code, message, remedy, .. } => {
+                    state.task.set(Task::Failed(error_text(&code, &message, &remedy)))
+                }
                 _ => {}
             });
             state.task.set(Task::Running { id, note: "building the prompt".into() });

@@ -11,10 +11,10 @@ use wasm_bindgen_futures::JsFuture;
 use crate::components::share_box::open_link_file;
 use crate::components::sweep_display::SweepDisplay;
 use crate::components::sweep_form::SweepInputs;
-use crate::state::share::Shared;
-use ctxscope_engine::share::LINK_FILE_SCHEMA;
 use crate::download::download_text;
 use crate::state::grid::{cells_csv, SweepView};
+use crate::state::share::Shared;
+use ctxscope_engine::share::LINK_FILE_SCHEMA;
 
 /// The largest document opened (a 100 000-cell sweep is ~40 MB).
 const MAX_BYTES: usize = 64 << 20;
@@ -22,16 +22,28 @@ const MAX_BYTES: usize = 64 << 20;
 /// Parses and checks a results document.
 pub fn parse_results(text: &str) -> Result<SweepResults, String> {
     if text.len() > MAX_BYTES {
-        return Err(format!("the file is {} MB; ctxscope opens results up to {} MB", text.len() >> 20, MAX_BYTES >> 20));
+        return Err(format!(
+            "the file is {} MB; ctxscope opens results up to {} MB",
+            text.len() >> 20,
+            MAX_BYTES >> 20
+        ));
     }
     let r: SweepResults = serde_json::from_str(text).map_err(|e| format!("not a ctxscope results document: {e}"))?;
     if r.schema != RESULTS_SCHEMA || r.version != RESULTS_VERSION {
-        return Err(format!("schema \"{}\" version {} is not \"{RESULTS_SCHEMA}\" version {RESULTS_VERSION}", ctxscope_engine::error::shown(&r.schema), r.version));
+        return Err(format!(
+            "schema \"{}\" version {} is not \"{RESULTS_SCHEMA}\" version {RESULTS_VERSION}",
+            ctxscope_engine::error::shown(&r.schema),
+            r.version
+        ));
     }
     r.config.validate().map_err(|e| e.to_string())?;
     let hash = result_hash(&r.cells);
     if hash != r.result_hash {
-        return Err(format!("its cells do not match its result_hash ({} recorded, {} computed): the file was changed or damaged", &r.result_hash.get(..12).unwrap_or(""), &hash[..12]));
+        return Err(format!(
+            "its cells do not match its result_hash ({} recorded, {} computed): the file was changed or damaged",
+            &r.result_hash.get(..12).unwrap_or(""),
+            &hash[..12]
+        ));
     }
     Ok(r)
 }
@@ -39,16 +51,22 @@ pub fn parse_results(text: &str) -> Result<SweepResults, String> {
 /// Whether `text` is a link file (`"schema": "ctxscope-link"`) rather than a results document.
 fn is_link_file(text: &str) -> bool {
     text.len() <= ctxscope_engine::share::MAX_INFLATED_BYTES
-        && serde_json::from_str::<serde_json::Value>(text).ok().is_some_and(|v| v.get("schema").and_then(|s| s.as_str()) == Some(LINK_FILE_SCHEMA))
+        && serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .is_some_and(|v| v.get("schema").and_then(|s| s.as_str()) == Some(LINK_FILE_SCHEMA))
 }
 
 async fn fetch_text(url: &str) -> Result<String, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|_| format!("{url} could not be fetched"))?.unchecked_into();
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|_| format!("{url} could not be fetched"))?
+        .unchecked_into();
     if !response.ok() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
-    let text = JsFuture::from(response.text().map_err(|_| "no body")?).await.map_err(|_| "the body could not be read")?;
+    let text =
+        JsFuture::from(response.text().map_err(|_| "no body")?).await.map_err(|_| "the body could not be read")?;
     text.as_string().ok_or_else(|| "the body is not text".into())
 }
 

@@ -61,8 +61,16 @@ pub struct Grid {
 
 impl Grid {
     fn new(experiment: &str, task: &str, lengths: &[usize], depths: &[f64]) -> Self {
-        let cells = depths.iter().map(|_| lengths.iter().map(|_| RwSignal::new(CellAgg::default())).collect()).collect();
-        Self { experiment: experiment.into(), task: task.into(), lengths: lengths.to_vec(), depths: depths.to_vec(), cells, marked: RwSignal::new(Vec::new()) }
+        let cells =
+            depths.iter().map(|_| lengths.iter().map(|_| RwSignal::new(CellAgg::default())).collect()).collect();
+        Self {
+            experiment: experiment.into(),
+            task: task.into(),
+            lengths: lengths.to_vec(),
+            depths: depths.to_vec(),
+            cells,
+            marked: RwSignal::new(Vec::new()),
+        }
     }
 
     pub fn cell(&self, depth_index: usize, length_index: usize) -> RwSignal<CellAgg> {
@@ -152,7 +160,9 @@ impl SweepView {
 
 /// Cells as CSV: one row per cell, every field of the results document's cells.
 pub fn cells_csv(cells: &[Cell]) -> String {
-    let mut out = String::from("experiment,task,length,depth,seed,needle_depth,correct,score,logprob,answer_rank,rule,generated,seconds\n");
+    let mut out = String::from(
+        "experiment,task,length,depth,seed,needle_depth,correct,score,logprob,answer_rank,rule,generated,seconds\n",
+    );
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for c in cells {
         let k = &c.key;

@@ -17,7 +17,10 @@ pub enum Task {
     #[default]
     Idle,
     /// Running as worker request `id`; `note` says what it is doing.
-    Running { id: u32, note: String },
+    Running {
+        id: u32,
+        note: String,
+    },
     Failed(String),
 }
 
@@ -161,7 +164,11 @@ impl Inside {
                 tail: RwSignal::new(64),
                 autorun: RwSignal::new(false),
             },
-            attention: AttentionState { result: RwSignal::new(None), task: RwSignal::new(Task::Idle), focus: RwSignal::new(None) },
+            attention: AttentionState {
+                result: RwSignal::new(None),
+                task: RwSignal::new(Task::Idle),
+                focus: RwSignal::new(None),
+            },
             precision: PrecisionState {
                 probe: RwSignal::new(None),
                 scores: RwSignal::new(None),

@@ -23,10 +23,19 @@ use crate::client::EngineClient;
 #[derive(Clone, Debug, PartialEq)]
 pub enum LoadState {
     Idle,
-    Working { source: String, stage: Stage, done: u64, total: Option<u64> },
+    Working {
+        source: String,
+        stage: Stage,
+        done: u64,
+        total: Option<u64>,
+    },
     Ready,
     /// The load failed; the previous model (if any) is still in use.
-    Failed { source: String, message: String, remedy: String },
+    Failed {
+        source: String,
+        message: String,
+        remedy: String,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -115,7 +124,12 @@ pub struct RecallRun {
 impl RecallRun {
     pub fn new() -> Self {
         let app = Owner::current().unwrap_or_default();
-        Self { view: RwSignal::new(None), status: RwSignal::new(RunStatus::Idle), results: RwSignal::new(None), owner: StoredValue::new((app, None)) }
+        Self {
+            view: RwSignal::new(None),
+            status: RwSignal::new(RunStatus::Idle),
+            results: RwSignal::new(None),
+            owner: StoredValue::new((app, None)),
+        }
     }
 
     pub fn get() -> Self {
@@ -123,7 +137,12 @@ impl RecallRun {
     }
 
     /// Starts (or, with `resume`, continues) `config` in the worker; cells stream into the view.
-    pub fn start(self, s: AppState, config: ctxscope_engine::probes::sweep::SweepConfig, resume: Option<ctxscope_engine::probes::sweep::SweepResults>) {
+    pub fn start(
+        self,
+        s: AppState,
+        config: ctxscope_engine::probes::sweep::SweepConfig,
+        resume: Option<ctxscope_engine::probes::sweep::SweepResults>,
+    ) {
         use ctxscope_app::protocol::{EventBody, RequestBody};
         let trained = s.model.with_untracked(|m| m.as_ref().map_or(8192, |m| m.spec.context_length));
         let run_owner = self.owner.with_value(|(app, _)| app.child());
@@ -138,25 +157,34 @@ impl RecallRun {
         });
         self.view.set(Some(view.clone()));
         let total = config.cells().len();
-        let id = s.client().send(RequestBody::Sweep { backend: s.backend.get_untracked(), config, resume }, move |event| match event {
-            EventBody::Cell { cell, progress } => {
-                view.add(cell);
-                if let RunStatus::Running { id, .. } = self.status.get_untracked() {
-                    self.status.set(RunStatus::Running { id, done: progress.done, total: progress.total, elapsed_s: progress.elapsed_s, eta_s: progress.eta_s });
+        let id =
+            s.client().send(RequestBody::Sweep { backend: s.backend.get_untracked(), config, resume }, move |event| {
+                match event {
+                    EventBody::Cell { cell, progress } => {
+                        view.add(cell);
+                        if let RunStatus::Running { id, .. } = self.status.get_untracked() {
+                            self.status.set(RunStatus::Running {
+                                id,
+                                done: progress.done,
+                                total: progress.total,
+                                elapsed_s: progress.elapsed_s,
+                                eta_s: progress.eta_s,
+                            });
+                        }
+                    }
+                    EventBody::SweepDone { results } => {
+                        self.status.set(RunStatus::Done { complete: results.complete });
+                        self.results.set(Some(results));
+                    }
+                    EventBody::Error { code, message, remedy, partial } => {
+                        self.status.set(RunStatus::Failed { message: format!("[{code}] {message}. {remedy}") });
+                        if partial.is_some() {
+                            self.results.set(partial);
+                        }
+                    }
+                    _ => {}
                 }
-            }
-            EventBody::SweepDone { results } => {
-                self.status.set(RunStatus::Done { complete: results.complete });
-                self.results.set(Some(results));
-            }
-            EventBody::Error { code, message, remedy, partial } => {
-                self.status.set(RunStatus::Failed { message: format!("[{code}] {message}. {remedy}") });
-                if partial.is_some() {
-                    self.results.set(partial);
-                }
-            }
-            _ => {}
-        });
+            });
         let done = self.view.with_untracked(|v| v.as_ref().map_or(0, |v| v.cells.with_untracked(Vec::len)));
         self.status.set(RunStatus::Running { id, done, total, elapsed_s: 0.0, eta_s: 0.0 });
     }

@@ -28,7 +28,10 @@ pub enum ModelCheck {
     NotLoaded,
     Matches,
     /// Refused: the two sha256s.
-    Differs { link: String, loaded: String },
+    Differs {
+        link: String,
+        loaded: String,
+    },
 }
 
 pub fn model_check(link: &SharedState, loaded: Option<&ModelInfo>) -> ModelCheck {
@@ -74,20 +77,26 @@ impl Shared {
 
 /// The fragment of the current address, without `#` (empty when none).
 pub fn fragment() -> String {
-    web_sys::window().and_then(|w| w.location().hash().ok()).map(|h| h.trim_start_matches('#').to_string()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .map(|h| h.trim_start_matches('#').to_string())
+        .unwrap_or_default()
 }
 
 /// Reads the address's fragment: None when it holds no link, else the link or why it could not
 /// be used.
 pub fn from_fragment() -> Option<Result<SharedState, String>> {
     let f = fragment();
-    (!f.is_empty()).then(|| SharedState::decode(&f).map_err(|e| e.to_string().trim_start_matches("invalid input: ").to_string()))
+    (!f.is_empty())
+        .then(|| SharedState::decode(&f).map_err(|e| e.to_string().trim_start_matches("invalid input: ").to_string()))
 }
 
 /// The experiments a link sets as A and B.
 fn experiments_of(link: &SharedState) -> (Option<Experiment>, Option<Experiment>) {
     match &link.sweep {
-        Some(s) => (s.experiments.first().map(|e| e.experiment.clone()), s.experiments.get(1).map(|e| e.experiment.clone())),
+        Some(s) => {
+            (s.experiments.first().map(|e| e.experiment.clone()), s.experiments.get(1).map(|e| e.experiment.clone()))
+        }
         None => (link.a.clone(), link.b.clone()),
     }
 }
@@ -99,7 +108,8 @@ pub fn apply(s: AppState, shared: Shared, inputs: SweepInputs, link: SharedState
     let view = match link.view.as_deref().map(View::from_slug) {
         Some(Some(v)) => v,
         Some(None) => {
-            problems.push(format!("the link's view \"{}\" is unknown; showing Recall", link.view.as_deref().unwrap_or("")));
+            problems
+                .push(format!("the link's view \"{}\" is unknown; showing Recall", link.view.as_deref().unwrap_or("")));
             View::Recall
         }
         None if link.sweep.is_some() => View::Recall,
@@ -159,24 +169,37 @@ pub fn current(s: AppState, shared: Shared, run: RecallRun, inputs: SweepInputs)
             let result = r.complete.then(|| SharedResult::of(&r));
             (Some(r.config), result)
         }
-        None if view == View::Recall => (inputs.config(&s.experiment.get_untracked(), s.experiment_b.get_untracked().as_ref(), max_context).ok(), None),
+        None if view == View::Recall => (
+            inputs.config(&s.experiment.get_untracked(), s.experiment_b.get_untracked().as_ref(), max_context).ok(),
+            None,
+        ),
         None => (None, None),
     };
-    let (a, b) = if sweep.is_some() { (None, None) } else { (Some(s.experiment.get_untracked()).filter(|e| *e != Experiment::default()), s.experiment_b.get_untracked()) };
+    let (a, b) = if sweep.is_some() {
+        (None, None)
+    } else {
+        (Some(s.experiment.get_untracked()).filter(|e| *e != Experiment::default()), s.experiment_b.get_untracked())
+    };
     // A results document reruns in the Recall view.
     let view = if view == View::Results && sweep.is_some() { View::Recall } else { view };
-    let state = SharedState { model, view: (view != View::default()).then(|| view.slug().to_string()), a, b, sweep, result };
+    let state =
+        SharedState { model, view: (view != View::default()).then(|| view.slug().to_string()), a, b, sweep, result };
     state.validate().map_err(|e| e.to_string())?;
     Ok(state)
 }
 
 /// Times forward passes at [`Calibration::LENGTHS`] under experiment A, for the link's estimate.
 pub fn calibrate(s: AppState, shared: Shared) {
-    let config = EntropyScanConfig { haystack: Haystack::Filler, lengths: Calibration::LENGTHS.to_vec(), tail: 1, seed: 0 };
+    let config =
+        EntropyScanConfig { haystack: Haystack::Filler, lengths: Calibration::LENGTHS.to_vec(), tail: 1, seed: 0 };
     // Not a StoredValue: this runs inside an effect, whose owner would dispose it on rerun.
     let times = std::rc::Rc::new(std::cell::RefCell::new(Vec::<(usize, f64)>::new()));
     s.client().send(
-        RequestBody::EntropyScan { backend: s.backend.get_untracked(), experiments: vec![s.experiment.get_untracked()], config },
+        RequestBody::EntropyScan {
+            backend: s.backend.get_untracked(),
+            experiments: vec![s.experiment.get_untracked()],
+            config,
+        },
         move |event| match event {
             EventBody::EntropyPoint { point, .. } => times.borrow_mut().push((point.length, point.seconds)),
             EventBody::EntropyScanDone { backend } => {
@@ -232,7 +255,10 @@ pub fn write_fragment(shared: Shared, fragment: &str) {
 
 /// The page's address without its fragment (what a link is appended to).
 pub fn page_base() -> String {
-    web_sys::window().and_then(|w| w.location().href().ok()).map(|h| h.split('#').next().unwrap_or("").to_string()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .map(|h| h.split('#').next().unwrap_or("").to_string())
+        .unwrap_or_default()
 }
 
 /// Opens links that arrive after the page loaded (an edited address, a clicked link).
@@ -249,7 +275,9 @@ pub fn listen_for_links(s: AppState, shared: Shared, inputs: SweepInputs) {
                 let problems = apply(s, shared, inputs, link);
                 s.url_problems.set(problems);
             }
-            Some(Err(e)) => s.url_problems.set(vec![format!("this link could not be opened — {e}; nothing was changed")]),
+            Some(Err(e)) => {
+                s.url_problems.set(vec![format!("this link could not be opened — {e}; nothing was changed")])
+            }
             None => {}
         }
     });

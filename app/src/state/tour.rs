@@ -45,7 +45,11 @@ pub fn on_cpu(s: AppState) -> bool {
 
 /// The variant of `preset` for this page's backend.
 pub fn variant(s: AppState, preset: &Preset) -> Variant {
-    if on_cpu(s) { preset.cpu.clone() } else { preset.full.clone() }
+    if on_cpu(s) {
+        preset.cpu.clone()
+    } else {
+        preset.full.clone()
+    }
 }
 
 /// Shows step `k`: opens its link (view, experiments, sweep, model check).

@@ -22,7 +22,18 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [Self; 10] = [Self::Model, Self::Tour, Self::Experiment, Self::Recall, Self::Entropy, Self::Attention, Self::Precision, Self::Chat, Self::Results, Self::Workbench];
+    pub const ALL: [Self; 10] = [
+        Self::Model,
+        Self::Tour,
+        Self::Experiment,
+        Self::Recall,
+        Self::Entropy,
+        Self::Attention,
+        Self::Precision,
+        Self::Chat,
+        Self::Results,
+        Self::Workbench,
+    ];
 
     pub fn slug(self) -> &'static str {
         match self {
@@ -77,7 +88,8 @@ fn params() -> Option<web_sys::UrlSearchParams> {
 
 /// Reads the view and experiments from the current URL.
 pub fn read() -> FromUrl {
-    let mut out = FromUrl { view: View::default(), experiment: Experiment::default(), experiment_b: None, problems: Vec::new() };
+    let mut out =
+        FromUrl { view: View::default(), experiment: Experiment::default(), experiment_b: None, problems: Vec::new() };
     let Some(p) = params() else { return out };
     if let Some(v) = p.get("view") {
         match View::from_slug(&v) {
@@ -94,7 +106,10 @@ pub fn read() -> FromUrl {
         match Experiment::from_json(&text) {
             Ok(e) => Some(e),
             Err(e) => {
-                problems.push(format!("the address's {key} was not used: {}", ctxscope_engine::error::shown(&e.to_string())));
+                problems.push(format!(
+                    "the address's {key} was not used: {}",
+                    ctxscope_engine::error::shown(&e.to_string())
+                ));
                 None
             }
         }

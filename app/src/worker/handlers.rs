@@ -95,12 +95,16 @@ async fn run(model: &mut Model, body: RequestBody, interrupt: &Interrupt, send: 
             let b = prepare(model, backend, &experiment, send).await?;
             map_request(model, b, input, (layer, head, rows), interrupt, send).await
         }
-        RequestBody::EntropyScan { backend, experiments, config } => entropy_request(model, backend, experiments, config, interrupt, send).await,
+        RequestBody::EntropyScan { backend, experiments, config } => {
+            entropy_request(model, backend, experiments, config, interrupt, send).await
+        }
         RequestBody::Chat { backend, experiment, messages, max_tokens } => {
             let b = prepare(model, backend, &experiment, send).await?;
             chat_request(model, b, messages, max_tokens, interrupt, send).await
         }
-        RequestBody::Sweep { backend, config, resume } => sweep_request(model, backend, config, resume, interrupt, send).await,
+        RequestBody::Sweep { backend, config, resume } => {
+            sweep_request(model, backend, config, resume, interrupt, send).await
+        }
         RequestBody::Case { task, haystack, length, depth, seed, experiment, backend, generate } => {
             let case = task.build(&haystack, &model.tokenizer, length, depth, seed)?;
             let mut segments = Vec::new();
@@ -123,7 +127,13 @@ async fn run(model: &mut Model, body: RequestBody, interrupt: &Interrupt, send: 
                     Some(generate_ids(&mut session, tokenizer, &case.ids, max_tokens, &mut |_| {}).await?.text)
                 }
             };
-            send(EventBody::Case { segments, tokens: case.ids.len(), target: case.target, answers: case.answers, generated });
+            send(EventBody::Case {
+                segments,
+                tokens: case.ids.len(),
+                target: case.target,
+                answers: case.answers,
+                generated,
+            });
             Ok(())
         }
         RequestBody::Load { .. } | RequestBody::Cancel { .. } => Ok(()),
@@ -136,7 +146,12 @@ async fn run(model: &mut Model, body: RequestBody, interrupt: &Interrupt, send: 
 }
 
 /// The backend a request runs on, its engine created if needed, with the request's experiment.
-async fn prepare(model: &mut Model, backend: Option<Backend>, experiment: &Experiment, send: Send<'_>) -> Result<Backend, Error> {
+async fn prepare(
+    model: &mut Model,
+    backend: Option<Backend>,
+    experiment: &Experiment,
+    send: Send<'_>,
+) -> Result<Backend, Error> {
     let backend = backend.unwrap_or(model.info.backend);
     ensure_engine(model, backend, send).await?;
     engine_mut(model, backend).set_experiment(experiment)?;
@@ -185,19 +200,30 @@ fn pieces(tokenizer: &TextTokenizer, ids: &[u32]) -> Vec<Piece> {
 }
 
 async fn load_model(state: &mut State, source: Source, choice: BackendChoice, send: Send<'_>) -> Result<(), Error> {
-    let fail = |message: String, remedy: &str| EventBody::Error { code: "load-failed".into(), message, remedy: remedy.into(), partial: None };
+    let fail = |message: String, remedy: &str| EventBody::Error {
+        code: "load-failed".into(),
+        message,
+        remedy: remedy.into(),
+        partial: None,
+    };
     let (bytes, label, from_cache) = match source {
         Source::Url { url } => match load::cached(&url).await {
             Some(bytes) => (bytes, url, true),
             None => {
-                let downloaded = load::download(&url, |done, total| send(EventBody::Progress { stage: Stage::Download, done, total })).await;
+                let downloaded = load::download(&url, |done, total| {
+                    send(EventBody::Progress { stage: Stage::Download, done, total })
+                })
+                .await;
                 match downloaded {
                     Ok(bytes) => {
                         // Cache only what parses (below); a failure to cache costs a re-download.
                         (bytes, url, false)
                     }
                     Err(message) => {
-                        send(fail(message, "Check the URL (the server must allow this page to fetch it), or load a local file."));
+                        send(fail(
+                            message,
+                            "Check the URL (the server must allow this page to fetch it), or load a local file.",
+                        ));
                         return Ok(());
                     }
                 }
@@ -226,7 +252,11 @@ async fn load_model(state: &mut State, source: Source, choice: BackendChoice, se
             web_sys::console::warn_1(&format!("the model was not cached: {e}").into());
         }
     }
-    send(EventBody::Progress { stage: if choice == BackendChoice::Cpu { Stage::CpuWeights } else { Stage::GpuUpload }, done: 0, total: None });
+    send(EventBody::Progress {
+        stage: if choice == BackendChoice::Cpu { Stage::CpuWeights } else { Stage::GpuUpload },
+        done: 0,
+        total: None,
+    });
     breathe().await;
     let loaded = Engine::load(&file, choice).await?;
     let engine = loaded.engine;
@@ -280,11 +310,24 @@ async fn score_request(
     let t0 = now_ms();
     let output = score(&mut session, tokenizer, &prompt, &continuation).await?;
     let seconds = (now_ms() - t0) / 1000.0;
-    send(EventBody::Scored { backend, output, entropy: session.entropy().cloned(), row: session.attention_row(), seconds });
+    send(EventBody::Scored {
+        backend,
+        output,
+        entropy: session.entropy().cloned(),
+        row: session.attention_row(),
+        seconds,
+    });
     Ok(())
 }
 
-async fn generate_request(model: &mut Model, backend: Backend, prompt: String, max_tokens: usize, interrupt: &Interrupt, send: Send<'_>) -> Result<(), Error> {
+async fn generate_request(
+    model: &mut Model,
+    backend: Backend,
+    prompt: String,
+    max_tokens: usize,
+    interrupt: &Interrupt,
+    send: Send<'_>,
+) -> Result<(), Error> {
     let (tokenizer, engine) = split(model, backend);
     let (decoder, prompt_ids) = GreedyDecoder::new(tokenizer, &prompt, max_tokens)?;
     let mut session = engine.session(prompt_ids.len() + max_tokens)?;
@@ -307,7 +350,12 @@ struct Decoded {
 }
 
 /// Prefills `prompt_ids`, then decodes greedily, sending a `Token` event per token.
-async fn decode(session: &mut Session<'_>, mut decoder: GreedyDecoder<'_>, prompt_ids: &[u32], send: Send<'_>) -> Result<Decoded, Error> {
+async fn decode(
+    session: &mut Session<'_>,
+    mut decoder: GreedyDecoder<'_>,
+    prompt_ids: &[u32],
+    send: Send<'_>,
+) -> Result<Decoded, Error> {
     send(EventBody::Progress { stage: Stage::Prefill, done: 0, total: Some(prompt_ids.len() as u64) });
     let t0 = now_ms();
     let mut logits = session.forward(prompt_ids, &[prompt_ids.len() - 1]).await?.remove(0);
@@ -328,16 +376,32 @@ async fn decode(session: &mut Session<'_>, mut decoder: GreedyDecoder<'_>, promp
     let decode_s = ((now_ms() - t1) / 1000.0).max(1e-9);
     let generation = decoder.finish();
     let decoded = generation.ids.len() as f64;
-    Ok(Decoded { prefill_tokens_per_s: prompt_ids.len() as f64 / prefill_s, decode_tokens_per_s: decoded / decode_s, generation })
+    Ok(Decoded {
+        prefill_tokens_per_s: prompt_ids.len() as f64 / prefill_s,
+        decode_tokens_per_s: decoded / decode_s,
+        generation,
+    })
 }
 
 /// Most messages and characters one chat request may carry (a chat longer than any context).
 const MAX_CHAT_MESSAGES: usize = 10_000;
 const MAX_CHAT_CHARS: usize = 4 << 20;
 
-async fn chat_request(model: &mut Model, backend: Backend, messages: Vec<ChatMessage>, max_tokens: usize, interrupt: &Interrupt, send: Send<'_>) -> Result<(), Error> {
-    if messages.is_empty() || messages.len() > MAX_CHAT_MESSAGES || messages.iter().map(|m| m.content.len()).sum::<usize>() > MAX_CHAT_CHARS {
-        return Err(Error::InvalidInput(format!("a chat needs 1 … {MAX_CHAT_MESSAGES} messages and at most {MAX_CHAT_CHARS} characters")));
+async fn chat_request(
+    model: &mut Model,
+    backend: Backend,
+    messages: Vec<ChatMessage>,
+    max_tokens: usize,
+    interrupt: &Interrupt,
+    send: Send<'_>,
+) -> Result<(), Error> {
+    if messages.is_empty()
+        || messages.len() > MAX_CHAT_MESSAGES
+        || messages.iter().map(|m| m.content.len()).sum::<usize>() > MAX_CHAT_CHARS
+    {
+        return Err(Error::InvalidInput(format!(
+            "a chat needs 1 … {MAX_CHAT_MESSAGES} messages and at most {MAX_CHAT_CHARS} characters"
+        )));
     }
     let template = model.chat.as_ref().map_err(|e| Error::ChatTemplate(e.to_string()))?;
     let prompt = template.render(&messages, true)?;
@@ -392,7 +456,11 @@ async fn map_request(
         Rows::All => (0, ids.len()),
         Rows::At { position } if position < ids.len() => (position, position + 1),
         Rows::At { position } => {
-            return Err(Error::InvalidInput(format!("query position {position} is beyond the input's {} tokens (0 … {})", ids.len(), ids.len() - 1)));
+            return Err(Error::InvalidInput(format!(
+                "query position {position} is beyond the input's {} tokens (0 … {})",
+                ids.len(),
+                ids.len() - 1
+            )));
         }
     };
     let mut session = engine.session(last)?;
@@ -425,7 +493,10 @@ async fn entropy_request(
         engine.set_experiment(experiment)?;
         let t0 = now_ms();
         let clock = move || (now_ms() - t0) / 1000.0;
-        entropy_scan(engine, tokenizer, &config, interrupt, &clock, &mut |point| send(EventBody::EntropyPoint { experiment: i, point: point.clone() })).await?;
+        entropy_scan(engine, tokenizer, &config, interrupt, &clock, &mut |point| {
+            send(EventBody::EntropyPoint { experiment: i, point: point.clone() })
+        })
+        .await?;
     }
     send(EventBody::EntropyScanDone { backend });
     Ok(())
@@ -453,16 +524,22 @@ async fn sweep_request(
     let backend = backend.unwrap_or(model.info.backend);
     ensure_engine(model, backend, send).await?;
     let spec = model.file.spec();
-    let identity = ModelIdentity { name: spec.name.clone(), sha256: model.info.sha256.clone(), file_bytes: spec.file_size, trained_ctx: spec.context_length };
+    let identity = ModelIdentity {
+        name: spec.name.clone(),
+        sha256: model.info.sha256.clone(),
+        file_bytes: spec.file_size,
+        trained_ctx: spec.context_length,
+    };
     let (tokenizer, engine) = split(model, backend);
     let t0 = now_ms();
     let clock = move || (now_ms() - t0) / 1000.0;
-    let outcome = run_sweep(&config, engine, tokenizer, identity, resume, interrupt, &clock, &mut |progress, results| {
-        if let Some(cell) = results.cells.last() {
-            send(EventBody::Cell { cell: cell.clone(), progress: progress.clone() });
-        }
-    })
-    .await;
+    let outcome =
+        run_sweep(&config, engine, tokenizer, identity, resume, interrupt, &clock, &mut |progress, results| {
+            if let Some(cell) = results.cells.last() {
+                send(EventBody::Cell { cell: cell.clone(), progress: progress.clone() });
+            }
+        })
+        .await;
     match outcome {
         Ok(results) => send(EventBody::SweepDone { results }),
         Err(stopped) => {

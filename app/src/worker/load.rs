@@ -48,7 +48,8 @@ pub async fn store(url: &str, bytes: &[u8]) -> Result<(), String> {
     headers.set("x-ctxscope-bytes", &bytes.len().to_string()).map_err(|e| js_err("building the cache entry", e))?;
     let init = web_sys::ResponseInit::new();
     init.set_headers(&headers);
-    let response = Response::new_with_opt_buffer_source_and_init(Some(&array), &init).map_err(|e| js_err("building the cache entry", e))?;
+    let response = Response::new_with_opt_buffer_source_and_init(Some(&array), &init)
+        .map_err(|e| js_err("building the cache entry", e))?;
     JsFuture::from(cache.put_with_str(url, &response)).await.map_err(|e| js_err("caching the model", e))?;
     Ok(())
 }
@@ -65,7 +66,10 @@ pub async fn download(url: &str, mut progress: impl FnMut(u64, Option<u64>)) -> 
     }
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     let body = response.body().ok_or_else(|| format!("fetching {url}: the response has no body"))?;
-    let reader = body.get_reader().dyn_into::<ReadableStreamDefaultReader>().map_err(|e| js_err("reading the response", e.into()))?;
+    let reader = body
+        .get_reader()
+        .dyn_into::<ReadableStreamDefaultReader>()
+        .map_err(|e| js_err("reading the response", e.into()))?;
     // The declared length is only a hint: never reserve more than wasm32 can hold.
     let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
     progress(0, total);
@@ -83,7 +87,8 @@ pub async fn download(url: &str, mut progress: impl FnMut(u64, Option<u64>)) -> 
 
 /// Reads a user-chosen file.
 pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
-    let buffer = JsFuture::from(file.array_buffer()).await.map_err(|e| js_err(&format!("reading {}", file.name()), e))?;
+    let buffer =
+        JsFuture::from(file.array_buffer()).await.map_err(|e| js_err(&format!("reading {}", file.name()), e))?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
@@ -104,7 +109,8 @@ pub async fn gpu_info() -> GpuInfo {
     let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
     descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
     let instance = wgpu::Instance::new(descriptor);
-    let options = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
+    let options =
+        wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
     let adapter = match instance.request_adapter(&options).await {
         Ok(a) => a,
         Err(e) => return none(&format!("WebGPU is present but gave no adapter: {e}")),

@@ -29,7 +29,15 @@ pub(super) struct Capture {
 /// Query head h reads KV head h / (heads / kv_heads), as in llama.cpp and HF `repeat_kv`, and
 /// sees key j in region r iff `masks[h]` allows it and Δ = i − j is in `deltas[r]`.
 /// Returns [n, heads · d]; fills `capture`.
-pub(super) fn attend(qs: &[Tensor], ks: &[Tensor], v: &Tensor, past: usize, deltas: &[DeltaRange], masks: &[HeadMask], capture: &mut Capture) -> Result<Tensor> {
+pub(super) fn attend(
+    qs: &[Tensor],
+    ks: &[Tensor],
+    v: &Tensor,
+    past: usize,
+    deltas: &[DeltaRange],
+    masks: &[HeadMask],
+    capture: &mut Capture,
+) -> Result<Tensor> {
     let (n, heads, d) = qs[0].dims3()?;
     let kv_heads = v.dim(0)?;
     let group = heads / kv_heads;
@@ -131,18 +139,30 @@ mod tests {
         let (n, past, heads, kv_heads, d) = (37, 300, 4, 2, 8);
         let keys = past + n;
         let regions = [DeltaRange { min: 0, max: 20 }, DeltaRange { min: 19, max: usize::MAX }];
-        let masks = [HeadMask::FULL, HeadMask { window: 50, sinks: 3 }, HeadMask { window: 7, sinks: 0 }, HeadMask { window: 280, sinks: 1 }];
+        let masks = [
+            HeadMask::FULL,
+            HeadMask { window: 50, sinks: 3 },
+            HeadMask { window: 7, sinks: 0 },
+            HeadMask { window: 280, sinks: 1 },
+        ];
         let dev = Device::Cpu;
         let q: Vec<Vec<f32>> = (0..2).map(|r| values(n * heads * d, r)).collect();
         let k: Vec<Vec<f32>> = (0..2).map(|r| values(kv_heads * keys * d, 10 + r)).collect();
         let v = values(kv_heads * keys * d, 20);
         let qs: Vec<Tensor> = q.iter().map(|x| Tensor::from_vec(x.clone(), (n, heads, d), &dev).unwrap()).collect();
-        let ks: Vec<Tensor> = k.iter().map(|x| Tensor::from_vec(x.clone(), (kv_heads, keys, d), &dev).unwrap()).collect();
+        let ks: Vec<Tensor> =
+            k.iter().map(|x| Tensor::from_vec(x.clone(), (kv_heads, keys, d), &dev).unwrap()).collect();
         let vt = Tensor::from_vec(v.clone(), (kv_heads, keys, d), &dev).unwrap();
         let probe_head = 3;
         let probe_query = 30;
-        let mut capture = Capture { entropy: Some(Vec::new()), rows: Some((probe_head, probe_query..probe_query + 1, Vec::new())) };
-        let got = attend(&qs, &ks, &vt, past, &regions, &masks, &mut capture).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let mut capture =
+            Capture { entropy: Some(Vec::new()), rows: Some((probe_head, probe_query..probe_query + 1, Vec::new())) };
+        let got = attend(&qs, &ks, &vt, past, &regions, &masks, &mut capture)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let entropy = capture.entropy.unwrap();
         let row = capture.rows.unwrap().2.pop().unwrap();
         assert_eq!(row.len(), past + probe_query + 1);
@@ -161,7 +181,9 @@ mod tests {
                             _ => i - j < 280 || j < 1,
                         };
                         if in_mask && i - j >= region.min && i - j < region.max {
-                            let dot: f64 = (0..d).map(|c| q[r][(t * heads + h) * d + c] as f64 * k[r][(kvh * keys + j) * d + c] as f64).sum();
+                            let dot: f64 = (0..d)
+                                .map(|c| q[r][(t * heads + h) * d + c] as f64 * k[r][(kvh * keys + j) * d + c] as f64)
+                                .sum();
                             terms.push((j, dot * scale));
                         }
                     }
@@ -180,7 +202,8 @@ mod tests {
                     assert!((row.iter().map(|&p| p as f64).sum::<f64>() - 1.0).abs() < 1e-4);
                 }
                 for c in 0..d {
-                    let want: f64 = terms.iter().map(|&(j, s)| (s - max).exp() / z * v[(kvh * keys + j) * d + c] as f64).sum();
+                    let want: f64 =
+                        terms.iter().map(|&(j, s)| (s - max).exp() / z * v[(kvh * keys + j) * d + c] as f64).sum();
                     let have = got[(t * heads + h) * d + c] as f64;
                     assert!((have - want).abs() < 1e-5, "query {i} head {h} dim {c}: {have} vs {want}");
                 }

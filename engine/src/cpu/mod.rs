@@ -88,7 +88,13 @@ impl CpuModel {
 
     /// A fresh session (empty KV cache) over this model.
     pub(crate) fn session(&self) -> CpuSession<'_> {
-        CpuSession { model: self, cache: (0..self.spec.block_count).map(|_| None).collect(), len: 0, entropy: None, map: None }
+        CpuSession {
+            model: self,
+            cache: (0..self.spec.block_count).map(|_| None).collect(),
+            len: 0,
+            entropy: None,
+            map: None,
+        }
     }
 
     fn rms_norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
@@ -102,7 +108,13 @@ impl CpuModel {
 /// llama.cpp `LLAMA_ROPE_TYPE_NORM`; `convert_hf_to_gguf.py` permutes Q/K rows so this equals HF's
 /// rotate-half on the original weights) — and multiplies token t by `scales[t]`.
 /// `x`: [n, heads, d]; cos/sin: [n, d/2].
-fn rotate_pairs(x: &Tensor, cos: &[f32], sin: &[f32], precision: RopePrecision, scales: Option<&[f32]>) -> Result<Tensor> {
+fn rotate_pairs(
+    x: &Tensor,
+    cos: &[f32],
+    sin: &[f32],
+    precision: RopePrecision,
+    scales: Option<&[f32]>,
+) -> Result<Tensor> {
     let (n, heads, d) = x.dims3()?;
     let pairs = d / 2;
     let mut data = x.flatten_all()?.to_vec1::<f32>()?;
@@ -188,7 +200,12 @@ impl<'m> CpuSession<'m> {
     /// Runs `tokens` at positions `len() ..` with key regions `regions`, appends them to the
     /// cache, and returns the logits of the given indices into `tokens`. Arguments are checked by
     /// the caller.
-    pub(crate) fn run_chunk(&mut self, tokens: &[u32], logit_rows: &[usize], regions: &[Region]) -> Result<Vec<Vec<f32>>> {
+    pub(crate) fn run_chunk(
+        &mut self,
+        tokens: &[u32],
+        logit_rows: &[usize],
+        regions: &[Region],
+    ) -> Result<Vec<Vec<f32>>> {
         let m = self.model;
         let s = &m.spec;
         let n = tokens.len();
@@ -200,7 +217,8 @@ impl<'m> CpuSession<'m> {
         let deltas: Vec<_> = regions.iter().map(|r| r.deltas).collect();
         let mut entropy_chunk = self.entropy.as_ref().map(|_| Vec::with_capacity(s.block_count * s.head_count * n));
         // The map rows whose queries run in this chunk: (layer, head, chunk indices).
-        let map_request = self.map.as_ref().map(|m| (m.layer, m.head, m.pending_in(start, n))).filter(|r| !r.2.is_empty());
+        let map_request =
+            self.map.as_ref().map(|m| (m.layer, m.head, m.pending_in(start, n))).filter(|r| !r.2.is_empty());
 
         let ids = Tensor::new(tokens, &dev)?;
         let mut x = m.weights.token_embd.index_select(&ids, 0)?;
@@ -223,7 +241,12 @@ impl<'m> CpuSession<'m> {
             let layer = match self.cache[l].take() {
                 None => LayerCache { keys: ks, v, raw_k },
                 Some(old) => LayerCache {
-                    keys: old.keys.iter().zip(&ks).map(|(a, b)| Tensor::cat(&[a, b], 1)).collect::<candle_core::Result<_>>()?,
+                    keys: old
+                        .keys
+                        .iter()
+                        .zip(&ks)
+                        .map(|(a, b)| Tensor::cat(&[a, b], 1))
+                        .collect::<candle_core::Result<_>>()?,
                     v: Tensor::cat(&[&old.v, &v], 1)?,
                     raw_k: match (old.raw_k, raw_k) {
                         (Some(a), Some(b)) => Some(Tensor::cat(&[a, b], 0)?),
@@ -234,7 +257,10 @@ impl<'m> CpuSession<'m> {
             let masks = &plan.masks()[l * s.head_count..(l + 1) * s.head_count];
             let mut capture = attention::Capture {
                 entropy: entropy_chunk.as_ref().map(|_| Vec::new()),
-                rows: map_request.clone().filter(|r| r.0 == l).map(|(_, head, span)| (head, span.start - start..span.end - start, Vec::new())),
+                rows: map_request
+                    .clone()
+                    .filter(|r| r.0 == l)
+                    .map(|(_, head, span)| (head, span.start - start..span.end - start, Vec::new())),
             };
             let attn = attention::attend(&qs, &layer.keys, &layer.v, start, &deltas, masks, &mut capture)?;
             if let (Some(all), Some(layer_entropy)) = (entropy_chunk.as_mut(), capture.entropy) {

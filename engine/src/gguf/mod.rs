@@ -53,9 +53,8 @@ impl ModelFile {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::Io(std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))
-        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))))?;
         Self::from_bytes(bytes)
     }
 
@@ -71,7 +70,9 @@ impl ModelFile {
         }
         let (dtype, dims, data) = self.tensor_data(NAME)?;
         if dtype != GgmlDType::F32 || dims.len() != 1 {
-            return Err(Error::UnsupportedRopeScaling(format!("{NAME} is {dtype:?} {dims:?}; ctxscope reads a 1-D F32 vector")));
+            return Err(Error::UnsupportedRopeScaling(format!(
+                "{NAME} is {dtype:?} {dims:?}; ctxscope reads a 1-D F32 vector"
+            )));
         }
         let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let pairs = self.spec.head_dim / 2;
@@ -201,11 +202,7 @@ impl Meta<'_> {
         match v {
             Value::F32(x) => Ok(Some(*x as f64)),
             Value::F64(x) => Ok(Some(*x)),
-            other => Err(Error::MetadataType {
-                key: key.to_string(),
-                expected: "a float",
-                found: describe(other),
-            }),
+            other => Err(Error::MetadataType { key: key.to_string(), expected: "a float", found: describe(other) }),
         }
     }
 
@@ -213,11 +210,9 @@ impl Meta<'_> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(Error::MetadataType {
-                key: key.to_string(),
-                expected: "a string",
-                found: describe(other),
-            }),
+            Some(other) => {
+                Err(Error::MetadataType { key: key.to_string(), expected: "a string", found: describe(other) })
+            }
         }
     }
 
@@ -229,11 +224,9 @@ impl Meta<'_> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(Error::MetadataType {
-                key: key.to_string(),
-                expected: "a boolean",
-                found: describe(other),
-            }),
+            Some(other) => {
+                Err(Error::MetadataType { key: key.to_string(), expected: "a boolean", found: describe(other) })
+            }
         }
     }
 
@@ -241,11 +234,9 @@ impl Meta<'_> {
         match self.0.get(key) {
             None => Err(Error::MissingMetadata(key.to_string())),
             Some(Value::Array(a)) => Ok(a),
-            Some(other) => Err(Error::MetadataType {
-                key: key.to_string(),
-                expected: "an array",
-                found: describe(other),
-            }),
+            Some(other) => {
+                Err(Error::MetadataType { key: key.to_string(), expected: "an array", found: describe(other) })
+            }
         }
     }
 

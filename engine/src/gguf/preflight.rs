@@ -105,7 +105,9 @@ fn skip_value(c: &mut Cursor, value_type: u32, key: &str, depth: u32) -> Result<
             if let Some(size) = scalar_size(elem_type) {
                 let values = c.take(len * size, &|| format!("array of metadata key '{key}'"))?;
                 if elem_type == TYPE_BOOL && values.iter().any(|&b| b > 1) {
-                    return Err(Error::malformed(format!("metadata key '{key}' holds a bool array with a value other than 0 or 1")));
+                    return Err(Error::malformed(format!(
+                        "metadata key '{key}' holds a bool array with a value other than 0 or 1"
+                    )));
                 }
             } else {
                 for _ in 0..len {
@@ -113,11 +115,7 @@ fn skip_value(c: &mut Cursor, value_type: u32, key: &str, depth: u32) -> Result<
                 }
             }
         }
-        other => {
-            return Err(Error::malformed(format!(
-                "metadata key '{key}' has unknown value type {other}"
-            )))
-        }
+        other => return Err(Error::malformed(format!("metadata key '{key}' has unknown value type {other}"))),
     }
     Ok(())
 }
@@ -148,7 +146,9 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<u32> {
         if raw == "general.alignment" {
             // ggml (gguf.cpp): a u32, a non-zero power of two. candle would divide by zero.
             if value_type != TYPE_UINT32 {
-                return Err(Error::malformed(format!("general.alignment has value type {value_type}; GGUF requires a uint32 (type {TYPE_UINT32})")));
+                return Err(Error::malformed(format!(
+                    "general.alignment has value type {value_type}; GGUF requires a uint32 (type {TYPE_UINT32})"
+                )));
             }
             let a = c.u32("value of general.alignment")?;
             if !a.is_power_of_two() {
@@ -181,9 +181,9 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<u32> {
         let mut elems: u64 = 1;
         for _ in 0..n_dims {
             let d = c.u64(&format!("dimensions of tensor '{name}'"))?;
-            elems = elems.checked_mul(d).ok_or_else(|| {
-                Error::malformed(format!("tensor '{name}' has an element count that overflows"))
-            })?;
+            elems = elems
+                .checked_mul(d)
+                .ok_or_else(|| Error::malformed(format!("tensor '{name}' has an element count that overflows")))?;
         }
         let type_id = c.u32(&format!("type of tensor '{name}'"))?;
         if !KNOWN_GGML_TYPES.contains(&type_id) {
@@ -191,7 +191,9 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<u32> {
         }
         let offset = c.u64(&format!("data offset of tensor '{name}'"))?;
         if offset % alignment != 0 {
-            return Err(Error::malformed(format!("tensor '{name}' starts at data offset {offset}, not a multiple of the alignment {alignment}")));
+            return Err(Error::malformed(format!(
+                "tensor '{name}' starts at data offset {offset}, not a multiple of the alignment {alignment}"
+            )));
         }
     }
     Ok(version)

@@ -32,9 +32,17 @@ pub const MAX_CONTEXT: usize = 1 << 27;
 pub enum DeclaredScaling {
     None,
     /// Position interpolation: θ / s.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// YaRN from `original_ctx` tokens.
-    Yarn { factor: f64, original_ctx: usize, beta_fast: f64, beta_slow: f64, log_multiplier: f64 },
+    Yarn {
+        factor: f64,
+        original_ctx: usize,
+        beta_fast: f64,
+        beta_slow: f64,
+        log_multiplier: f64,
+    },
 }
 
 /// The RoPE a GGUF declares beyond its base frequency.
@@ -53,7 +61,13 @@ pub struct DeclaredRope {
 
 impl DeclaredRope {
     /// No scaling at all.
-    pub const NONE: Self = Self { scaling: DeclaredScaling::None, attn_factor: 1.0, original_context_length: None, finetuned: None, freq_factors: None };
+    pub const NONE: Self = Self {
+        scaling: DeclaredScaling::None,
+        attn_factor: 1.0,
+        original_context_length: None,
+        finetuned: None,
+        freq_factors: None,
+    };
 
     /// Whether the file declares nothing that changes standard RoPE.
     pub fn is_plain(&self) -> bool {
@@ -93,7 +107,9 @@ impl DeclaredRope {
         let refuse = |what: String| Err(Error::UnsupportedRopeScaling(what));
         let finite = |k: &str, lo: f64| -> Result<Option<f64>> {
             match meta.opt_f64(&key(k))? {
-                Some(v) if !(v.is_finite() && v >= lo) => Err(Error::UnsupportedRopeScaling(format!("'{}' = {v} is not a number ≥ {lo}", key(k)))),
+                Some(v) if !(v.is_finite() && v >= lo) => {
+                    Err(Error::UnsupportedRopeScaling(format!("'{}' = {v} is not a number ≥ {lo}", key(k))))
+                }
                 other => Ok(other),
             }
         };
@@ -111,14 +127,19 @@ impl DeclaredRope {
         }
         .unwrap_or(0.0);
         let attn_factor = match finite("scaling.attn_factor", 0.0)? {
-            Some(a) if a == 0.0 => return refuse(format!("'{}' = 0 would zero every attention logit", key("scaling.attn_factor"))),
+            Some(a) if a == 0.0 => {
+                return refuse(format!("'{}' = 0 would zero every attention logit", key("scaling.attn_factor")))
+            }
             Some(a) => a,
             None => 1.0,
         };
         let original_context_length = meta.opt_usize(&key("scaling.original_context_length"))?;
         if let Some(l) = original_context_length {
             if l == 0 || l > MAX_CONTEXT {
-                return Err(Error::InconsistentModel(format!("'{}' = {l} is outside 1 … {MAX_CONTEXT}", key("scaling.original_context_length"))));
+                return Err(Error::InconsistentModel(format!(
+                    "'{}' = {l} is outside 1 … {MAX_CONTEXT}",
+                    key("scaling.original_context_length")
+                )));
             }
         }
         if let Some(alpha) = meta.opt_f64(&key("scaling.alpha"))? {
@@ -130,7 +151,10 @@ impl DeclaredRope {
         if let Some(ext) = meta.opt_f64(&key("scaling.yarn_ext_factor"))? {
             let default = if yarn { 1.0 } else { 0.0 };
             if ext != -1.0 && ext != default {
-                return refuse(format!("'{}' = {ext} (ctxscope mixes YaRN's frequencies with llama.cpp's default weight {default})", key("scaling.yarn_ext_factor")));
+                return refuse(format!(
+                    "'{}' = {ext} (ctxscope mixes YaRN's frequencies with llama.cpp's default weight {default})",
+                    key("scaling.yarn_ext_factor")
+                ));
             }
         }
         if let Some(a) = meta.opt_f64(&key("scaling.yarn_attn_factor"))? {
@@ -145,20 +169,38 @@ impl DeclaredRope {
         let scaling = if kind == "none" || factor == 0.0 || factor == 1.0 {
             DeclaredScaling::None
         } else if yarn {
-            DeclaredScaling::Yarn { factor, original_ctx: original_context_length.unwrap_or(context_length), beta_fast, beta_slow, log_multiplier }
+            DeclaredScaling::Yarn {
+                factor,
+                original_ctx: original_context_length.unwrap_or(context_length),
+                beta_fast,
+                beta_slow,
+                log_multiplier,
+            }
         } else {
             DeclaredScaling::Linear { factor }
         };
-        Ok(Self { scaling, attn_factor, original_context_length, finetuned: meta.opt_bool(&key("scaling.finetuned"))?, freq_factors: None })
+        Ok(Self {
+            scaling,
+            attn_factor,
+            original_context_length,
+            finetuned: meta.opt_bool(&key("scaling.finetuned"))?,
+            freq_factors: None,
+        })
     }
 
     /// Checks `rope_freqs.weight` values (`head_dim / 2` finite positive divisors) and keeps them.
     pub(crate) fn set_freq_factors(&mut self, values: Vec<f32>, pairs: usize) -> Result<()> {
         if values.len() != pairs {
-            return Err(Error::TensorShape { name: "rope_freqs.weight".into(), expected: vec![pairs], found: vec![values.len()] });
+            return Err(Error::TensorShape {
+                name: "rope_freqs.weight".into(),
+                expected: vec![pairs],
+                found: vec![values.len()],
+            });
         }
         if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
-            return Err(Error::UnsupportedRopeScaling(format!("rope_freqs.weight[{k}] = {v} is not a positive divisor")));
+            return Err(Error::UnsupportedRopeScaling(format!(
+                "rope_freqs.weight[{k}] = {v} is not a positive divisor"
+            )));
         }
         self.freq_factors = Some(values);
         Ok(())

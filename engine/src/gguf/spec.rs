@@ -108,11 +108,17 @@ impl ModelSpec {
         }
         let rope_freq_base = meta.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0);
         if !(rope_freq_base.is_finite() && rope_freq_base > 1.0) {
-            return Err(Error::InconsistentModel(format!("'{}' = {rope_freq_base} must be a finite number above 1", key("rope.freq_base"))));
+            return Err(Error::InconsistentModel(format!(
+                "'{}' = {rope_freq_base} must be a finite number above 1",
+                key("rope.freq_base")
+            )));
         }
         let rms_norm_eps = meta.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5);
         if !(rms_norm_eps.is_finite() && (0.0..1.0).contains(&rms_norm_eps)) {
-            return Err(Error::InconsistentModel(format!("'{}' = {rms_norm_eps} must be in [0, 1)", key("attention.layer_norm_rms_epsilon"))));
+            return Err(Error::InconsistentModel(format!(
+                "'{}' = {rms_norm_eps} must be in [0, 1)",
+                key("attention.layer_norm_rms_epsilon")
+            )));
         }
         let rope = DeclaredRope::read(&meta, "llama", context_length)?;
 
@@ -133,8 +139,8 @@ impl ModelSpec {
         let parameter_count = tensors.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum();
 
         let shape_of = |name: &str| tensors.iter().find(|t| t.name == name).map(|t| t.shape.clone());
-        let token_embd = shape_of("token_embd.weight")
-            .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
+        let token_embd =
+            shape_of("token_embd.weight").ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
         if token_embd.len() != 2 || token_embd[1] != embedding_length {
             return Err(Error::TensorShape {
                 name: "token_embd.weight".into(),

@@ -5,16 +5,19 @@ use wgpu::util::DeviceExt;
 use super::context::GpuContext;
 use crate::error::{Error, Result};
 
-pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+pub(crate) const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 /// A storage buffer holding `data`; fails with a clear message past the binding limit.
 pub(crate) fn upload(ctx: &GpuContext, label: &str, data: &[u8]) -> Result<wgpu::Buffer> {
     check_size(ctx, label, data.len() as u64)?;
     let mut contents = data.to_vec();
     contents.resize(data.len().div_ceil(4).max(1) * 4, 0);
-    Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: &contents, usage: STORAGE }))
+    Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: &contents,
+        usage: STORAGE,
+    }))
 }
 
 /// An uninitialised storage buffer of `bytes`.

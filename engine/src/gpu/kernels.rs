@@ -106,7 +106,10 @@ impl Pipelines {
             layout: None,
             module: &module,
             entry_point: Some("main"),
-            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, zero_initialize_workgroup_memory: false },
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            },
             cache: None,
         });
         let pipeline = Rc::new(pipeline);
@@ -137,14 +140,33 @@ fn padded(params: &[u8]) -> Vec<u8> {
     p
 }
 
-fn bind_group(ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, uniform: wgpu::BindingResource<'_>, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+fn bind_group(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    uniform: wgpu::BindingResource<'_>,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform }];
-    entries.extend(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }));
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries })
+    entries.extend(
+        buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+    );
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
 }
 
 /// A bind group with its own small uniform buffer, for dispatches that are not cached.
-pub(crate) fn one_off_bind_group(ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, params: &[u8], buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+pub(crate) fn one_off_bind_group(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    params: &[u8],
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     let uniform = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("params"),
         contents: &padded(params),
@@ -182,7 +204,13 @@ impl BindCache {
     }
 
     /// The bind group for the next dispatch, or None when the slots are used up.
-    pub fn bind_group(&self, ctx: &GpuContext, pipeline: &Rc<wgpu::ComputePipeline>, params: &[u8], buffers: &[&wgpu::Buffer]) -> Option<wgpu::BindGroup> {
+    pub fn bind_group(
+        &self,
+        ctx: &GpuContext,
+        pipeline: &Rc<wgpu::ComputePipeline>,
+        params: &[u8],
+        buffers: &[&wgpu::Buffer],
+    ) -> Option<wgpu::BindGroup> {
         let mut staged = self.params.borrow_mut();
         let slot = staged.len() / UNIFORM_SLOT as usize;
         if slot as u64 >= CACHED_DISPATCHES || params.len() as u64 > UNIFORM_SLOT {

@@ -80,7 +80,8 @@ impl GpuModel {
         let output = if spec.tied_output { None } else { Some(w("output.weight")?) };
         let output_norm = f("output_norm.weight")?;
         ctx.check()?;
-        let mut weight_bytes = token_embd.buffer.size() + output.as_ref().map_or(0, |o| o.buffer.size()) + output_norm.size();
+        let mut weight_bytes =
+            token_embd.buffer.size() + output.as_ref().map_or(0, |o| o.buffer.size()) + output_norm.size();
         for l in &layers {
             weight_bytes += [&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down]
                 .iter()
@@ -90,7 +91,18 @@ impl GpuModel {
                 + l.ffn_norm.size();
         }
         let plan = Plan::standard(&spec);
-        Ok(Self { pipes: Pipelines::new(spec.head_dim), ctx, spec, token_embd, output, output_norm, layers, plan, weight_bytes, profiler: None })
+        Ok(Self {
+            pipes: Pipelines::new(spec.head_dim),
+            ctx,
+            spec,
+            token_embd,
+            output,
+            output_norm,
+            layers,
+            plan,
+            weight_bytes,
+            profiler: None,
+        })
     }
 
     pub fn spec(&self) -> &ModelSpec {
@@ -134,10 +146,15 @@ impl GpuModel {
         let n = PREFILL_CHUNK;
         let regions = self.plan.region_count();
         let splits = max_splits(n, s.head_count, regions);
-        let floats = n * (1 + 3 * s.embedding_length + (1 + regions) * s.head_count * s.head_dim + 2 * s.head_count_kv * s.head_dim
-            + 2 * (2 * regions + 1) * s.head_dim / 2
-            + 2 * s.feed_forward_length + s.head_dim + 2 * s.block_count * s.head_count
-            + splits * s.head_count * (s.head_dim + 4));
+        let floats = n
+            * (1 + 3 * s.embedding_length
+                + (1 + regions) * s.head_count * s.head_dim
+                + 2 * s.head_count_kv * s.head_dim
+                + 2 * (2 * regions + 1) * s.head_dim / 2
+                + 2 * s.feed_forward_length
+                + s.head_dim
+                + 2 * s.block_count * s.head_count
+                + splits * s.head_count * (s.head_dim + 4));
         (floats * 4) as u64
     }
 
@@ -333,7 +350,12 @@ impl GpuSession<'_> {
     /// Runs one chunk of at most [`PREFILL_CHUNK`] tokens (one submission) at positions
     /// `len() ..`; returns logits for `rows` (indices into the chunk). Arguments are checked by
     /// the caller.
-    pub(crate) async fn run_chunk(&mut self, tokens: &[u32], rows: &[usize], regions: &[Region]) -> Result<Vec<Vec<f32>>> {
+    pub(crate) async fn run_chunk(
+        &mut self,
+        tokens: &[u32],
+        rows: &[usize],
+        regions: &[Region],
+    ) -> Result<Vec<Vec<f32>>> {
         let m = self.model;
         let s = &m.spec;
         let ctx = &m.ctx;
@@ -358,8 +380,10 @@ impl GpuSession<'_> {
         let tables = RopeTables::new(&q_tables, &k_tables, &plan.query_scales(span));
         ctx.queue.write_buffer(&sc.tables, 0, bytemuck::cast_slice(&tables.data));
         let kv_bytes = (s.head_count_kv * s.head_dim * 4) as u64;
-        let region_deltas: Vec<(u32, u32)> =
-            regions.iter().map(|r| (r.deltas.min.min(u32::MAX as usize) as u32, r.deltas.max.min(u32::MAX as usize) as u32)).collect();
+        let region_deltas: Vec<(u32, u32)> = regions
+            .iter()
+            .map(|r| (r.deltas.min.min(u32::MAX as usize) as u32, r.deltas.max.min(u32::MAX as usize) as u32))
+            .collect();
 
         let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref(), binds: Some(&self.binds) };
         let mut enc = ctx.device.create_command_encoder(&Default::default());

@@ -37,7 +37,13 @@ impl Profiler {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        Some(Self { queries, resolved, next: Cell::new(0), kernels: RefCell::new(Vec::new()), totals: RefCell::new(BTreeMap::new()) })
+        Some(Self {
+            queries,
+            resolved,
+            next: Cell::new(0),
+            kernels: RefCell::new(Vec::new()),
+            totals: RefCell::new(BTreeMap::new()),
+        })
     }
 
     /// Timestamp writes for the next dispatch of `kernel`, while room remains.

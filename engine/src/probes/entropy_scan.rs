@@ -53,7 +53,9 @@ impl EntropyScanConfig {
             return Err(Error::InvalidInput(format!("an entropy scan needs 1 … {MAX_LENGTHS} lengths")));
         }
         if let Some(&bad) = self.lengths.iter().find(|&&l| l < 2 || l > max_context) {
-            return Err(Error::InvalidInput(format!("length {bad} is outside 2 … {max_context} tokens (this backend's limit)")));
+            return Err(Error::InvalidInput(format!(
+                "length {bad} is outside 2 … {max_context} tokens (this backend's limit)"
+            )));
         }
         if self.tail == 0 {
             return Err(Error::InvalidInput("the entropy scan averages at least one query (tail ≥ 1)".into()));
@@ -93,7 +95,9 @@ pub async fn entropy_scan(
         let per_head: Vec<Vec<f32>> = (0..trace.layers)
             .map(|l| {
                 (0..trace.heads)
-                    .map(|h| (trace.series(l, h)[from..].iter().map(|&v| v as f64).sum::<f64>() / queries as f64) as f32)
+                    .map(|h| {
+                        (trace.series(l, h)[from..].iter().map(|&v| v as f64).sum::<f64>() / queries as f64) as f32
+                    })
                     .collect()
             })
             .collect();

@@ -49,7 +49,15 @@ pub fn accuracy_curve(outcomes: impl IntoIterator<Item = (usize, bool, f64)>) ->
         .into_iter()
         .map(|(length, (cases, correct, score))| {
             let (ci_low, ci_high) = wilson(correct, cases);
-            AccuracyPoint { length, cases, correct, accuracy: correct as f64 / cases as f64, ci_low, ci_high, mean_score: score / cases as f64 }
+            AccuracyPoint {
+                length,
+                cases,
+                correct,
+                accuracy: correct as f64 / cases as f64,
+                ci_low,
+                ci_high,
+                mean_score: score / cases as f64,
+            }
         })
         .collect()
 }

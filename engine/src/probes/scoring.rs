@@ -5,10 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::tasks::Case;
-use crate::error::{Error, Result};
-use crate::score::{log_softmax_at, top_k};
 use crate::backend::Session;
+use crate::error::{Error, Result};
 use crate::generate::GreedyDecoder;
+use crate::score::{log_softmax_at, top_k};
 use crate::tokenizer::TextTokenizer;
 
 /// How a generated answer is compared with the case's answers (case-insensitive). Every "contains"
@@ -186,7 +186,13 @@ pub fn match_answer(generated: &str, target: &str, answers: &[String], mode: Mat
 
 /// Greedy answer of up to `max_tokens` tokens (stops at end-of-sequence or end-of-turn), then
 /// the match.
-pub async fn generated(session: &mut Session<'_>, tokenizer: &TextTokenizer, case: &Case, max_tokens: usize, mode: MatchMode) -> Result<CaseScore> {
+pub async fn generated(
+    session: &mut Session<'_>,
+    tokenizer: &TextTokenizer,
+    case: &Case,
+    max_tokens: usize,
+    mode: MatchMode,
+) -> Result<CaseScore> {
     let mut decoder = GreedyDecoder::for_ids(tokenizer, case.ids.len(), max_tokens)?;
     session.reset();
     let mut logits = session.forward(&case.ids, &[case.ids.len() - 1]).await?.remove(0);
@@ -198,7 +204,14 @@ pub async fn generated(session: &mut Session<'_>, tokenizer: &TextTokenizer, cas
     }
     let text = tokenizer.decode(decoder.generated())?;
     let score = match_answer(&text, &case.target, &case.answers, mode);
-    Ok(CaseScore { correct: score >= 1.0, score, logprob: None, answer_rank, generated: Some(text), rule: mode.name().into() })
+    Ok(CaseScore {
+        correct: score >= 1.0,
+        score,
+        logprob: None,
+        answer_rank,
+        generated: Some(text),
+        rule: mode.name().into(),
+    })
 }
 
 #[cfg(test)]
@@ -235,7 +248,10 @@ mod tests {
     fn matching_modes() {
         let answers = vec!["sandwich".to_string(), "Dolores Park".to_string()];
         let target = " eat a sandwich and sit in Dolores Park on a sunny day.";
-        assert_eq!(match_answer(" Eat a sandwich and sit in dolores park on a sunny day", target, &answers, MatchMode::Exact), 1.0);
+        assert_eq!(
+            match_answer(" Eat a sandwich and sit in dolores park on a sunny day", target, &answers, MatchMode::Exact),
+            1.0
+        );
         assert_eq!(match_answer("a sandwich", target, &answers, MatchMode::Exact), 0.0);
         assert_eq!(match_answer("a SANDWICH", target, &answers, MatchMode::Contains), 1.0);
         assert_eq!(match_answer("a sandwich", target, &answers, MatchMode::AllOf), 0.5);
@@ -263,7 +279,11 @@ mod tests {
             (" none", 0.0, 0.0),
         ] {
             assert_eq!(match_answer(answer, " 1597", &key, MatchMode::Contains), contains, "contains in {answer:?}");
-            assert_eq!(match_answer(answer, " 1597", &key, MatchMode::FirstInteger), first_integer, "first integer of {answer:?}");
+            assert_eq!(
+                match_answer(answer, " 1597", &key, MatchMode::FirstInteger),
+                first_integer,
+                "first integer of {answer:?}"
+            );
         }
         let exact = vec!["30083".to_string()];
         assert_eq!(match_answer(" 30083. Remember it. 30083 is", " 30083", &exact, MatchMode::Exact), 1.0);

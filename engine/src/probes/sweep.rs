@@ -9,8 +9,8 @@ use super::haystack::Haystack;
 use super::mecw::{accuracy_curve, estimate, AccuracyPoint, MecwEstimate};
 use super::scoring::{generated, teacher_forced, CaseScore, Scoring};
 use super::tasks::Task;
-use crate::error::{Error, Result};
 use crate::backend::{Engine, Interrupt};
+use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::tokenizer::TextTokenizer;
 use crate::trace::EntropyTrace;
@@ -68,7 +68,13 @@ impl Depths {
                             // gkamradt: logistic(x, L=100, x0=50, k=0.1) over linear x ∈ [0, 100],
                             // rounded to 3 decimals, with the ends pinned to 0 and 100.
                             let x = lin(i) * 100.0;
-                            let y = if i == 0 { 0.0 } else if i + 1 == n { 100.0 } else { 100.0 / (1.0 + (-0.1 * (x - 50.0)).exp()) };
+                            let y = if i == 0 {
+                                0.0
+                            } else if i + 1 == n {
+                                100.0
+                            } else {
+                                100.0 / (1.0 + (-0.1 * (x - 50.0)).exp())
+                            };
                             (y * 1000.0).round() / 100_000.0
                         }
                     })
@@ -126,7 +132,10 @@ impl SweepConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidInput(m));
         if self.version != SWEEP_VERSION {
-            return bad(format!("sweep config version {} is not supported (this build reads {SWEEP_VERSION})", self.version));
+            return bad(format!(
+                "sweep config version {} is not supported (this build reads {SWEEP_VERSION})",
+                self.version
+            ));
         }
         if self.tasks.is_empty() || self.lengths.is_empty() || self.experiments.is_empty() || self.seeds == 0 {
             return bad("a sweep needs at least one task, length, experiment and seed".into());
@@ -186,7 +195,13 @@ impl SweepConfig {
                 for &length in &self.lengths {
                     for depth in self.depths.values() {
                         for s in 0..self.seeds {
-                            out.push(CellKey { experiment: e.name.clone(), task: t.name.clone(), length, depth, seed: self.seed_base + s as u64 });
+                            out.push(CellKey {
+                                experiment: e.name.clone(),
+                                task: t.name.clone(),
+                                length,
+                                depth,
+                                seed: self.seed_base + s as u64,
+                            });
                         }
                     }
                 }
@@ -267,7 +282,16 @@ pub fn result_hash(cells: &[Cell]) -> String {
         .iter()
         .map(|c| {
             let k = &c.key;
-            format!("{}\t{}\t{}\t{:.6}\t{}\t{}\t{:.6}\n", k.experiment, k.task, k.length, k.depth, k.seed, u8::from(c.outcome.correct), c.outcome.score)
+            format!(
+                "{}\t{}\t{}\t{:.6}\t{}\t{}\t{:.6}\n",
+                k.experiment,
+                k.task,
+                k.length,
+                k.depth,
+                k.seed,
+                u8::from(c.outcome.correct),
+                c.outcome.score
+            )
         })
         .collect();
     lines.sort();
@@ -349,7 +373,8 @@ pub async fn run_sweep(
         Some(p) => {
             if p.config != *config || p.model.sha256 != identity.sha256 {
                 return Err(Error::InvalidInput(
-                    "the partial results were made with a different sweep config or model; start a new results file".into(),
+                    "the partial results were made with a different sweep config or model; start a new results file"
+                        .into(),
                 )
                 .into());
             }
@@ -385,7 +410,15 @@ pub async fn run_sweep(
                 let done = results.cells.len();
                 let elapsed = clock() - start;
                 let eta = elapsed / ran as f64 * (total - done) as f64;
-                let progress = Progress { done, total, cell: key.clone(), correct, elapsed_s: elapsed, eta_s: eta, next: todo.get(i + 1).cloned() };
+                let progress = Progress {
+                    done,
+                    total,
+                    cell: key.clone(),
+                    correct,
+                    elapsed_s: elapsed,
+                    eta_s: eta,
+                    next: todo.get(i + 1).cloned(),
+                };
                 finish(&mut results, total);
                 on_cell(&progress, &results);
             }
@@ -409,7 +442,9 @@ async fn run_cell(
     interrupt.checkpoint().await?;
     if current_experiment.as_deref() != Some(key.experiment.as_str()) {
         let e = config.experiments.iter().find(|e| e.name == key.experiment).expect("cell from config");
-        engine.set_experiment(&e.experiment).map_err(|err| Error::InvalidInput(format!("experiment {}: {err}", e.name)))?;
+        engine
+            .set_experiment(&e.experiment)
+            .map_err(|err| Error::InvalidInput(format!("experiment {}: {err}", e.name)))?;
         *current_experiment = Some(key.experiment.clone());
     }
     let task = &config.tasks.iter().find(|t| t.name == key.task).expect("cell from config").task;

@@ -166,12 +166,14 @@ struct Instance {
 }
 
 const WORDS_A: &[&str] = &[
-    "amber", "brisk", "calm", "dapper", "eager", "fancy", "gentle", "hollow", "icy", "jolly", "keen", "lively", "mellow", "nimble",
-    "odd", "proud", "quiet", "rustic", "shiny", "tidy", "upbeat", "vivid", "witty", "young", "zesty", "bold", "cozy", "dusty",
+    "amber", "brisk", "calm", "dapper", "eager", "fancy", "gentle", "hollow", "icy", "jolly", "keen", "lively",
+    "mellow", "nimble", "odd", "proud", "quiet", "rustic", "shiny", "tidy", "upbeat", "vivid", "witty", "young",
+    "zesty", "bold", "cozy", "dusty",
 ];
 const WORDS_B: &[&str] = &[
-    "anchor", "badger", "candle", "dolphin", "ember", "falcon", "garnet", "harbor", "island", "jacket", "kettle", "lantern", "meadow",
-    "needle", "orchard", "pepper", "quartz", "river", "saddle", "thistle", "umbrella", "violin", "walnut", "yarrow", "zephyr",
+    "anchor", "badger", "candle", "dolphin", "ember", "falcon", "garnet", "harbor", "island", "jacket", "kettle",
+    "lantern", "meadow", "needle", "orchard", "pepper", "quartz", "river", "saddle", "thistle", "umbrella", "violin",
+    "walnut", "yarrow", "zephyr",
 ];
 
 fn value(kind: ValueKind, rng: &mut SplitMix64) -> String {
@@ -179,7 +181,8 @@ fn value(kind: ValueKind, rng: &mut SplitMix64) -> String {
         ValueKind::Numbers => (1_000_000 + rng.below(9_000_000)).to_string(),
         ValueKind::Words => word(rng),
         ValueKind::Uuids => {
-            let hex = |rng: &mut SplitMix64, n: usize| (0..n).map(|_| format!("{:x}", rng.below(16))).collect::<String>();
+            let hex =
+                |rng: &mut SplitMix64, n: usize| (0..n).map(|_| format!("{:x}", rng.below(16))).collect::<String>();
             let variant = ["8", "9", "a", "b"][rng.below(4) as usize];
             format!("{}-{}-4{}-{}{}-{}", hex(rng, 8), hex(rng, 4), hex(rng, 3), variant, hex(rng, 3), hex(rng, 12))
         }
@@ -222,9 +225,11 @@ impl Task {
         match self {
             Self::Passkey => MatchMode::FirstInteger,
             Self::FindAndSort { .. } => MatchMode::InOrder,
-            Self::Niah { .. } | Self::RulerNiah { .. } | Self::VariableTracking { .. } | Self::CommonWords { .. } | Self::FrequentWords { .. } => {
-                MatchMode::AllOf
-            }
+            Self::Niah { .. }
+            | Self::RulerNiah { .. }
+            | Self::VariableTracking { .. }
+            | Self::CommonWords { .. }
+            | Self::FrequentWords { .. } => MatchMode::AllOf,
         }
     }
 
@@ -264,7 +269,10 @@ impl Task {
             }
             Self::CommonWords { common } => {
                 if *common == 0 || *common > COMMON_WORDS.len() {
-                    return Err(Error::InvalidInput(format!("common-words needs 1 … {} common words", COMMON_WORDS.len())));
+                    return Err(Error::InvalidInput(format!(
+                        "common-words needs 1 … {} common words",
+                        COMMON_WORDS.len()
+                    )));
                 }
             }
             Self::FrequentWords { alpha } => {
@@ -286,7 +294,12 @@ impl Task {
             let names = distinct(*items, rng, |r| r.pick(FIRST_NAMES).to_string());
             let values = distinct(*items, rng, |r| (100 + r.below(900)).to_string());
             let depths: Vec<f64> = (0..*items).map(|k| depth + k as f64 * (1.0 - depth) / *items as f64).collect();
-            let needles = names.iter().zip(&values).zip(depths).map(|((n, v), d)| (format!(" The locker number of {n} is {v}."), d)).collect();
+            let needles = names
+                .iter()
+                .zip(&values)
+                .zip(depths)
+                .map(|((n, v), d)| (format!(" The locker number of {n} is {v}."), d))
+                .collect();
             let mut sorted: Vec<u32> = values.iter().map(|v| v.parse().expect("digits")).collect();
             sorted.sort_unstable();
             let answers: Vec<String> = sorted.iter().map(u32::to_string).collect();
@@ -386,7 +399,14 @@ impl Task {
     }
 
     /// The case for (`length` tokens, `depth` in [0, 1], `seed`) over `haystack`.
-    pub fn build(&self, haystack: &Haystack, tokenizer: &TextTokenizer, length: usize, depth: f64, seed: u64) -> Result<Case> {
+    pub fn build(
+        &self,
+        haystack: &Haystack,
+        tokenizer: &TextTokenizer,
+        length: usize,
+        depth: f64,
+        seed: u64,
+    ) -> Result<Case> {
         self.validate()?;
         if !(0.0..=1.0).contains(&depth) {
             return Err(Error::InvalidInput(format!("depth {depth} is outside 0 … 1")));
@@ -458,22 +478,26 @@ impl Task {
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "Ada", "Bruno", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Keiko", "Lars", "Mira", "Nadia", "Oscar",
-    "Priya", "Quentin", "Rosa", "Sven", "Tomas", "Uma", "Viktor", "Wendy", "Xavier", "Yara", "Zoltan", "Amara", "Bianca", "Cyrus",
-    "Dalia", "Emil", "Freya", "Gustav", "Hana", "Ivo", "Jana", "Kofi", "Lena", "Marek", "Noor", "Otto", "Pia", "Rafael", "Selma",
-    "Theo", "Ulla", "Vera", "Willem", "Yusuf", "Zora", "Arne", "Beatriz", "Camille",
+    "Ada", "Bruno", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Keiko", "Lars", "Mira",
+    "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Sven", "Tomas", "Uma", "Viktor", "Wendy", "Xavier", "Yara",
+    "Zoltan", "Amara", "Bianca", "Cyrus", "Dalia", "Emil", "Freya", "Gustav", "Hana", "Ivo", "Jana", "Kofi", "Lena",
+    "Marek", "Noor", "Otto", "Pia", "Rafael", "Selma", "Theo", "Ulla", "Vera", "Willem", "Yusuf", "Zora", "Arne",
+    "Beatriz", "Camille",
 ];
 
 const COMMON_WORDS: &[&str] = &[
-    "apple", "river", "candle", "mountain", "pencil", "window", "garden", "bottle", "forest", "ladder", "pocket", "island", "button",
-    "camera", "hammer", "jacket", "kitten", "lemon", "mirror", "napkin", "orange", "pillow", "rocket", "saddle", "tunnel", "violin",
+    "apple", "river", "candle", "mountain", "pencil", "window", "garden", "bottle", "forest", "ladder", "pocket",
+    "island", "button", "camera", "hammer", "jacket", "kitten", "lemon", "mirror", "napkin", "orange", "pillow",
+    "rocket", "saddle", "tunnel", "violin",
 ];
 
 /// A made-up pronounceable word (consonant-vowel syllables), for list fillers and coded words.
 fn made_up(rng: &mut SplitMix64, syllables: usize) -> String {
     const C: &[u8] = b"bdfgklmnprstvz";
     const V: &[u8] = b"aeiou";
-    (0..syllables).flat_map(|_| [C[rng.below(C.len() as u64) as usize] as char, V[rng.below(V.len() as u64) as usize] as char]).collect()
+    (0..syllables)
+        .flat_map(|_| [C[rng.below(C.len() as u64) as usize] as char, V[rng.below(V.len() as u64) as usize] as char])
+        .collect()
 }
 
 impl Task {
@@ -504,17 +528,29 @@ impl Task {
         let mut next: Box<dyn FnMut(&mut SplitMix64) -> String> = match self {
             Self::CommonWords { common } => {
                 let commons = distinct(*common, &mut rng, |r| r.pick(COMMON_WORDS).to_string());
-                Box::new(move |r: &mut SplitMix64| if r.uniform() < 0.5 { r.pick(&commons).clone() } else { made_up(r, 3) })
+                Box::new(
+                    move |r: &mut SplitMix64| if r.uniform() < 0.5 { r.pick(&commons).clone() } else { made_up(r, 3) },
+                )
             }
             Self::FrequentWords { alpha } => {
                 let vocab = distinct((length / 50).max(10), &mut rng, |r| made_up(r, 3));
                 let weights: Vec<f64> = (1..=vocab.len()).map(|k| (k as f64).powf(-alpha)).collect();
                 let total: f64 = weights.iter().sum();
-                let cumulative: Vec<f64> = weights.iter().scan(0.0, |acc, w| { *acc += w / total; Some(*acc) }).collect();
+                let cumulative: Vec<f64> = weights
+                    .iter()
+                    .scan(0.0, |acc, w| {
+                        *acc += w / total;
+                        Some(*acc)
+                    })
+                    .collect();
                 Box::new(move |r: &mut SplitMix64| {
                     let u = r.uniform();
                     let k = cumulative.iter().position(|&c| u <= c).unwrap_or(vocab.len() - 1);
-                    if k == 0 { "....".to_string() } else { vocab[k].clone() }
+                    if k == 0 {
+                        "....".to_string()
+                    } else {
+                        vocab[k].clone()
+                    }
                 })
             }
             _ => unreachable!("list tasks only"),

@@ -273,7 +273,10 @@ pub enum LogitScale {
     None,
     /// max(1, ln(i+1)/ln ctx) for the query at 0-based position i ("entropy invariance",
     /// kexue.fm/archives/8823), except in layers below `exempt_layers`.
-    LogN { ctx: usize, exempt_layers: usize },
+    LogN {
+        ctx: usize,
+        exempt_layers: usize,
+    },
 }
 
 impl LogitScale {
@@ -356,9 +359,9 @@ impl RopeMethod {
             },
             Self::Default | Self::String { .. } => Reach::Tokens(cx.trained_ctx),
             Self::Linear { factor } | Self::Ntk { factor } => scaled(*factor, None),
-            Self::Yarn { factor, original_ctx, .. } | Self::Llama3 { factor, original_ctx, .. } | Self::LongRope { factor, original_ctx, .. } => {
-                scaled(*factor, *original_ctx)
-            }
+            Self::Yarn { factor, original_ctx, .. }
+            | Self::Llama3 { factor, original_ctx, .. }
+            | Self::LongRope { factor, original_ctx, .. } => scaled(*factor, *original_ctx),
             Self::Dynamic { .. } | Self::Rerope { .. } | Self::LeakyRerope { .. } => Reach::Unbounded,
             Self::Abf { .. } | Self::Eabf { .. } => Reach::Unstated,
             Self::SelfExtend { group_size, neighbor_window, .. } => {
@@ -496,7 +499,9 @@ impl RopeMethod {
     pub fn frequencies(&self, cx: &RopeContext, seq_len: usize) -> RopeFrequencies {
         match self {
             // Position maps remap where q and k are rotated, on top of the model's frequencies.
-            Self::Model | Self::SelfExtend { .. } | Self::Rerope { .. } | Self::LeakyRerope { .. } => cx.baseline.frequencies(cx, seq_len),
+            Self::Model | Self::SelfExtend { .. } | Self::Rerope { .. } | Self::LeakyRerope { .. } => {
+                cx.baseline.frequencies(cx, seq_len)
+            }
             Self::String { attention_factor, .. } => {
                 let b = cx.baseline.frequencies(cx, seq_len);
                 let factor = attention_factor.unwrap_or_else(string_attention_factor);
@@ -515,20 +520,27 @@ impl RopeMethod {
         };
         let l_of = |c: Option<usize>| c.unwrap_or(cx.trained_ctx);
         match self {
-            Self::Model | Self::Default | Self::SelfExtend { .. } | Self::Rerope { .. } | Self::LeakyRerope { .. } | Self::String { .. } => {
-                standard.clone()
-            }
+            Self::Model
+            | Self::Default
+            | Self::SelfExtend { .. }
+            | Self::Rerope { .. }
+            | Self::LeakyRerope { .. }
+            | Self::String { .. } => standard.clone(),
             Self::Linear { factor } => RopeFrequencies { inv_freq: map(&|_, t| t / factor), attention_scaling: 1.0 },
             Self::Ntk { factor } => RopeFrequencies::standard(base * factor.powf(d / (d - 2.0)), head_dim),
             Self::Dynamic { factor, original_ctx } => {
                 let l = l_of(*original_ctx);
                 let len = seq_len.max(l) as f64;
-                RopeFrequencies::standard(base * (factor * len / l as f64 - (factor - 1.0)).powf(d / (d - 2.0)), head_dim)
+                RopeFrequencies::standard(
+                    base * (factor * len / l as f64 - (factor - 1.0)).powf(d / (d - 2.0)),
+                    head_dim,
+                )
             }
             Self::Yarn { factor, original_ctx, beta_fast, beta_slow, attention_factor } => {
                 let l = l_of(*original_ctx) as f64;
                 // Correction range in pair-index space, truncated as HF does by default.
-                let corr_dim = |rotations: f64| d * (l / (rotations * 2.0 * std::f64::consts::PI)).ln() / (2.0 * base.ln());
+                let corr_dim =
+                    |rotations: f64| d * (l / (rotations * 2.0 * std::f64::consts::PI)).ln() / (2.0 * base.ln());
                 let low = corr_dim(*beta_fast).floor().max(0.0);
                 let mut high = corr_dim(*beta_slow).ceil().min(d - 1.0);
                 if high == low {
@@ -562,8 +574,13 @@ impl RopeMethod {
                 let l = l_of(*original_ctx);
                 let ext = if seq_len > l { long_factor } else { short_factor };
                 // HF: 1.0 / (ext_factors * base ** (arange(0, d, 2).float() / d)), in f32.
-                let inv_freq = ext.iter().enumerate().map(|(k, &e)| 1.0f32 / (e as f32 * base_power(base, k, head_dim))).collect();
-                let scaling = attention_factor.unwrap_or(if *factor <= 1.0 { 1.0 } else { (1.0 + factor.ln() / (l as f64).ln()).sqrt() });
+                let inv_freq =
+                    ext.iter().enumerate().map(|(k, &e)| 1.0f32 / (e as f32 * base_power(base, k, head_dim))).collect();
+                let scaling = attention_factor.unwrap_or(if *factor <= 1.0 {
+                    1.0
+                } else {
+                    (1.0 + factor.ln() / (l as f64).ln()).sqrt()
+                });
                 RopeFrequencies { inv_freq, attention_scaling: scaling as f32 }
             }
             Self::Abf { base } | Self::Eabf { base, .. } => RopeFrequencies::standard(*base, head_dim),
@@ -615,7 +632,10 @@ impl RopeMethod {
                 split(*window, far)
             }
             Self::LeakyRerope { window, factor, .. } => {
-                let slow = RopeFrequencies { inv_freq: near.inv_freq.iter().map(|&t| (t as f64 / factor) as f32).collect(), ..near.clone() };
+                let slow = RopeFrequencies {
+                    inv_freq: near.inv_freq.iter().map(|&t| (t as f64 / factor) as f32).collect(),
+                    ..near.clone()
+                };
                 let far = Region {
                     deltas: DeltaRange::ALL,
                     freqs: slow,
@@ -639,7 +659,9 @@ impl RopeMethod {
     /// The per-query logit scale.
     pub fn logit_scale(&self, cx: &RopeContext) -> LogitScale {
         match self {
-            Self::Eabf { log_n_ctx, exempt_layers, .. } => LogitScale::LogN { ctx: log_n_ctx.unwrap_or(cx.trained_ctx), exempt_layers: *exempt_layers },
+            Self::Eabf { log_n_ctx, exempt_layers, .. } => {
+                LogitScale::LogN { ctx: log_n_ctx.unwrap_or(cx.trained_ctx), exempt_layers: *exempt_layers }
+            }
             Self::SelfExtend { log_n_ctx: Some(c), .. } => LogitScale::LogN { ctx: *c, exempt_layers: 0 },
             Self::Rerope { log_n: true, log_n_ctx, .. } | Self::LeakyRerope { log_n: true, log_n_ctx, .. } => {
                 LogitScale::LogN { ctx: log_n_ctx.unwrap_or(cx.trained_ctx), exempt_layers: 0 }
@@ -653,20 +675,33 @@ impl RopeMethod {
 mod tests {
     use super::*;
 
-    const CX: RopeContext = RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192, baseline: RopeBaseline::STANDARD };
+    const CX: RopeContext =
+        RopeContext { base: 100_000.0, head_dim: 64, trained_ctx: 8192, baseline: RopeBaseline::STANDARD };
 
     #[test]
     fn reach_follows_each_papers_definition() {
         assert_eq!(RopeMethod::Model.reach(&CX), Reach::Tokens(8192));
         assert_eq!(RopeMethod::Linear { factor: 4.0 }.reach(&CX), Reach::Tokens(32768));
-        let yarn = RopeMethod::Yarn { factor: 2.0, original_ctx: Some(4096), beta_fast: 32.0, beta_slow: 1.0, attention_factor: None };
+        let yarn = RopeMethod::Yarn {
+            factor: 2.0,
+            original_ctx: Some(4096),
+            beta_fast: 32.0,
+            beta_slow: 1.0,
+            attention_factor: None,
+        };
         assert_eq!(yarn.reach(&CX), Reach::Tokens(8192));
         // Self-Extend: (L − W)·G + W.
-        assert_eq!(RopeMethod::SelfExtend { group_size: 4, neighbor_window: 1024, log_n_ctx: None }.reach(&CX), Reach::Tokens(7168 * 4 + 1024));
+        assert_eq!(
+            RopeMethod::SelfExtend { group_size: 4, neighbor_window: 1024, log_n_ctx: None }.reach(&CX),
+            Reach::Tokens(7168 * 4 + 1024)
+        );
         assert_eq!(RopeMethod::Rerope { window: 512, log_n: true, log_n_ctx: None }.reach(&CX), Reach::Unbounded);
         assert_eq!(RopeMethod::Abf { base: 5e5 }.reach(&CX), Reach::Unstated);
         // A model that declares linear ×2 reaches twice its original context.
-        let declared = RopeContext { baseline: RopeBaseline { scaling: RopeMethod::Linear { factor: 2.0 }, ..RopeBaseline::STANDARD }, ..CX };
+        let declared = RopeContext {
+            baseline: RopeBaseline { scaling: RopeMethod::Linear { factor: 2.0 }, ..RopeBaseline::STANDARD },
+            ..CX
+        };
         assert_eq!(RopeMethod::Model.reach(&declared), Reach::Tokens(16384));
     }
 
@@ -707,7 +742,13 @@ mod tests {
         let base = RopeFrequencies::standard(100_000.0, 64);
         for k in 0..32 {
             let ratio = f.inv_freq[k] as f64 / base.inv_freq[k] as f64;
-            let expected = if k <= 10 { 1.0 } else if k >= 20 { 0.5 } else { 1.0 - 0.05 * (k - 10) as f64 };
+            let expected = if k <= 10 {
+                1.0
+            } else if k >= 20 {
+                0.5
+            } else {
+                1.0 - 0.05 * (k - 10) as f64
+            };
             assert!((ratio - expected).abs() < 1e-6, "pair {k}: ratio {ratio}, expected {expected}");
         }
         for (s, t) in [(2.0, 1.0693), (4.0, 1.1386), (8.0, 1.2079)] {
@@ -741,7 +782,13 @@ mod tests {
     fn longrope_switches_factors_past_the_original_context() {
         let short: Vec<f64> = (0..32).map(|k| 1.0 + k as f64 * 0.01).collect();
         let long: Vec<f64> = (0..32).map(|k| 1.0 + k as f64 * 0.5).collect();
-        let m = RopeMethod::LongRope { short_factor: short.clone(), long_factor: long.clone(), factor: 32.0, original_ctx: Some(4096), attention_factor: None };
+        let m = RopeMethod::LongRope {
+            short_factor: short.clone(),
+            long_factor: long.clone(),
+            factor: 32.0,
+            original_ctx: Some(4096),
+            attention_factor: None,
+        };
         let base = RopeFrequencies::standard(100_000.0, 64);
         for (len, factors) in [(4096, &short), (4097, &long)] {
             let f = m.frequencies(&CX, len);
@@ -752,7 +799,13 @@ mod tests {
             assert!((f.attention_scaling - 1.190).abs() < 1e-3);
         }
         assert!(m.length_dependent());
-        let bad = RopeMethod::LongRope { short_factor: vec![1.0; 3], long_factor: long, factor: 1.0, original_ctx: None, attention_factor: None };
+        let bad = RopeMethod::LongRope {
+            short_factor: vec![1.0; 3],
+            long_factor: long,
+            factor: 1.0,
+            original_ctx: None,
+            attention_factor: None,
+        };
         assert!(bad.validate(&CX).unwrap_err().to_string().contains("short_factor has 3 values"));
     }
 
@@ -776,7 +829,12 @@ mod tests {
     fn position_maps_realise_the_spec_relative_positions() {
         let methods: Vec<(RopeMethod, Box<dyn Fn(usize, usize) -> f64>)> = vec![
             (
-                RopeMethod::String { shifted_offset: Some(40), local_window: 8, attention_factor: None, reference_quirk: false },
+                RopeMethod::String {
+                    shifted_offset: Some(40),
+                    local_window: 8,
+                    attention_factor: None,
+                    reference_quirk: false,
+                },
                 Box::new(|i, j| if i - j < 40 { (i - j) as f64 } else { (i - j) as f64 - 40.0 + 8.0 }),
             ),
             (
@@ -806,7 +864,12 @@ mod tests {
 
     #[test]
     fn string_quirk_counts_the_boundary_key_twice() {
-        let m = RopeMethod::String { shifted_offset: Some(40), local_window: 8, attention_factor: None, reference_quirk: true };
+        let m = RopeMethod::String {
+            shifted_offset: Some(40),
+            local_window: 8,
+            attention_factor: None,
+            reference_quirk: true,
+        };
         let regions = m.regions(&CX, 100);
         assert!(regions[0].deltas.contains(40) && regions[1].deltas.contains(40));
         assert!((regions[0].freqs.attention_scaling - 1.0693).abs() < 1e-4);
@@ -830,10 +893,21 @@ mod tests {
             RopeMethod::Dynamic { factor: 2.0, original_ctx: None },
             yarn(2.0),
             RopeMethod::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_ctx: None },
-            RopeMethod::LongRope { short_factor: vec![1.0; 32], long_factor: vec![2.0; 32], factor: 1.0, original_ctx: None, attention_factor: None },
+            RopeMethod::LongRope {
+                short_factor: vec![1.0; 32],
+                long_factor: vec![2.0; 32],
+                factor: 1.0,
+                original_ctx: None,
+                attention_factor: None,
+            },
             RopeMethod::Abf { base: 5e5 },
             RopeMethod::Eabf { base: 5e5, log_n_ctx: None, exempt_layers: 2 },
-            RopeMethod::String { shifted_offset: None, local_window: 128, attention_factor: None, reference_quirk: false },
+            RopeMethod::String {
+                shifted_offset: None,
+                local_window: 128,
+                attention_factor: None,
+                reference_quirk: false,
+            },
             RopeMethod::SelfExtend { group_size: 4, neighbor_window: 1024, log_n_ctx: None },
             RopeMethod::Rerope { window: 512, log_n: true, log_n_ctx: None },
             RopeMethod::LeakyRerope { window: 512, factor: 16.0, log_n: true, log_n_ctx: None },
@@ -844,7 +918,12 @@ mod tests {
             m.validate(&CX).unwrap();
         }
         assert!(RopeMethod::Linear { factor: -1.0 }.validate(&CX).is_err());
-        let s = RopeMethod::String { shifted_offset: Some(100), local_window: 128, attention_factor: None, reference_quirk: false };
+        let s = RopeMethod::String {
+            shifted_offset: Some(100),
+            local_window: 128,
+            attention_factor: None,
+            reference_quirk: false,
+        };
         assert!(s.validate(&CX).unwrap_err().to_string().contains("local_window"));
     }
 }

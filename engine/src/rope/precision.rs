@@ -149,8 +149,9 @@ pub fn deviation_probe(freqs: &RopeFrequencies, config: &ProbeConfig) -> ProbeRe
     let pairs = freqs.pairs();
     let d = 2 * pairs;
     let mut rng = SplitMix64(config.seed);
-    let vectors: Vec<(Vec<f32>, Vec<f32>)> =
-        (0..config.samples).map(|_| ((0..d).map(|_| rng.normal()).collect(), (0..d).map(|_| rng.normal()).collect())).collect();
+    let vectors: Vec<(Vec<f32>, Vec<f32>)> = (0..config.samples)
+        .map(|_| ((0..d).map(|_| rng.normal()).collect(), (0..d).map(|_| rng.normal()).collect()))
+        .collect();
     let inv_sqrt_d = 1.0 / (d as f64).sqrt();
     let exact = |q: &[f32], k: &[f32], i: usize, j: usize| -> f64 {
         let mut s = 0.0;
@@ -225,7 +226,13 @@ mod tests {
     #[test]
     fn probe_reproduces_the_spec_reference_numbers() {
         let freqs = RopeFrequencies::standard(100_000.0, 64);
-        let config = ProbeConfig { deltas: vec![1, 16], starts: vec![0, 512, 2048, 32768], samples: 256, seed: 7, modes: RopePrecision::ALL.to_vec() };
+        let config = ProbeConfig {
+            deltas: vec![1, 16],
+            starts: vec![0, 512, 2048, 32768],
+            samples: 256,
+            seed: 7,
+            modes: RopePrecision::ALL.to_vec(),
+        };
         let r = deviation_probe(&freqs, &config);
         let get = |mode, delta| r.series.iter().find(|s| s.mode == mode && s.delta == delta).unwrap();
         let a = get(RopePrecision::Bf16, 16);
@@ -233,9 +240,17 @@ mod tests {
         let b = get(RopePrecision::F16, 16);
         assert!(b.mean_abs_deviation.iter().all(|&v| (1e-4..1.2e-3).contains(&v)), "B: {:?}", b.mean_abs_deviation);
         let c = get(RopePrecision::Bf16Angles, 1);
-        assert!(c.mean_abs_deviation[0] < 0.01 && (0.1..0.3).contains(&c.mean_abs_deviation[1]), "C: {:?}", c.mean_abs_deviation);
+        assert!(
+            c.mean_abs_deviation[0] < 0.01 && (0.1..0.3).contains(&c.mean_abs_deviation[1]),
+            "C: {:?}",
+            c.mean_abs_deviation
+        );
         let dd = get(RopePrecision::F16Angles, 16);
-        assert!(dd.mean_abs_deviation[0] < 2e-3 && (0.4..0.8).contains(&dd.mean_abs_deviation[3]), "D: {:?}", dd.mean_abs_deviation);
+        assert!(
+            dd.mean_abs_deviation[0] < 2e-3 && (0.4..0.8).contains(&dd.mean_abs_deviation[3]),
+            "D: {:?}",
+            dd.mean_abs_deviation
+        );
         // f32 is nearly relative: tiny deviation and spread.
         let f = get(RopePrecision::F32, 16);
         assert!(f.mean_abs_deviation.iter().all(|&v| v < 1e-3) && f.spread_over_starts < 1e-3, "f32: {f:?}");

@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(t.standard_inv_freq, t.inv_freq);
         let rerope = RopeTable::new(&plan(RopeMethod::Rerope { window: 512, log_n: true, log_n_ctx: None }), 4096);
         assert!(rerope.effective_positions.iter().all(|&(d, p)| p == d.min(512) as f64));
-        let leaky = RopeTable::new(&plan(RopeMethod::LeakyRerope { window: 512, factor: 16.0, log_n: true, log_n_ctx: None }), 4096);
+        let leaky = RopeTable::new(
+            &plan(RopeMethod::LeakyRerope { window: 512, factor: 16.0, log_n: true, log_n_ctx: None }),
+            4096,
+        );
         for &(d, p) in &leaky.effective_positions {
             let want = if d < 512 { d as f64 } else { 512.0 + (d - 512) as f64 / 16.0 };
             assert!((p - want).abs() < 1e-3, "Δ {d}: {p} vs {want}");

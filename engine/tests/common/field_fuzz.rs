@@ -201,15 +201,50 @@ pub fn special_values(width: Width, original: u64) -> Vec<u64> {
     let mut v: Vec<u64> = match width {
         Width::U8 | Width::I8 | Width::Bool => vec![0, 1, 2, 0x7f, 0x80, 0xff],
         Width::U16 | Width::I16 => vec![0, 1, 2, 0x7fff, 0x8000, 0xffff],
-        Width::U32 | Width::I32 => vec![0, 1, 2, 3, 7, 8, 9, 12, 13, 31, 32, 33, (1 << 31) - 1, 1 << 31, u32::MAX as u64],
-        Width::U64 | Width::I64 => {
-            vec![0, 1, 2, 3, 31, 32, 33, (1 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32, 1 << 63, u64::MAX, u64::MAX - 1, i64::MAX as u64]
+        Width::U32 | Width::I32 => {
+            vec![0, 1, 2, 3, 7, 8, 9, 12, 13, 31, 32, 33, (1 << 31) - 1, 1 << 31, u32::MAX as u64]
         }
-        Width::F32 => [0.0f32, -0.0, 1.0, -1.0, 0.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE, f32::MAX, 1e-30]
-            .iter()
-            .map(|x| x.to_bits() as u64)
-            .collect(),
-        Width::F64 => [0.0f64, -0.0, 1.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE].iter().map(|x| x.to_bits()).collect(),
+        Width::U64 | Width::I64 => {
+            vec![
+                0,
+                1,
+                2,
+                3,
+                31,
+                32,
+                33,
+                (1 << 31) - 1,
+                1 << 31,
+                (1 << 32) - 1,
+                1 << 32,
+                1 << 63,
+                u64::MAX,
+                u64::MAX - 1,
+                i64::MAX as u64,
+            ]
+        }
+        Width::F32 => [
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            1e-30,
+        ]
+        .iter()
+        .map(|x| x.to_bits() as u64)
+        .collect(),
+        Width::F64 => {
+            [0.0f64, -0.0, 1.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE]
+                .iter()
+                .map(|x| x.to_bits())
+                .collect()
+        }
     };
     if !matches!(width, Width::F32 | Width::F64) {
         v.extend([original.wrapping_add(1), original.wrapping_sub(1), original.wrapping_mul(2)]);
@@ -268,7 +303,12 @@ pub fn run_case(bytes: Vec<u8>, forward: bool) -> (Outcome, usize) {
     let outcome = match result {
         Ok(Ok(())) => Outcome::Ran,
         Ok(Err(msg)) => Outcome::Refused(msg),
-        Err(p) => Outcome::Panicked(p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()),
+        Err(p) => Outcome::Panicked(
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        ),
     };
     (outcome, peak)
 }
@@ -277,8 +317,12 @@ pub fn run_case(bytes: Vec<u8>, forward: bool) -> (Outcome, usize) {
 pub fn violation(outcome: &Outcome, peak: usize, file_len: usize) -> Option<String> {
     match outcome {
         Outcome::Panicked(msg) => Some(format!("panicked: {msg}")),
-        Outcome::Refused(msg) if msg.is_empty() || msg.contains('\n') => Some(format!("error is not one line: {msg:?}")),
-        _ if peak > MEMORY_FACTOR * file_len + MEMORY_SLACK => Some(format!("peak {peak} bytes for a {file_len}-byte file")),
+        Outcome::Refused(msg) if msg.is_empty() || msg.contains('\n') => {
+            Some(format!("error is not one line: {msg:?}"))
+        }
+        _ if peak > MEMORY_FACTOR * file_len + MEMORY_SLACK => {
+            Some(format!("peak {peak} bytes for a {file_len}-byte file"))
+        }
         _ => None,
     }
 }

@@ -158,7 +158,16 @@ impl Ops<'_> {
     /// Writes the attention row of query `row` (an index into the chunk) of `head` into `probs`
     /// from float `out_offset` on (keys 0 ..= start + row).
     #[allow(clippy::too_many_arguments)]
-    pub fn attention_row(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>, head: usize, row: usize, probs: &wgpu::Buffer, out_offset: usize) {
+    pub fn attention_row(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        s: &AttentionShape,
+        io: &AttentionIo<'_>,
+        head: usize,
+        row: usize,
+        probs: &wgpu::Buffer,
+        out_offset: usize,
+    ) {
         let params = RowParams {
             n: s.n as u32,
             start: s.start as u32,
@@ -206,7 +215,20 @@ mod tests {
     /// as the reference: the output, the entropies and every probability row ([head][row] → p over
     /// keys 0..=i). `q`: [regions, n, heads, d]; `k`: [regions, kv_heads, capacity, d].
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn reference(q: &[f32], k: &[f32], v: &[f32], n: usize, start: usize, heads: usize, kv_heads: usize, capacity: usize, d: usize, mask: &[(u32, u32)], regions: &[(u32, u32)], scale: f32) -> (Vec<f32>, Vec<f32>, Vec<Vec<Vec<f64>>>) {
+    fn reference(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        n: usize,
+        start: usize,
+        heads: usize,
+        kv_heads: usize,
+        capacity: usize,
+        d: usize,
+        mask: &[(u32, u32)],
+        regions: &[(u32, u32)],
+        scale: f32,
+    ) -> (Vec<f32>, Vec<f32>, Vec<Vec<Vec<f64>>>) {
         let mut out = vec![0.0; n * heads * d];
         let mut entropy = vec![0.0; heads * n];
         let mut rows = vec![vec![Vec::new(); n]; heads];
@@ -218,10 +240,14 @@ mod tests {
                 let visible = |j: usize| j <= i && (window == 0 || i - j < window as usize || j < sinks as usize);
                 let mut scores: Vec<(usize, f64)> = Vec::new();
                 for (g, &(dmin, dmax)) in regions.iter().enumerate() {
-                    for j in (0..=i).filter(|&j| visible(j) && i - j >= dmin as usize && ((i - j) as u64) < dmax as u64) {
+                    for j in (0..=i).filter(|&j| visible(j) && i - j >= dmin as usize && ((i - j) as u64) < dmax as u64)
+                    {
                         let qi = &q[((g * n + r) * heads + h) * d..][..d];
                         let kj = &k[((g * kv_heads + kvh) * capacity + j) * d..][..d];
-                        scores.push((j, qi.iter().zip(kj).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>() * scale as f64));
+                        scores.push((
+                            j,
+                            qi.iter().zip(kj).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>() * scale as f64,
+                        ));
                     }
                 }
                 let max = scores.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
@@ -282,12 +308,33 @@ mod tests {
             let (ob, eb, lb) = (gpu.zeros(n * heads * d), gpu.zeros(2 * heads * n), gpu.zeros(2 * heads * n));
             let splits = max_splits(n, heads, g);
             let (po, ps) = (gpu.zeros(splits * n * heads * d), gpu.zeros(splits * n * heads * 4));
-            let shape = AttentionShape { n, start, heads, kv_heads, capacity, layer: 1, scale, head_dim: d, regions: regions.clone() };
+            let shape = AttentionShape {
+                n,
+                start,
+                heads,
+                kv_heads,
+                capacity,
+                layer: 1,
+                scale,
+                head_dim: d,
+                regions: regions.clone(),
+            };
             gpu.run(|ops, enc| {
-                let io = AttentionIo { q: &qb, k_cache: &kb, v_cache: &vb, mask: &mb, out: &ob, entropy: &eb, lse: &lb, part_o: &po, part_stats: &ps };
+                let io = AttentionIo {
+                    q: &qb,
+                    k_cache: &kb,
+                    v_cache: &vb,
+                    mask: &mb,
+                    out: &ob,
+                    entropy: &eb,
+                    lse: &lb,
+                    part_o: &po,
+                    part_stats: &ps,
+                };
                 ops.attention(enc, &shape, &io)
             });
-            let (out, entropy, rows) = reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, &head_masks, &regions, scale);
+            let (out, entropy, rows) =
+                reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, &head_masks, &regions, scale);
             assert_close(&gpu.read(&ob), &out, 2e-5, &format!("case {case} output"));
             assert_close(&gpu.read(&eb)[heads * n..], &entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
             // Full attention rows of the first and last query of every head.
@@ -297,7 +344,17 @@ mod tests {
                     let pad = 3;
                     let probs = gpu.zeros(pad + start + row + 1);
                     gpu.run(|ops, enc| {
-                        let io = AttentionIo { q: &qb, k_cache: &kb, v_cache: &vb, mask: &mb, out: &ob, entropy: &eb, lse: &lb, part_o: &po, part_stats: &ps };
+                        let io = AttentionIo {
+                            q: &qb,
+                            k_cache: &kb,
+                            v_cache: &vb,
+                            mask: &mb,
+                            out: &ob,
+                            entropy: &eb,
+                            lse: &lb,
+                            part_o: &po,
+                            part_stats: &ps,
+                        };
                         ops.attention_row(enc, &shape, &io, head, row, &probs, pad)
                     });
                     let expected: Vec<f32> = rows[head][row].iter().map(|&p| p as f32).collect();

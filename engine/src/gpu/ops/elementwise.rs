@@ -30,23 +30,46 @@ struct LenParams {
 
 impl Ops<'_> {
     /// x[i] = table[ids[i]] (dequantized).
-    pub fn embed(&self, enc: &mut wgpu::CommandEncoder, ids: &wgpu::Buffer, table: &GpuWeight, x: &wgpu::Buffer, n: usize) {
+    pub fn embed(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        ids: &wgpu::Buffer,
+        table: &GpuWeight,
+        x: &wgpu::Buffer,
+        n: usize,
+    ) {
         let params = EmbedParams { n: n as u32, dim: table.cols as u32 };
-                let (gx, gy) = grid((n * table.cols / 4).div_ceil(64) as u32);
-        self.launch(enc, Kernel::Embed, table.qtype, bytemuck::bytes_of(&params), &[ids, &table.buffer, x], (gx, gy, 1));
+        let (gx, gy) = grid((n * table.cols / 4).div_ceil(64) as u32);
+        self.launch(
+            enc,
+            Kernel::Embed,
+            table.qtype,
+            bytemuck::bytes_of(&params),
+            &[ids, &table.buffer, x],
+            (gx, gy, 1),
+        );
     }
 
     /// y = rmsnorm(x) · weight, row by row.
-    pub fn rms_norm(&self, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, weight: &wgpu::Buffer, y: &wgpu::Buffer, n: usize, dim: usize, eps: f64) {
+    pub fn rms_norm(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        x: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        n: usize,
+        dim: usize,
+        eps: f64,
+    ) {
         let params = NormParams { n: n as u32, dim: dim as u32, eps: eps as f32, _pad: 0 };
-                let (gx, gy) = grid(n as u32);
+        let (gx, gy) = grid(n as u32);
         self.launch(enc, Kernel::RmsNorm, 0, bytemuck::bytes_of(&params), &[x, weight, y], (gx, gy, 1));
     }
 
     /// gate = silu(gate) · up over `len` elements.
     pub fn swiglu(&self, enc: &mut wgpu::CommandEncoder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) {
         let params = LenParams { len: len as u32 };
-                let (gx, gy) = grid(len.div_ceil(256) as u32);
+        let (gx, gy) = grid(len.div_ceil(256) as u32);
         self.launch(enc, Kernel::SwiGlu, 0, bytemuck::bytes_of(&params), &[gate, up], (gx, gy, 1));
     }
 }
@@ -66,7 +89,8 @@ mod tests {
             let idb = gpu.buffer_u32(&ids);
             let xb = gpu.zeros(ids.len() * 64);
             gpu.run(|ops, enc| ops.embed(enc, &idb, &table, &xb, ids.len()));
-            let expected: Vec<f32> = ids.iter().flat_map(|&i| table_f32[i as usize * 64..(i as usize + 1) * 64].to_vec()).collect();
+            let expected: Vec<f32> =
+                ids.iter().flat_map(|&i| table_f32[i as usize * 64..(i as usize + 1) * 64].to_vec()).collect();
             assert_close(&gpu.read(&xb), &expected, 1e-6, &format!("{dtype:?}"));
         }
     }

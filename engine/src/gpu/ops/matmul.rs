@@ -23,16 +23,29 @@ const MATVEC_ROWS: u32 = 8;
 
 impl Ops<'_> {
     /// `y = x · wᵀ`, or `y = residual + x · wᵀ`. `y` must not alias `x` or `residual`.
-    pub fn matmul(&self, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, w: &GpuWeight, y: &wgpu::Buffer, n: usize, residual: Option<&wgpu::Buffer>) {
-        let params = Params { n: n as u32, in_dim: w.cols as u32, out_dim: w.rows as u32, add_residual: residual.is_some() as u32 };
+    pub fn matmul(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        x: &wgpu::Buffer,
+        w: &GpuWeight,
+        y: &wgpu::Buffer,
+        n: usize,
+        residual: Option<&wgpu::Buffer>,
+    ) {
+        let params = Params {
+            n: n as u32,
+            in_dim: w.cols as u32,
+            out_dim: w.rows as u32,
+            add_residual: residual.is_some() as u32,
+        };
         // An unused residual binding still needs a buffer; `x` is never written here.
         let r = residual.unwrap_or(x);
         let buffers = [x, &w.buffer, y, r];
         if n == 1 {
-                        let (gx, gy) = grid(params.out_dim.div_ceil(MATVEC_ROWS));
+            let (gx, gy) = grid(params.out_dim.div_ceil(MATVEC_ROWS));
             self.launch(enc, Kernel::Matvec, w.qtype, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
         } else {
-                        let groups = (params.out_dim.div_ceil(TILE), params.n.div_ceil(TILE), 1);
+            let groups = (params.out_dim.div_ceil(TILE), params.n.div_ceil(TILE), 1);
             self.launch(enc, Kernel::Matmul, w.qtype, bytemuck::bytes_of(&params), &buffers, groups);
         }
     }
@@ -66,7 +79,12 @@ mod tests {
                     if with_residual {
                         expected.iter_mut().zip(&r).for_each(|(e, r)| *e += r);
                     }
-                    assert_close(&got, &expected, 1e-4, &format!("{dtype:?} n={n} in={in_dim} out={out_dim} residual={with_residual}"));
+                    assert_close(
+                        &got,
+                        &expected,
+                        1e-4,
+                        &format!("{dtype:?} n={n} in={in_dim} out={out_dim} residual={with_residual}"),
+                    );
                 }
             }
         }

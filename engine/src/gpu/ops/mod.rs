@@ -25,7 +25,15 @@ pub(crate) struct Ops<'a> {
 impl Ops<'_> {
     /// Dispatches `kernel` (specialised for weight format `qtype`); binding 0 is a uniform
     /// holding `params`, bindings 1.. are `buffers`, whole.
-    fn launch(&self, enc: &mut wgpu::CommandEncoder, kernel: Kernel, qtype: u32, params: &[u8], buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
+    fn launch(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernel: Kernel,
+        qtype: u32,
+        params: &[u8],
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) {
         let pipeline = self.pipes.get(self.ctx, kernel, qtype);
         let cached = self.binds.and_then(|cache| cache.bind_group(self.ctx, &pipeline, params, buffers));
         let bind_group = cached.unwrap_or_else(|| one_off_bind_group(self.ctx, &pipeline, params, buffers));

@@ -130,7 +130,15 @@ mod tests {
 
     /// Adjacent-pair rotation as the CPU reference does it (`RopePrecision::rotate`), times the
     /// token's scale.
-    fn rotate(x: &[f32], cos: &[f32], sin: &[f32], heads: usize, d: usize, precision: RopePrecision, scales: &[f32]) -> Vec<f32> {
+    fn rotate(
+        x: &[f32],
+        cos: &[f32],
+        sin: &[f32],
+        heads: usize,
+        d: usize,
+        precision: RopePrecision,
+        scales: &[f32],
+    ) -> Vec<f32> {
         let pairs = d / 2;
         let mut out = x.to_vec();
         for (t, token) in out.chunks_mut(heads * d).enumerate() {
@@ -184,7 +192,12 @@ mod tests {
             let tol = if precision == RopePrecision::F32 { 1e-6 } else { 2e-3 };
             for r in 0..2 {
                 let expected = rotate(&q, &qt[r].0, &qt[r].1, heads, d, precision, &scales);
-                assert_close(&got_q[r * n * heads * d..][..n * heads * d], &expected, tol, &format!("{precision:?} q region {r}"));
+                assert_close(
+                    &got_q[r * n * heads * d..][..n * heads * d],
+                    &expected,
+                    tol,
+                    &format!("{precision:?} q region {r}"),
+                );
                 let k_rot = rotate(&k, &kt[r].0, &kt[r].1, kv_heads, d, precision, &[1.0; 5]);
                 for h in 0..kv_heads {
                     for row in 0..capacity {
@@ -195,7 +208,10 @@ mod tests {
                             assert_close(&k_cache[at..at + d], &k_rot[src..src + d], tol, "k cache");
                             assert_close(&v_cache[v_at..v_at + d], &v[src..src + d], 0.0, "v cache");
                         } else {
-                            assert!(k_cache[at..at + d].iter().all(|&x| x == -7.0), "row {row} outside the chunk was written");
+                            assert!(
+                                k_cache[at..at + d].iter().all(|&x| x == -7.0),
+                                "row {row} outside the chunk was written"
+                            );
                         }
                     }
                 }

@@ -49,7 +49,8 @@ pub(crate) fn cpu_matmul(x: &[f32], w: &[f32], n: usize, in_dim: usize, out_dim:
 
 impl TestGpu {
     pub fn new() -> Self {
-        let ctx = GpuContext::new_blocking().expect("kernel tests need a GPU adapter (lavapipe: apt install mesa-vulkan-drivers)");
+        let ctx = GpuContext::new_blocking()
+            .expect("kernel tests need a GPU adapter (lavapipe: apt install mesa-vulkan-drivers)");
         Self { ctx, pipes: Pipelines::new(64) }
     }
 
