@@ -41,6 +41,9 @@ pub enum Source {
 
 /// What the page asks for. Every request that runs the model names its experiment and, when it
 /// matters, its backend (`None`: the one chosen at load).
+// Requests cross the worker boundary serialized and live only while they run: their size in
+// memory does not matter, and boxing the experiment would only add noise to every handler.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestBody {

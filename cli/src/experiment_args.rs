@@ -221,10 +221,10 @@ impl ExperimentArgs {
         add("--longrope-long-factor", "long_factor", self.long_factor.as_ref().map(|v| json!(v)));
         add("--eabf-exempt-layers", "exempt_layers", self.exempt_layers.map(|v| json!(v)));
         add("--log-n-ctx", "log_n_ctx", self.log_n_ctx.map(|v| json!(v)));
-        add("--no-log-n", "log_n", self.no_log_n.then(|| json!(false)));
+        add("--no-log-n", "log_n", self.no_log_n.then_some(json!(false)));
         add("--string-shifted-offset", "shifted_offset", self.shifted_offset.map(|v| json!(v)));
         add("--string-local-window", "local_window", self.local_window.map(|v| json!(v)));
-        add("--string-reference-quirk", "reference_quirk", self.reference_quirk.then(|| json!(true)));
+        add("--string-reference-quirk", "reference_quirk", self.reference_quirk.then_some(json!(true)));
         add("--self-extend-group-size", "group_size", self.group_size.map(|v| json!(v)));
         add("--self-extend-neighbor-window", "neighbor_window", self.neighbor_window.map(|v| json!(v)));
         add("--rerope-window", "window", self.rerope_window.map(|v| json!(v)));

@@ -316,7 +316,7 @@ fn run(cli: Cli) -> CliResult {
                 (_, Some(path)) => Haystack::Text { text: read_text(&path)? },
                 ("filler", None) => Haystack::Filler,
                 ("noise", None) => Haystack::Noise,
-                (other, None) => return Err(format!("--haystack {other}: use filler, noise or --haystack-file").into()),
+                (other, None) => return Err(format!("--haystack {other}: use filler, noise or --haystack-file")),
             };
             let file = open_model(&model.model)?;
             let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;

@@ -8,7 +8,6 @@
 //! (default 8); `--seed S` picks another stream of cases.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[path = "../tests/common/field_fuzz.rs"]
 mod field_fuzz;
@@ -64,13 +63,13 @@ fn main() {
             let (valid, fields, ran, refused, failures, ratio) =
                 (&valid, &fields, &ran, &refused, &failures, &max_ratio_permille);
             s.spawn(move || {
-                let mut rng = Rng(seed.wrapping_mul(0x1000_0000_0000) ^ t as u64);
+                let mut rng = Rng::new(seed.wrapping_mul(0x1000_0000_0000) ^ t as u64);
                 let mut parsed = 0usize;
                 for i in (t..cases).step_by(threads) {
                     let (b, what) = random_case(valid, fields, &mut rng);
                     let len = b.len();
                     parsed += 1;
-                    let (outcome, peak) = run_case(b, parsed % forward_every == 0);
+                    let (outcome, peak) = run_case(b, parsed.is_multiple_of(forward_every));
                     match &outcome {
                         Outcome::Ran => ran.fetch_add(1, Ordering::Relaxed),
                         _ => refused.fetch_add(1, Ordering::Relaxed),

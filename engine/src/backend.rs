@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::{CpuModel, CpuSession};
-use crate::error::{Error, Result};
+use crate::error::{Error, Quantity, Result};
 use crate::experiment::{Experiment, KeyCache, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::gpu::{GpuContext, GpuModel, GpuSession, PREFILL_CHUNK};
@@ -72,8 +72,8 @@ impl std::str::FromStr for BackendChoice {
 
 /// A model on one backend.
 enum Model {
-    Cpu(CpuModel),
-    Gpu(GpuModel),
+    Cpu(Box<CpuModel>),
+    Gpu(Box<GpuModel>),
 }
 
 /// A model loaded on a backend, with the experiment its sessions run.
@@ -90,17 +90,20 @@ pub struct Loaded {
 impl Engine {
     /// The CPU reference: dequantizes every weight to f32 once.
     pub fn cpu(file: &ModelFile) -> Result<Self> {
-        Ok(Self { model: Model::Cpu(CpuModel::load(file)?) })
+        Ok(Self { model: Model::Cpu(Box::new(CpuModel::load(file)?)) })
     }
 
     /// The WGSL engine on `ctx`: uploads the weights once.
     pub fn gpu(ctx: Arc<GpuContext>, file: &ModelFile) -> Result<Self> {
-        Ok(Self { model: Model::Gpu(GpuModel::load(ctx, file)?) })
+        Ok(Self { model: Model::Gpu(Box::new(GpuModel::load(ctx, file)?)) })
     }
 
     /// Loads `file` on the chosen backend. `Auto` falls back to the CPU — with the reason in
     /// [`Loaded::note`] — when there is no adapter, when the adapter is a software renderer, or
     /// when the GPU engine cannot run this model.
+    // In wasm the GPU context is not `Send`; the `Arc` (which native callers share across
+    // threads) is only reference counting there.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub async fn load(file: &ModelFile, choice: BackendChoice) -> Result<Loaded> {
         match choice {
             BackendChoice::Cpu => Ok(Loaded { engine: Self::cpu(file)?, note: None }),
@@ -207,13 +210,16 @@ impl Engine {
         let max = self.max_context();
         if capacity > max {
             return Err(Error::DoesNotFit {
-                detail: format!("a {capacity}-token context needs more memory than {} allows", self.device_label()),
+                what: format!("a {capacity}-token context"),
+                needed: Quantity::Tokens(capacity),
+                limit: Quantity::Tokens(max),
+                limit_of: format!("the memory of {}", self.device_label()),
                 max_tokens: Some(max),
             });
         }
         let inner = match &self.model {
             Model::Cpu(m) => Inner::Cpu(m.session()),
-            Model::Gpu(m) => Inner::Gpu(m.session(capacity)?),
+            Model::Gpu(m) => Inner::Gpu(Box::new(m.session(capacity)?)),
         };
         Ok(Session {
             spec: self.spec(),
@@ -254,7 +260,7 @@ impl Interrupt {
 
 enum Inner<'e> {
     Cpu(CpuSession<'e>),
-    Gpu(GpuSession<'e>),
+    Gpu(Box<GpuSession<'e>>),
 }
 
 /// One sequence: a KV cache of up to `capacity` tokens on the engine's backend.

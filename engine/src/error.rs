@@ -39,8 +39,8 @@ pub enum Error {
     UnsupportedRopeScaling(String),
     #[error("chat template: {0}")]
     ChatTemplate(String),
-    #[error("model too large: {0}")]
-    TooLarge(String),
+    #[error("model too large: {what} needs {needed}; {limit_of} allows {limit}")]
+    TooLarge { what: String, needed: Quantity, limit: Quantity, limit_of: String },
 
     // --- the GPU ---
     #[error("no usable GPU: {0}")]
@@ -49,8 +49,10 @@ pub enum Error {
     DeviceLost(String),
     #[error("GPU error: {0}")]
     Gpu(String),
-    #[error("does not fit: {detail}{}", max_tokens.map(|m| format!(" (the largest context that fits is {m} tokens)")).unwrap_or_default())]
-    DoesNotFit { detail: String, max_tokens: Option<usize> },
+    /// A request larger than the device can hold; `max_tokens` is the largest context that fits,
+    /// where a context length is what the caller can change.
+    #[error("does not fit: {what} needs {needed}; {limit_of} allows {limit}{}", max_tokens.map(|m| format!(" (the largest context that fits is {m} tokens)")).unwrap_or_default())]
+    DoesNotFit { what: String, needed: Quantity, limit: Quantity, limit_of: String, max_tokens: Option<usize> },
     #[error("not supported by the GPU engine yet: {0}; use the CPU backend")]
     UnsupportedOnGpu(String),
 
@@ -69,6 +71,23 @@ pub enum Error {
     Tensor(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// An amount in a size error: the caller compares `needed` with `limit` in the same unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantity {
+    Bytes(u64),
+    Tokens(usize),
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Bytes(b) if b >= 1 << 30 => write!(f, "{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+            Self::Bytes(b) => write!(f, "{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+            Self::Tokens(t) => write!(f, "{t} tokens"),
+        }
+    }
 }
 
 /// "47 47 55 46", or "nothing" for an empty file.
@@ -132,7 +151,7 @@ impl Error {
             | Self::UnsupportedTokenizer(_)
             | Self::UnsupportedRopeScaling(_) => "unsupported-model",
             Self::ChatTemplate(_) => "chat-template",
-            Self::TooLarge(_) => "too-large",
+            Self::TooLarge { .. } => "too-large",
             Self::NoGpu(_) => "no-gpu",
             Self::DeviceLost(_) => "device-lost",
             Self::Gpu(_) | Self::UnsupportedOnGpu(_) => "gpu-error",
@@ -159,7 +178,7 @@ impl Error {
             | Self::UnsupportedTokenizer(_)
             | Self::UnsupportedRopeScaling(_) => "Load a llama-architecture GGUF with a byte-level BPE tokenizer and none, linear or YaRN RoPE scaling.".into(),
             Self::ChatTemplate(_) => "Use Generate with a prompt you write yourself, or load a GGUF whose chat template ctxscope can render (ChatML, Llama 3, Gemma…).".into(),
-            Self::TooLarge(_) => "Load a smaller model.".into(),
+            Self::TooLarge { .. } => "Load a smaller model.".into(),
             Self::NoGpu(_) => "Run on the CPU backend.".into(),
             Self::DeviceLost(_) => "Retry with a shorter context, or switch to the CPU backend.".into(),
             Self::Gpu(_) | Self::UnsupportedOnGpu(_) => "Switch to the CPU backend.".into(),

@@ -33,7 +33,7 @@ pub mod tokenizer;
 pub mod trace;
 
 pub use backend::{Backend, BackendChoice, Engine, Session};
-pub use error::{Error, Result};
+pub use error::{Error, Quantity, Result};
 pub use gguf::{ModelFile, ModelSpec};
 pub use tokenizer::TextTokenizer;
 

@@ -7,7 +7,8 @@
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    pub fn next(&mut self) -> u64 {
+    /// The next 64 uniformly distributed bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -15,10 +16,12 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// Uniform in (0, 1), from the top 53 bits.
     pub fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 
+    /// Standard normal (Box–Muller, one of the pair).
     pub fn normal(&mut self) -> f32 {
         let (u, v) = (self.uniform(), self.uniform());
         ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
@@ -28,7 +31,12 @@ impl SplitMix64 {
 impl SplitMix64 {
     /// Uniform integer in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Uniform in [-1, 1), from the top 24 bits (test data for kernels and fuzzers).
+    pub fn signed_unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 
     /// A uniformly chosen element.
@@ -43,7 +51,7 @@ impl SplitMix64 {
             h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
         }
         let mut r = Self(h);
-        r.next();
+        r.next_u64();
         r
     }
 }

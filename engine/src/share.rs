@@ -445,8 +445,10 @@ mod tests {
     }
 
     fn sample() -> SharedState {
-        let mut yarn = Experiment::default();
-        yarn.rope = serde_json::from_value(serde_json::json!({"method": "yarn", "factor": 4.0})).unwrap();
+        let yarn = Experiment {
+            rope: serde_json::from_value(serde_json::json!({"method": "yarn", "factor": 4.0})).unwrap(),
+            ..Experiment::default()
+        };
         let sweep = SweepConfig {
             version: SWEEP_VERSION,
             name: "playground sweep".into(),
@@ -596,13 +598,14 @@ mod tests {
         let bytes = good.as_bytes();
         for _ in 0..400 {
             let mut b = bytes.to_vec();
-            let i = 3 + (rng.next() as usize) % (b.len() - 3);
-            b[i] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=.#%"[(rng.next() % 68) as usize];
+            let i = 3 + (rng.next_u64() as usize) % (b.len() - 3);
+            b[i] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=.#%"[(rng.next_u64() % 68) as usize];
             corpus.push(String::from_utf8(b).unwrap());
         }
         for _ in 0..200 {
-            let n = (rng.next() % 300) as usize;
-            let raw: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            let n = (rng.next_u64() % 300) as usize;
+            let raw: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
             corpus.push(format!("v1.{}", URL_SAFE_NO_PAD.encode(&raw)));
             corpus.push(link_of(&String::from_utf8_lossy(&raw)));
         }

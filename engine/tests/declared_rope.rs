@@ -204,7 +204,9 @@ fn the_forward_pass_applies_the_declared_scaling() {
 
 #[test]
 fn what_cannot_be_honoured_is_refused_naming_the_key() {
-    let cases: Vec<(Vec<(&str, Value)>, Vec<(String, Vec<f32>, GgmlDType)>, &str)> = vec![
+    /// (metadata, extra tensors, the key the refusal must name).
+    type Case<'a> = (Vec<(&'a str, Value)>, Vec<(String, Vec<f32>, GgmlDType)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("llama.rope.scaling.type", Value::String("longrope".into())),

@@ -67,7 +67,7 @@ fn random_multi_field_mutations_load_or_fail_cleanly() {
     field_fuzz::silence_panics();
     let valid = fuzz_model();
     let fields = fields(&valid);
-    let mut rng = Rng(0x5EED);
+    let mut rng = Rng::new(0x5EED);
     let mut failures = Vec::new();
     for i in 0..3000 {
         let (b, what) = random_case(&valid, &fields, &mut rng);

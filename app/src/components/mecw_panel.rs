@@ -84,7 +84,7 @@ pub fn mecw_chart(task: &str, curves: &[TaskSummary], trained_ctx: usize) -> Cha
             ));
         }
         if i == 0 {
-            m.extend(marks.drain(..));
+            m.append(&mut marks);
         }
         if !m.is_empty() {
             line = line.mark_line(

@@ -64,9 +64,7 @@ pub fn entropy_chart(curves: &[EntropyCurve]) -> Chart {
                     .name(format!("{} · layer {layer}", c.label))
                     .data(data)
                     .symbol_size(4)
-                    .line_style(
-                        LineStyle::new().type_(DASHES[ci % DASHES.len()].clone()).color(colour.as_str()).width(1.5),
-                    )
+                    .line_style(LineStyle::new().type_(DASHES[ci % DASHES.len()]).color(colour.as_str()).width(1.5))
                     .item_style(ItemStyle::new().color(colour.as_str())),
             );
         }

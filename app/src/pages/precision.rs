@@ -53,7 +53,7 @@ pub fn probe_chart(result: &ProbeResult) -> Chart {
                 .name(format!("{} · Δ={}", series.mode.name(), series.delta))
                 .data(data)
                 .symbol_size(5)
-                .line_style(LineStyle::new().type_(DASHES[di % DASHES.len()].clone()).color(colour).width(1.5))
+                .line_style(LineStyle::new().type_(DASHES[di % DASHES.len()]).color(colour).width(1.5))
                 .item_style(ItemStyle::new().color(colour)),
         );
     }

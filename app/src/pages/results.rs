@@ -125,10 +125,10 @@ pub fn ResultsPage() -> impl IntoView {
                 let (json, csv) = (serde_json::to_string_pretty(&r).unwrap_or_default(), cells_csv(&r.cells));
                 view! {
                     <p data-testid="results-summary">{format!(
-                        "{} — {} cells on {} ({}), model {} ({} tokens trained), engine {}, backend {}{}",
+                        "{} — {} cells on {} ({}), model {} ({} tokens trained), engine {}, backend {}; result_hash {}",
                         r.config.name, r.cells.len(), r.backend, if r.complete { "complete" } else { "incomplete" },
                         r.model.name.clone().unwrap_or_else(|| "unnamed".into()), r.model.trained_ctx, r.engine_version, r.backend,
-                        format!("; result_hash {}", &r.result_hash[..12.min(r.result_hash.len())])
+                        &r.result_hash[..12.min(r.result_hash.len())]
                     )}</p>
                     <div class="row">
                         <button class="small secondary" data-testid="export-json" on:click=move |_| download_text("ctxscope-results.json", "application/json", &json)>"results JSON"</button>

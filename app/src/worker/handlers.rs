@@ -168,7 +168,11 @@ async fn ensure_engine(model: &mut Model, backend: Backend, send: Send<'_>) -> R
         Backend::Gpu if model.gpu.is_none() => {
             send(EventBody::Progress { stage: Stage::GpuUpload, done: 0, total: None });
             let ctx = GpuContext::new().await?;
-            model.gpu = Some(Engine::gpu(Arc::new(ctx), &model.file)?);
+            // The engine's API takes an `Arc` (natively the context is shared across threads);
+            // in wasm the context is not `Send`, and the `Arc` is only reference counting.
+            #[allow(clippy::arc_with_non_send_sync)]
+            let ctx = Arc::new(ctx);
+            model.gpu = Some(Engine::gpu(ctx, &model.file)?);
         }
         _ => {}
     }

@@ -105,6 +105,9 @@ impl EngineWorker {
 }
 
 /// Runs queued requests until the queue is empty.
+// The model state stays borrowed across a request's awaits on purpose: requests run one at a time
+// from this queue and nothing else borrows it (cancel and pause go through `current`).
+#[allow(clippy::await_holding_refcell_ref)]
 async fn run_queue(shared: Rc<Shared>) {
     loop {
         let next = shared.queue.borrow_mut().pop_front();

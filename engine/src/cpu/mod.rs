@@ -10,7 +10,7 @@ mod weights;
 
 use candle_core::{DType, Device, Tensor, D};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Quantity, Result};
 use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::{Region, RopePrecision};
@@ -19,10 +19,11 @@ use weights::Weights;
 
 /// Largest f32 weight set the CPU path accepts in a 32-bit wasm address space (4 GiB in all,
 /// shared with the GGUF bytes, the KV cache and the app).
+/// Natively there is no limit beyond the machine's memory.
 #[cfg(target_arch = "wasm32")]
-const MAX_CPU_WEIGHT_BYTES: u64 = 2 << 30;
+const MAX_CPU_WEIGHT_BYTES: Option<u64> = Some(2 << 30);
 #[cfg(not(target_arch = "wasm32"))]
-const MAX_CPU_WEIGHT_BYTES: u64 = u64::MAX;
+const MAX_CPU_WEIGHT_BYTES: Option<u64> = None;
 /// wasm32's address space.
 const WASM_MEMORY_BYTES: u64 = 4 << 30;
 /// Kept free in wasm32 for the tokenizer, activations and allocator slack.
@@ -40,12 +41,13 @@ impl CpuModel {
     pub fn load(file: &ModelFile) -> Result<Self> {
         let spec = file.spec().clone();
         let bytes = spec.parameter_count.saturating_mul(4);
-        if bytes > MAX_CPU_WEIGHT_BYTES {
-            return Err(Error::TooLarge(format!(
-                "the CPU path needs {:.1} GiB for f32 weights; this environment allows {:.1} GiB",
-                bytes as f64 / (1u64 << 30) as f64,
-                MAX_CPU_WEIGHT_BYTES as f64 / (1u64 << 30) as f64
-            )));
+        if let Some(limit) = MAX_CPU_WEIGHT_BYTES.filter(|&limit| bytes > limit) {
+            return Err(Error::TooLarge {
+                what: "the CPU path's f32 weights".into(),
+                needed: Quantity::Bytes(bytes),
+                limit: Quantity::Bytes(limit),
+                limit_of: "WebAssembly's 4 GiB address space".into(),
+            });
         }
         let weights = Weights::load(file)?;
         let plan = Plan::standard(&spec);

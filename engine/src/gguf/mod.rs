@@ -121,7 +121,7 @@ fn check_tensor_extents(content: &Content, file_len: u64) -> Result<()> {
         let elems = elems.ok_or_else(|| Error::malformed(format!("tensor '{name}' is too large")))?;
         let block = info.ggml_dtype.block_size() as u64;
         let row = *info.shape.dims().last().unwrap_or(&0) as u64;
-        if row % block != 0 {
+        if !row.is_multiple_of(block) {
             return Err(Error::malformed(format!(
                 "tensor '{name}' has rows of {row} elements, not a multiple of its {:?} block size {block}",
                 info.ggml_dtype

@@ -127,7 +127,7 @@ impl DeclaredRope {
         }
         .unwrap_or(0.0);
         let attn_factor = match finite("scaling.attn_factor", 0.0)? {
-            Some(a) if a == 0.0 => {
+            Some(0.0) => {
                 return refuse(format!("'{}' = 0 would zero every attention logit", key("scaling.attn_factor")))
             }
             Some(a) => a,

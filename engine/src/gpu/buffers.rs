@@ -3,7 +3,7 @@
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use crate::error::{Error, Result};
+use crate::error::{Error, Quantity, Result};
 
 pub(crate) const STORAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
@@ -34,11 +34,10 @@ pub(crate) fn storage(ctx: &GpuContext, label: &str, bytes: u64) -> Result<wgpu:
 fn check_size(ctx: &GpuContext, label: &str, bytes: u64) -> Result<()> {
     if bytes > ctx.max_binding() {
         return Err(Error::DoesNotFit {
-            detail: format!(
-                "{label} needs a {:.1} MiB buffer; this GPU binds at most {:.1} MiB",
-                bytes as f64 / (1 << 20) as f64,
-                ctx.max_binding() as f64 / (1 << 20) as f64
-            ),
+            what: format!("the {label} buffer"),
+            needed: Quantity::Bytes(bytes),
+            limit: Quantity::Bytes(ctx.max_binding()),
+            limit_of: "this GPU's largest binding".into(),
             max_tokens: None,
         });
     }

@@ -11,7 +11,7 @@ use super::ops::rope::{CacheSlot, RopeShape, RopeTables};
 use super::ops::Ops;
 use super::profiler::Profiler;
 use super::weights::GpuWeight;
-use crate::error::{Error, Result};
+use crate::error::{Error, Quantity, Result};
 use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::Region;
@@ -175,11 +175,10 @@ impl GpuModel {
         let layer_bytes = (s.head_count_kv as u64 * s.head_dim as u64 * 4).saturating_mul(capacity as u64);
         if capacity > self.max_context() {
             return Err(Error::DoesNotFit {
-                detail: format!(
-                    "a {capacity}-token KV cache needs {:.1} MiB per layer for K ({regions} key region(s)); this GPU binds at most {:.1} MiB",
-                    (layer_bytes.saturating_mul(regions)) as f64 / (1 << 20) as f64,
-                    self.ctx.max_binding() as f64 / (1 << 20) as f64
-                ),
+                what: format!("a {capacity}-token KV cache's K for one layer ({regions} key region(s))"),
+                needed: Quantity::Bytes(layer_bytes.saturating_mul(regions)),
+                limit: Quantity::Bytes(self.ctx.max_binding()),
+                limit_of: "this GPU's largest binding".into(),
                 max_tokens: Some(self.max_context()),
             });
         }

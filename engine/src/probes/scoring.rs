@@ -46,9 +46,10 @@ impl MatchMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Scoring {
+    #[default]
     TeacherForced,
     Generated {
         #[serde(default = "default_max_tokens")]
@@ -57,12 +58,6 @@ pub enum Scoring {
         #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
         match_mode: Option<MatchMode>,
     },
-}
-
-impl Default for Scoring {
-    fn default() -> Self {
-        Self::TeacherForced
-    }
 }
 
 fn default_max_tokens() -> usize {

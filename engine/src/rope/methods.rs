@@ -792,8 +792,8 @@ mod tests {
         let base = RopeFrequencies::standard(100_000.0, 64);
         for (len, factors) in [(4096, &short), (4097, &long)] {
             let f = m.frequencies(&CX, len);
-            for k in 0..32 {
-                let expected = base.inv_freq[k] as f64 / factors[k];
+            for (k, factor) in factors.iter().enumerate().take(32) {
+                let expected = base.inv_freq[k] as f64 / factor;
                 assert!(((f.inv_freq[k] as f64 - expected) / expected).abs() < 1e-6, "len {len} pair {k}");
             }
             assert!((f.attention_scaling - 1.190).abs() < 1e-3);
@@ -824,10 +824,11 @@ mod tests {
     }
 
     /// The relative position each method realises (query map − key map), against docs/methods.md's
-    /// formulas for §4 and §5, at every (i, j) of a small grid.
+    /// formulas for STRING, Self-Extend, ReRoPE and the other position maps, at every (i, j) of a small grid.
     #[test]
     fn position_maps_realise_the_spec_relative_positions() {
-        let methods: Vec<(RopeMethod, Box<dyn Fn(usize, usize) -> f64>)> = vec![
+        type RelativePosition = Box<dyn Fn(usize, usize) -> f64>;
+        let methods: Vec<(RopeMethod, RelativePosition)> = vec![
             (
                 RopeMethod::String {
                     shifted_offset: Some(40),

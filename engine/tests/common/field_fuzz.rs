@@ -145,7 +145,7 @@ impl Walker<'_> {
         self.pos += len;
         s
     }
-    fn value(&mut self, t: u32, key: &str, depth: usize) {
+    fn value(&mut self, t: u32, key: &str) {
         if let Some(w) = Width::of_type(t) {
             self.field(w, format!("value of {key}"));
             return;
@@ -161,7 +161,7 @@ impl Walker<'_> {
                     // Record the first few and the last element's fields; skip the rest.
                     let keep = i < 3 || i + 1 == len;
                     let before = self.out.len();
-                    self.value(et, &format!("{key}[{i}]"), depth + 1);
+                    self.value(et, &format!("{key}[{i}]"));
                     if !keep {
                         self.out.truncate(before);
                     }
@@ -181,7 +181,7 @@ pub fn fields(bytes: &[u8]) -> Vec<Field> {
     for _ in 0..kvs {
         let key = w.string("key");
         let t = w.field(Width::U32, format!("value type of {key}")) as u32;
-        w.value(t, &key, 0);
+        w.value(t, &key);
     }
     for _ in 0..tensors {
         let name = w.string("tensor name");
@@ -331,19 +331,18 @@ pub fn violation(outcome: &Outcome, peak: usize, file_len: usize) -> Option<Stri
 pub const MEMORY_FACTOR: usize = 32;
 pub const MEMORY_SLACK: usize = 16 << 20;
 
-/// A deterministic 64-bit generator for picking mutations (the tests' SplitMix64).
-pub struct Rng(pub u64);
+/// Picks mutations: the engine's SplitMix64 with indices as `usize`.
+pub struct Rng(pub ctxscope_engine::rng::SplitMix64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    pub fn new(seed: u64) -> Self {
+        Self(ctxscope_engine::rng::SplitMix64(seed))
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -355,7 +354,7 @@ pub fn random_case(valid: &[u8], fields: &[Field], rng: &mut Rng) -> (Vec<u8>, S
     for _ in 0..1 + rng.below(3) {
         let f = &fields[rng.below(fields.len())];
         let value = if rng.below(4) == 0 {
-            rng.next()
+            rng.next_u64()
         } else {
             let specials = special_values(f.width, get(valid, f));
             specials[rng.below(specials.len())]

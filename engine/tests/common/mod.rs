@@ -30,19 +30,10 @@ pub fn devset() -> serde_json::Value {
     serde_json::from_str(&text).expect("hf-devset.json is valid JSON")
 }
 
-/// Deterministic pseudo-random values in [-scale, scale) (SplitMix64).
+/// Deterministic pseudo-random values in [-scale, scale) (the engine's SplitMix64).
 pub fn random_values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
+    let mut rng = ctxscope_engine::rng::SplitMix64(seed);
+    (0..n).map(|_| rng.signed_unit() * scale).collect()
 }
 
 /// Shape and quantization of a tiny llama model.

@@ -279,7 +279,8 @@ mod tests {
         // queries; a decode step deep into the cache (many key splits); then two-region splits
         // (STRING / Self-Extend / ReRoPE shape, StreamingLLM cache positions with sinks, and the
         // overlapping STRING reference quirk).
-        let cases: Vec<(usize, usize, [(u32, u32); 4], Vec<(u32, u32)>)> = vec![
+        type Case = (usize, usize, [(u32, u32); 4], Vec<(u32, u32)>);
+        let cases: Vec<Case> = vec![
             (9, 0, [(0, 0); 4], vec![ALL]),
             (70, 5, [(0, 0), (8, 0), (8, 4), (40, 1)], vec![ALL]),
             (3, 100, [(0, 0), (1, 0), (16, 2), (33, 40)], vec![ALL]),
@@ -338,7 +339,7 @@ mod tests {
             assert_close(&gpu.read(&ob), &out, 2e-5, &format!("case {case} output"));
             assert_close(&gpu.read(&eb)[heads * n..], &entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
             // Full attention rows of the first and last query of every head.
-            for head in 0..heads {
+            for (head, head_rows) in rows.iter().enumerate() {
                 for row in [0, n - 1] {
                     // Written after `pad` untouched floats, as rows of a map are.
                     let pad = 3;
@@ -357,7 +358,7 @@ mod tests {
                         };
                         ops.attention_row(enc, &shape, &io, head, row, &probs, pad)
                     });
-                    let expected: Vec<f32> = rows[head][row].iter().map(|&p| p as f32).collect();
+                    let expected: Vec<f32> = head_rows[row].iter().map(|&p| p as f32).collect();
                     let got = gpu.read(&probs);
                     assert_eq!(&got[..pad], &[0.0; 3], "case {case}: the row wrote before its offset");
                     assert_close(&got[pad..], &expected, 2e-5, &format!("case {case} row (head {head}, query {row})"));

@@ -16,15 +16,8 @@ pub(crate) struct TestGpu {
 
 /// Deterministic values in [-scale, scale).
 pub(crate) fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x2545_F491_4F6C_DD1D).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
+    let mut rng = crate::rng::SplitMix64(seed);
+    (0..n).map(|_| rng.signed_unit() * scale).collect()
 }
 
 pub(crate) fn assert_close(got: &[f32], expected: &[f32], tol: f32, what: &str) {
