@@ -28,8 +28,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Rust: the toolchain pinned in rust-toolchain.toml, with the wasm target.
+# Rust: the toolchain pinned in rust-toolchain.toml, with the wasm target and the lint tools
+# (rustup installs the file's components on first use; older rustups need them asked for).
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+for c in rustfmt clippy; do
+  rustup component list --installed | grep -q "^$c" || rustup component add "$c"
+done
 
 # Tools are rebuilt when their recipe (lockfile, sources) changes: a stamp beside each binary
 # holds the recipe's hash.

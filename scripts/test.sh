@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
+echo "== formatting and lints (rustfmt.toml, clippy.toml) ==" >&2
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p ctxscope-app --target wasm32-unknown-unknown --all-targets -- -D warnings
+
 echo "== native tests (cargo test) ==" >&2
 cargo test --workspace --exclude ctxscope-app -- --include-ignored
 # The app's library (message types, plot geometry, file parsing) also builds natively.
