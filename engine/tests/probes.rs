@@ -372,3 +372,43 @@ fn entropy_scan_points_equal_direct_measurements() {
     let bad = EntropyScanConfig { lengths: vec![engine.max_context() + 1], ..config };
     assert!(block_on(entropy_scan(&engine, &tokenizer, &bad, &Interrupt::default(), &|| 0.0, &mut |_| {})).is_err());
 }
+
+/// Generated cases never change for a given (task, haystack, length, depth, seed): share links
+/// and the tour's recorded outcomes replay them. A digest over every task family, haystack kind,
+/// a few lengths, depths and seeds, recorded when the generators were split into one module per
+/// family. Changing a generator on purpose means a new link version (docs/share-links.md).
+#[test]
+fn generated_cases_are_stable() {
+    use sha2::{Digest, Sha256};
+    let tok = tokenizer();
+    let mut h = Sha256::new();
+    for task in tasks() {
+        for haystack in [Haystack::Filler, Haystack::Noise] {
+            for length in [700, 2500] {
+                for depth in [0.0, 0.37, 1.0] {
+                    for seed in [0, 1, 12345] {
+                        let case = match task.build(&haystack, &tok, length, depth, seed) {
+                            Ok(case) => case,
+                            Err(e) => {
+                                h.update(e.to_string().as_bytes());
+                                continue;
+                            }
+                        };
+                        for id in case.ids.iter().chain(&case.target_ids) {
+                            h.update(id.to_le_bytes());
+                        }
+                        h.update(case.answers.join("\u{1f}").as_bytes());
+                        for p in &case.needle_positions {
+                            h.update((*p as u64).to_le_bytes());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        digest, "34168269dd057b3309fcdd762702fcd60c01987f93db2016520f30c072dd507f",
+        "the generated cases changed"
+    );
+}

@@ -7,6 +7,17 @@
 //! re-tokenized text fits under N; building from ids makes the length exact by construction and
 //! the needle's token position known.) Needles go in at sentence boundaries, at the last
 //! boundary at or before the requested depth, as gkamradt's NIAH walks back to the previous '.'.
+//!
+//! One module per task family: [`needles`] (gkamradt's NIAH, passkey, RULER's NIAH family),
+//! [`variable_tracking`], [`find_and_sort`] and [`word_lists`] (RULER's common- and frequent-words
+//! extraction, whose context is the list itself). Each family returns an [`Instance`] (text
+//! before tokenization) or, for word lists, the finished [`Case`]; this module splices
+//! instances into the haystack at exact token lengths.
+
+mod find_and_sort;
+mod needles;
+mod variable_tracking;
+mod word_lists;
 
 use serde::{Deserialize, Serialize};
 
@@ -268,10 +279,10 @@ impl Task {
                 }
             }
             Self::CommonWords { common } => {
-                if *common == 0 || *common > COMMON_WORDS.len() {
+                if *common == 0 || *common > word_lists::MAX_COMMON_WORDS {
                     return Err(Error::InvalidInput(format!(
                         "common-words needs 1 … {} common words",
-                        COMMON_WORDS.len()
+                        word_lists::MAX_COMMON_WORDS
                     )));
                 }
             }
@@ -289,115 +300,6 @@ impl Task {
         Ok(())
     }
 
-    fn instance(&self, depth: f64, rng: &mut SplitMix64) -> Instance {
-        if let Self::FindAndSort { items } = self {
-            let names = distinct(*items, rng, |r| r.pick(FIRST_NAMES).to_string());
-            let values = distinct(*items, rng, |r| (100 + r.below(900)).to_string());
-            let depths: Vec<f64> = (0..*items).map(|k| depth + k as f64 * (1.0 - depth) / *items as f64).collect();
-            let needles = names
-                .iter()
-                .zip(&values)
-                .zip(depths)
-                .map(|((n, v), d)| (format!(" The locker number of {n} is {v}."), d))
-                .collect();
-            let mut sorted: Vec<u32> = values.iter().map(|v| v.parse().expect("digits")).collect();
-            sorted.sort_unstable();
-            let answers: Vec<String> = sorted.iter().map(u32::to_string).collect();
-            return Instance {
-                prefix: "Read the text below and note every locker number it mentions.\n".into(),
-                needles,
-                suffix: "\nQuestion: What are all the locker numbers mentioned in the text, sorted from smallest to largest?\nAnswer: Sorted from smallest to largest, the locker numbers are".into(),
-                target: format!(" {}", answers.join(", ")),
-                answers,
-            };
-        }
-        let spread = |n: usize| (0..n).map(|k| depth + k as f64 * (1.0 - depth) / n as f64).collect::<Vec<_>>();
-        match self {
-            Self::Niah { needles, separator, question, answer_prefix, target, answers } => Instance {
-                prefix: String::new(),
-                needles: needles.iter().map(|n| format!("{separator}{n}{separator}")).zip(spread(needles.len())).collect(),
-                suffix: format!(
-                    "\n\nQuestion: {question} Don't give information outside the document or repeat your findings.\nAnswer: {answer_prefix}"
-                ),
-                target: target.clone(),
-                answers: answers.clone(),
-            },
-            Self::Passkey => {
-                let key = (1 + rng.below(50_000)).to_string();
-                Instance {
-                    prefix: "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.\n".into(),
-                    needles: vec![(format!("\nThe pass key is {key}. Remember it. {key} is the pass key.\n"), depth)],
-                    suffix: "\nWhat is the pass key? The pass key is".into(),
-                    target: format!(" {key}"),
-                    answers: vec![key],
-                }
-            }
-            Self::RulerNiah { keys, values, queries, value_kind } => {
-                let (plural, singular) = match value_kind {
-                    ValueKind::Numbers => ("numbers", "number"),
-                    ValueKind::Words => ("words", "word"),
-                    ValueKind::Uuids => ("UUIDs", "UUID"),
-                };
-                let key_names = distinct(*keys, rng, word);
-                let vals: Vec<Vec<String>> = key_names.iter().map(|_| distinct(*values, rng, |r| value(*value_kind, r))).collect();
-                // The first queried needle sits at the cell's depth; the others at random depths.
-                let mut needles = Vec::new();
-                for (k, key) in key_names.iter().enumerate() {
-                    for (v, val) in vals[k].iter().enumerate() {
-                        let d = if k == 0 && v == 0 { depth } else { rng.uniform() };
-                        needles.push((format!(" One of the special magic {plural} for {key} is: {val}."), d));
-                    }
-                }
-                let asked = &key_names[..*queries];
-                let answers: Vec<String> = vals[..*queries].iter().flatten().cloned().collect();
-                let query = join_and(asked);
-                let suffix = if answers.len() == 1 {
-                    format!("\nWhat is the special magic {singular} for {query} mentioned in the provided text? The special magic {singular} for {query} mentioned in the provided text is")
-                } else {
-                    format!("\nWhat are all the special magic {plural} for {query} mentioned in the provided text? The special magic {plural} for {query} mentioned in the provided text are")
-                };
-                Instance {
-                    prefix: format!("Some special magic {plural} are hidden within the following text. Make sure to memorize it. I will quiz you about the {plural} afterwards.\n"),
-                    needles,
-                    suffix,
-                    target: format!(" {}", answers.join(", ")),
-                    answers,
-                }
-            }
-            Self::CommonWords { .. } | Self::FrequentWords { .. } | Self::FindAndSort { .. } => {
-                unreachable!("list tasks are built by build_list; find-and-sort returned above")
-            }
-            Self::VariableTracking { chains, hops } => {
-                let names = distinct(chains * (hops + 1), rng, |r| (0..5).map(|_| (b'A' + r.below(26) as u8) as char).collect());
-                let values = distinct(*chains, rng, |r| (10_000 + r.below(90_000)).to_string());
-                let mut needles = Vec::new();
-                for c in 0..*chains {
-                    let chain = &names[c * (hops + 1)..(c + 1) * (hops + 1)];
-                    let depths = if c == 0 { spread(hops + 1) } else { spread(hops + 1).iter().map(|_| rng.uniform()).collect() };
-                    let mut depths = depths;
-                    depths.sort_by(f64::total_cmp);
-                    needles.push((format!(" VAR {} = {}.", chain[0], values[c]), depths[0]));
-                    for h in 1..=*hops {
-                        needles.push((format!(" VAR {} = VAR {}.", chain[h], chain[h - 1]), depths[h]));
-                    }
-                }
-                let answers: Vec<String> = names[..hops + 1].to_vec();
-                Instance {
-                    prefix: "Memorize and track the chain(s) of variable assignment hidden in the following text.\n".into(),
-                    needles,
-                    suffix: format!(
-                        "\nQuestion: Find all variables that are assigned the value {} in the text above. Answer: According to the chain(s) of variable assignment in the text above, {} variables are assigned the value {}, they are:",
-                        values[0],
-                        hops + 1,
-                        values[0]
-                    ),
-                    target: format!(" {}", answers.join(" ")),
-                    answers,
-                }
-            }
-        }
-    }
-
     /// The case for (`length` tokens, `depth` in [0, 1], `seed`) over `haystack`.
     pub fn build(
         &self,
@@ -411,11 +313,33 @@ impl Task {
         if !(0.0..=1.0).contains(&depth) {
             return Err(Error::InvalidInput(format!("depth {depth} is outside 0 … 1")));
         }
-        if matches!(self, Self::CommonWords { .. } | Self::FrequentWords { .. }) {
-            return self.build_list(tokenizer, length, seed);
-        }
         let mut rng = SplitMix64::derive(seed, self.name());
-        let inst = self.instance(depth, &mut rng);
+        let inst = match self {
+            Self::Niah { needles, separator, question, answer_prefix, target, answers } => {
+                needles::niah(needles, separator, question, answer_prefix, target, answers, depth)
+            }
+            Self::Passkey => needles::passkey(depth, &mut rng),
+            Self::RulerNiah { keys, values, queries, value_kind } => {
+                needles::ruler_niah(*keys, *values, *queries, *value_kind, depth, &mut rng)
+            }
+            Self::VariableTracking { chains, hops } => variable_tracking::instance(*chains, *hops, depth, &mut rng),
+            Self::FindAndSort { items } => find_and_sort::instance(*items, depth, &mut rng),
+            Self::CommonWords { common } => return word_lists::common_words(*common, tokenizer, length, &mut rng),
+            Self::FrequentWords { alpha } => return word_lists::frequent_words(*alpha, tokenizer, length, &mut rng),
+        };
+        self.splice(inst, haystack, tokenizer, length, seed)
+    }
+
+    /// Puts the instance's needles into `haystack` at their depths, cutting the haystack so the
+    /// prompt is exactly `length` tokens.
+    fn splice(
+        &self,
+        inst: Instance,
+        haystack: &Haystack,
+        tokenizer: &TextTokenizer,
+        length: usize,
+        seed: u64,
+    ) -> Result<Case> {
         let bos = tokenizer.encode_prompt("")?;
         let prefix = tokenizer.encode(&inst.prefix)?;
         let suffix = tokenizer.encode(&inst.suffix)?;
@@ -477,127 +401,8 @@ impl Task {
     }
 }
 
-const FIRST_NAMES: &[&str] = &[
-    "Ada", "Bruno", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Keiko", "Lars", "Mira",
-    "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Sven", "Tomas", "Uma", "Viktor", "Wendy", "Xavier", "Yara",
-    "Zoltan", "Amara", "Bianca", "Cyrus", "Dalia", "Emil", "Freya", "Gustav", "Hana", "Ivo", "Jana", "Kofi", "Lena",
-    "Marek", "Noor", "Otto", "Pia", "Rafael", "Selma", "Theo", "Ulla", "Vera", "Willem", "Yusuf", "Zora", "Arne",
-    "Beatriz", "Camille",
-];
-
-const COMMON_WORDS: &[&str] = &[
-    "apple", "river", "candle", "mountain", "pencil", "window", "garden", "bottle", "forest", "ladder", "pocket",
-    "island", "button", "camera", "hammer", "jacket", "kitten", "lemon", "mirror", "napkin", "orange", "pillow",
-    "rocket", "saddle", "tunnel", "violin",
-];
-
-/// A made-up pronounceable word (consonant-vowel syllables), for list fillers and coded words.
-fn made_up(rng: &mut SplitMix64, syllables: usize) -> String {
-    const C: &[u8] = b"bdfgklmnprstvz";
-    const V: &[u8] = b"aeiou";
-    (0..syllables)
-        .flat_map(|_| [C[rng.below(C.len() as u64) as usize] as char, V[rng.below(V.len() as u64) as usize] as char])
-        .collect()
-}
-
-impl Task {
-    /// Common- and frequent-words extraction: the context is a word list filling the budget; the
-    /// answer is read off the words actually included (a final entry cut by the exact length
-    /// does not count).
-    fn build_list(&self, tokenizer: &TextTokenizer, length: usize, seed: u64) -> Result<Case> {
-        let mut rng = SplitMix64::derive(seed, self.name());
-        let (prefix, suffix, top) = match self {
-            Self::CommonWords { common } => (
-                "Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones that appear most often.\n".to_string(),
-                format!("\nQuestion: What are the {common} most common words in the above list? Answer: The top {common} words that appear most often in the list are:"),
-                *common,
-            ),
-            _ => (
-                "Read the following coded text and track the frequency of each coded word. Find the three most frequently appeared coded words.\n".to_string(),
-                "\nQuestion: Do not provide any explanation. Please ignore the dots '....'. What are the three most frequently appeared words in the above coded text? Answer: According to the coded text above, the three most frequently appeared words are:".to_string(),
-                3,
-            ),
-        };
-        let bos = tokenizer.encode_prompt("")?;
-        let (prefix_ids, suffix_ids) = (tokenizer.encode(&prefix)?, tokenizer.encode(&suffix)?);
-        let fixed = bos.len() + prefix_ids.len() + suffix_ids.len();
-        let budget = length.checked_sub(fixed).filter(|b| *b > 0).ok_or_else(|| {
-            Error::InvalidInput(format!("{} needs more than {fixed} tokens; {length} is too short", self.name()))
-        })?;
-        // The word stream.
-        let mut next: Box<dyn FnMut(&mut SplitMix64) -> String> = match self {
-            Self::CommonWords { common } => {
-                let commons = distinct(*common, &mut rng, |r| r.pick(COMMON_WORDS).to_string());
-                Box::new(
-                    move |r: &mut SplitMix64| if r.uniform() < 0.5 { r.pick(&commons).clone() } else { made_up(r, 3) },
-                )
-            }
-            Self::FrequentWords { alpha } => {
-                let vocab = distinct((length / 50).max(10), &mut rng, |r| made_up(r, 3));
-                let weights: Vec<f64> = (1..=vocab.len()).map(|k| (k as f64).powf(-alpha)).collect();
-                let total: f64 = weights.iter().sum();
-                let cumulative: Vec<f64> = weights
-                    .iter()
-                    .scan(0.0, |acc, w| {
-                        *acc += w / total;
-                        Some(*acc)
-                    })
-                    .collect();
-                Box::new(move |r: &mut SplitMix64| {
-                    let u = r.uniform();
-                    let k = cumulative.iter().position(|&c| u <= c).unwrap_or(vocab.len() - 1);
-                    if k == 0 {
-                        "....".to_string()
-                    } else {
-                        vocab[k].clone()
-                    }
-                })
-            }
-            _ => unreachable!("list tasks only"),
-        };
-        let numbered = matches!(self, Self::CommonWords { .. });
-        let mut body: Vec<u32> = Vec::with_capacity(budget + 8);
-        let mut counts: std::collections::HashMap<String, usize> = Default::default();
-        let mut entry = 1;
-        while body.len() < budget {
-            let w = next(&mut rng);
-            let piece = if numbered { format!(" {entry}. {w}") } else { format!(" {w}") };
-            let ids = tokenizer.encode(&piece)?;
-            if body.len() + ids.len() > budget {
-                body.extend(&ids[..budget - body.len()]);
-                break;
-            }
-            body.extend(ids);
-            *counts.entry(w).or_default() += 1;
-            entry += 1;
-        }
-        let mut ranked: Vec<(String, usize)> = counts.into_iter().filter(|(w, _)| w != "....").collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        if ranked.len() <= top || ranked[top - 1].1 <= ranked[top].1 {
-            return Err(Error::InvalidInput(format!(
-                "{} at {length} tokens has no clear top {top}; use a longer length",
-                self.name()
-            )));
-        }
-        let answers: Vec<String> = ranked[..top].iter().map(|(w, _)| w.clone()).collect();
-        let target = format!(" {}", answers.join(", "));
-        let target_ids = tokenizer.encode(&target)?;
-        let mut ids = Vec::with_capacity(length);
-        ids.extend(&bos);
-        ids.extend(&prefix_ids);
-        let start = ids.len();
-        ids.extend(&body);
-        ids.extend(&suffix_ids);
-        debug_assert_eq!(ids.len(), length);
-        Ok(Case {
-            ids,
-            target,
-            target_ids,
-            answers,
-            needle_positions: vec![start],
-            needle_spans: vec![(start, start + body.len())],
-            needle_depths: vec![0.0],
-            haystack_tokens: budget,
-        })
-    }
+/// `n` depths from `depth` to the end, evenly spaced: several needles go at depth d, then every
+/// (1 − d)/n after it.
+fn spread(depth: f64, n: usize) -> Vec<f64> {
+    (0..n).map(|k| depth + k as f64 * (1.0 - depth) / n as f64).collect()
 }
