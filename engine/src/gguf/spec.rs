@@ -65,32 +65,43 @@ fn bounded(key: &str, value: usize, max: usize) -> Result<usize> {
     Ok(value)
 }
 
-impl ModelSpec {
-    pub(crate) fn from_content(content: &Content, file_size: u64) -> Result<Self> {
-        let meta = Meta(&content.metadata);
-        let architecture = meta.str("general.architecture")?.to_string();
-        if architecture != "llama" {
-            return Err(Error::UnsupportedArchitecture(crate::error::shown(&architecture)));
-        }
-        let key = |k: &str| format!("llama.{k}");
-        let size = |k: &str, max: usize| -> Result<usize> { bounded(&key(k), meta.usize(&key(k))?, max) };
-        let opt_size = |k: &str, max: usize| -> Result<Option<usize>> {
-            meta.opt_usize(&key(k))?.map(|v| bounded(&key(k), v, max)).transpose()
-        };
-        let block_count = size("block_count", MAX_LAYERS)?;
-        let embedding_length = size("embedding_length", MAX_WIDTH)?;
-        let feed_forward_length = size("feed_forward_length", MAX_WIDTH)?;
-        let head_count = size("attention.head_count", MAX_HEADS)?;
-        let head_count_kv = opt_size("attention.head_count_kv", MAX_HEADS)?.unwrap_or(head_count);
-        let context_length = size("context_length", super::rope_meta::MAX_CONTEXT)?;
-        if head_count == 0 || head_count_kv == 0 || head_count % head_count_kv != 0 {
+/// `llama.<k>`: the architecture's metadata key.
+fn key(k: &str) -> String {
+    format!("llama.{k}")
+}
+
+/// A required size under `llama.`, within `1 ..= max`.
+fn size(meta: &Meta, k: &str, max: usize) -> Result<usize> {
+    bounded(&key(k), meta.usize(&key(k))?, max)
+}
+
+/// An optional size under `llama.`, within `1 ..= max` when present.
+fn opt_size(meta: &Meta, k: &str, max: usize) -> Result<Option<usize>> {
+    meta.opt_usize(&key(k))?.map(|v| bounded(&key(k), v, max)).transpose()
+}
+
+/// The attention heads' shape: query heads a positive multiple of KV heads (grouped-query
+/// attention), an even head_dim, every dimension rotated.
+struct HeadShape {
+    head_count: usize,
+    head_count_kv: usize,
+    head_dim: usize,
+}
+
+impl HeadShape {
+    fn read(meta: &Meta, embedding_length: usize) -> Result<Self> {
+        let head_count = size(meta, "attention.head_count", MAX_HEADS)?;
+        let head_count_kv = opt_size(meta, "attention.head_count_kv", MAX_HEADS)?.unwrap_or(head_count);
+        if !head_count.is_multiple_of(head_count_kv) {
             return Err(Error::InconsistentModel(format!(
                 "head_count {head_count} is not a positive multiple of head_count_kv {head_count_kv}"
             )));
         }
-        let head_dim = match opt_size("attention.key_length", MAX_HEAD_DIM)? {
+        let head_dim = match opt_size(meta, "attention.key_length", MAX_HEAD_DIM)? {
             Some(d) => d,
-            None if embedding_length % head_count == 0 && embedding_length / head_count <= MAX_HEAD_DIM => embedding_length / head_count,
+            None if embedding_length.is_multiple_of(head_count) && embedding_length / head_count <= MAX_HEAD_DIM => {
+                embedding_length / head_count
+            }
             None => {
                 return Err(Error::InconsistentModel(format!(
                     "embedding_length {embedding_length} / head_count {head_count} is not a head size of 2 … {MAX_HEAD_DIM}"
@@ -106,6 +117,67 @@ impl ModelSpec {
                 "partial rotary embeddings (rope.dimension_count {rope_dimension_count} < head_dim {head_dim}) are not supported"
             )));
         }
+        Ok(Self { head_count, head_count_kv, head_dim })
+    }
+}
+
+/// Every tensor sorted by name, the count per ggml type, and the parameter count.
+fn tensor_table(content: &Content) -> (Vec<TensorSpec>, BTreeMap<String, usize>, u64) {
+    let mut tensors: Vec<TensorSpec> = content
+        .tensor_infos
+        .iter()
+        .map(|(name, info)| TensorSpec {
+            name: name.clone(),
+            ggml_type: format!("{:?}", info.ggml_dtype),
+            shape: info.shape.dims().to_vec(),
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut tensor_types = BTreeMap::new();
+    for t in &tensors {
+        *tensor_types.entry(t.ggml_type.clone()).or_insert(0) += 1;
+    }
+    let parameter_count = tensors.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum();
+    (tensors, tensor_types, parameter_count)
+}
+
+/// The vocabulary size: the token embedding's rows, which `llama.vocab_size` must agree with.
+fn vocab_size(meta: &Meta, tensors: &[TensorSpec], embedding_length: usize) -> Result<usize> {
+    let token_embd = tensors
+        .iter()
+        .find(|t| t.name == "token_embd.weight")
+        .map(|t| t.shape.clone())
+        .ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
+    if token_embd.len() != 2 || token_embd[1] != embedding_length {
+        return Err(Error::TensorShape {
+            name: "token_embd.weight".into(),
+            expected: vec![token_embd.first().copied().unwrap_or(0), embedding_length],
+            found: token_embd,
+        });
+    }
+    let vocab_size = token_embd[0];
+    if let Some(declared) = meta.opt_usize(&key("vocab_size"))? {
+        if declared != vocab_size {
+            return Err(Error::InconsistentModel(format!(
+                "llama.vocab_size is {declared} but token_embd.weight has {vocab_size} rows"
+            )));
+        }
+    }
+    Ok(vocab_size)
+}
+
+impl ModelSpec {
+    pub(crate) fn from_content(content: &Content, file_size: u64) -> Result<Self> {
+        let meta = Meta(&content.metadata);
+        let architecture = meta.str("general.architecture")?.to_string();
+        if architecture != "llama" {
+            return Err(Error::UnsupportedArchitecture(crate::error::shown(&architecture)));
+        }
+        let block_count = size(&meta, "block_count", MAX_LAYERS)?;
+        let embedding_length = size(&meta, "embedding_length", MAX_WIDTH)?;
+        let feed_forward_length = size(&meta, "feed_forward_length", MAX_WIDTH)?;
+        let context_length = size(&meta, "context_length", super::rope_meta::MAX_CONTEXT)?;
+        let heads = HeadShape::read(&meta, embedding_length)?;
         let rope_freq_base = meta.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0);
         if !(rope_freq_base.is_finite() && rope_freq_base > 1.0) {
             return Err(Error::InconsistentModel(format!(
@@ -121,42 +193,9 @@ impl ModelSpec {
             )));
         }
         let rope = DeclaredRope::read(&meta, "llama", context_length)?;
-
-        let mut tensors: Vec<TensorSpec> = content
-            .tensor_infos
-            .iter()
-            .map(|(name, info)| TensorSpec {
-                name: name.clone(),
-                ggml_type: format!("{:?}", info.ggml_dtype),
-                shape: info.shape.dims().to_vec(),
-            })
-            .collect();
-        tensors.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut tensor_types = BTreeMap::new();
-        for t in &tensors {
-            *tensor_types.entry(t.ggml_type.clone()).or_insert(0) += 1;
-        }
-        let parameter_count = tensors.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum();
-
-        let shape_of = |name: &str| tensors.iter().find(|t| t.name == name).map(|t| t.shape.clone());
-        let token_embd =
-            shape_of("token_embd.weight").ok_or_else(|| Error::MissingTensor("token_embd.weight".into()))?;
-        if token_embd.len() != 2 || token_embd[1] != embedding_length {
-            return Err(Error::TensorShape {
-                name: "token_embd.weight".into(),
-                expected: vec![token_embd.first().copied().unwrap_or(0), embedding_length],
-                found: token_embd,
-            });
-        }
-        let vocab_size = token_embd[0];
-        if let Some(declared) = meta.opt_usize(&key("vocab_size"))? {
-            if declared != vocab_size {
-                return Err(Error::InconsistentModel(format!(
-                    "llama.vocab_size is {declared} but token_embd.weight has {vocab_size} rows"
-                )));
-            }
-        }
-        let tied_output = shape_of("output.weight").is_none();
+        let (tensors, tensor_types, parameter_count) = tensor_table(content);
+        let vocab_size = vocab_size(&meta, &tensors, embedding_length)?;
+        let tied_output = !tensors.iter().any(|t| t.name == "output.weight");
 
         let spec = Self {
             name: meta.opt_str("general.name")?.map(str::to_string),
@@ -164,10 +203,10 @@ impl ModelSpec {
             block_count,
             embedding_length,
             feed_forward_length,
-            head_count,
-            head_count_kv,
-            head_dim,
-            rope_dimension_count,
+            head_count: heads.head_count,
+            head_count_kv: heads.head_count_kv,
+            head_dim: heads.head_dim,
+            rope_dimension_count: heads.head_dim,
             context_length,
             rope_freq_base,
             rope,

@@ -306,6 +306,34 @@ impl LogitScale {
     }
 }
 
+/// Llama 3's band edges: both positive, the high-frequency edge above the low one.
+fn llama3_band(low_freq_factor: f64, high_freq_factor: f64) -> Result<()> {
+    positive("low_freq_factor", low_freq_factor)?;
+    positive("high_freq_factor", high_freq_factor)?;
+    if high_freq_factor <= low_freq_factor {
+        return Err(Error::InvalidInput(format!(
+            "high_freq_factor ({high_freq_factor}) must exceed low_freq_factor ({low_freq_factor})"
+        )));
+    }
+    Ok(())
+}
+
+/// LongRoPE's rescale factors: one positive value per rotary pair, in each list.
+fn longrope_factors(short_factor: &[f64], long_factor: &[f64], pairs: usize) -> Result<()> {
+    for (name, v) in [("short_factor", short_factor), ("long_factor", long_factor)] {
+        if v.len() != pairs {
+            return Err(Error::InvalidInput(format!(
+                "LongRoPE {name} has {} values; this model has {pairs} rotary pairs",
+                v.len()
+            )));
+        }
+        for &x in v {
+            positive(name, x)?;
+        }
+    }
+    Ok(())
+}
+
 fn positive(name: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -408,39 +436,18 @@ impl RopeMethod {
                 ctx(*original_ctx)?;
                 positive("beta_fast", *beta_fast)?;
                 positive("beta_slow", *beta_slow)?;
-                if let Some(a) = attention_factor {
-                    positive("attention_factor", *a)?;
-                }
+                attention_factor.map(|a| positive("attention_factor", a)).transpose()?;
             }
             Self::Llama3 { factor, low_freq_factor, high_freq_factor, original_ctx } => {
                 positive("factor", *factor)?;
-                positive("low_freq_factor", *low_freq_factor)?;
-                positive("high_freq_factor", *high_freq_factor)?;
-                if high_freq_factor <= low_freq_factor {
-                    return Err(Error::InvalidInput(format!(
-                        "high_freq_factor ({high_freq_factor}) must exceed low_freq_factor ({low_freq_factor})"
-                    )));
-                }
+                llama3_band(*low_freq_factor, *high_freq_factor)?;
                 ctx(*original_ctx)?;
             }
             Self::LongRope { short_factor, long_factor, factor, original_ctx, attention_factor } => {
-                let pairs = cx.head_dim / 2;
-                for (name, v) in [("short_factor", short_factor), ("long_factor", long_factor)] {
-                    if v.len() != pairs {
-                        return Err(Error::InvalidInput(format!(
-                            "LongRoPE {name} has {} values; this model has {pairs} rotary pairs",
-                            v.len()
-                        )));
-                    }
-                    for &x in v {
-                        positive(name, x)?;
-                    }
-                }
+                longrope_factors(short_factor, long_factor, cx.head_dim / 2)?;
                 positive("factor", *factor)?;
                 ctx(*original_ctx)?;
-                if let Some(a) = attention_factor {
-                    positive("attention_factor", *a)?;
-                }
+                attention_factor.map(|a| positive("attention_factor", a)).transpose()?;
             }
             Self::Abf { base } => {
                 positive("base", *base)?;
@@ -457,16 +464,12 @@ impl RopeMethod {
                         "STRING local_window ({local_window}) must be smaller than shifted_offset ({s})"
                     )));
                 }
-                if let Some(a) = attention_factor {
-                    positive("attention_factor", *a)?;
-                }
+                attention_factor.map(|a| positive("attention_factor", a)).transpose()?;
             }
             Self::SelfExtend { group_size, neighbor_window, log_n_ctx } => {
                 at_least_one("group_size", *group_size)?;
                 at_least_one("neighbor_window", *neighbor_window)?;
-                if let Some(c) = log_n_ctx {
-                    log_n_length(*c)?;
-                }
+                log_n_ctx.map(log_n_length).transpose()?;
             }
             Self::Rerope { window, log_n_ctx, .. } => {
                 at_least_one("window", *window)?;
