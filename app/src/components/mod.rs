@@ -20,6 +20,7 @@ pub mod rope_panel;
 pub mod rope_view;
 pub mod score_panel;
 pub mod share_box;
+pub mod signal_select;
 pub mod sweep_display;
 pub mod sweep_form;
 pub mod sweep_panel;

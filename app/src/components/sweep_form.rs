@@ -11,8 +11,16 @@ use leptos::prelude::*;
 use serde_json::{json, Value};
 
 use super::param_fields::ParamFields;
+use super::signal_select::SignalSelect;
 
 /// The task families, with a label.
+/// How the depth axis is given.
+const DEPTH_MODES: &[(&str, &str)] =
+    &[("linear", "linear grid"), ("sigmoid", "sigmoid grid (ends dense)"), ("list", "a list")];
+/// The haystack kinds the form offers.
+const HAYSTACKS: &[(&str, &str)] =
+    &[("filler", "built-in sentences"), ("noise", "noise (\"The grass is green…\")"), ("text", "your text")];
+
 const TASKS: [(&str, &str); 7] = [
     ("niah", "NIAH (gkamradt)"),
     ("passkey", "passkey (landmark attention)"),
@@ -244,11 +252,7 @@ pub fn SweepForm(inputs: SweepInputs, #[prop(into)] b_available: Signal<bool>) -
             <div class="row">
                 <label>"lengths (tokens) " <input type="text" size="24" data-testid="sweep-lengths" prop:value=move || i.lengths.get() on:change=move |ev| i.lengths.set(event_target_value(&ev)) /></label>
                 <label>"depths "
-                    <select data-testid="sweep-depth-mode" on:change=move |ev| i.depth_mode.set(event_target_value(&ev))>
-                        <option value="linear" prop:selected=move || i.depth_mode.get() == "linear">"linear grid"</option>
-                        <option value="sigmoid" prop:selected=move || i.depth_mode.get() == "sigmoid">"sigmoid grid (ends dense)"</option>
-                        <option value="list" prop:selected=move || i.depth_mode.get() == "list">"a list"</option>
-                    </select>
+                    <SignalSelect value=i.depth_mode options=DEPTH_MODES testid="sweep-depth-mode" />
                 </label>
                 {move || if i.depth_mode.get() == "list" {
                     view! { <input type="text" size="16" data-testid="sweep-depth-list" prop:value=move || i.depth_list.get() on:change=move |ev| i.depth_list.set(event_target_value(&ev)) /> }.into_any()
@@ -259,11 +263,7 @@ pub fn SweepForm(inputs: SweepInputs, #[prop(into)] b_available: Signal<bool>) -
             </div>
             <div class="row">
                 <label>"haystack "
-                    <select data-testid="sweep-haystack" on:change=move |ev| i.haystack.set(event_target_value(&ev))>
-                        <option value="filler" prop:selected=move || i.haystack.get() == "filler">"built-in sentences"</option>
-                        <option value="noise" prop:selected=move || i.haystack.get() == "noise">"noise (\"The grass is green…\")"</option>
-                        <option value="text" prop:selected=move || i.haystack.get() == "text">"your text"</option>
-                    </select>
+                    <SignalSelect value=i.haystack options=HAYSTACKS testid="sweep-haystack" />
                 </label>
                 <label>"scoring "
                     <select data-testid="sweep-scoring" on:change=move |ev| i.generated.set(event_target_value(&ev) == "generated")>

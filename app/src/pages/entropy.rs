@@ -19,6 +19,7 @@ use leptos::prelude::*;
 
 use crate::components::chart::{axis, chart_with_axes, EChart};
 use crate::components::heatmap::{short_length, Heatmap, Matrix, Source};
+use crate::components::signal_select::SignalSelect;
 use crate::download::download_text;
 use crate::state::inside::{error_text, EntropyCurve, EntropyExport, Inside, Task};
 use crate::state::{AppState, RecallRun};
@@ -292,10 +293,7 @@ pub fn EntropyPage() -> impl IntoView {
             <div class="row">
                 <label>"lengths " <input type="text" size="28" data-testid="entropy-lengths" prop:value=move || lengths.get() on:input=move |ev| lengths.set(event_target_value(&ev)) /></label>
                 <label>"average the last " <input type="number" min="1" max="4096" data-testid="entropy-tail" prop:value=move || tail.get().to_string() on:input=move |ev| tail.set(event_target_value(&ev).parse().unwrap_or(64)) /> " queries"</label>
-                <label>"text " <select prop:value=move || haystack.get() on:change=move |ev| haystack.set(event_target_value(&ev))>
-                    <option value="filler">"filler sentences"</option>
-                    <option value="noise">"“The grass is green…”"</option>
-                </select></label>
+                <label>"text " <SignalSelect value=haystack options=&[("filler", "filler sentences"), ("noise", "“The grass is green…”")] /></label>
                 <label><input type="checkbox" prop:checked=move || with_b.get() prop:disabled=move || s.experiment_b.with(Option::is_none) on:change=move |ev| with_b.set(event_target_checked(&ev)) /> " overlay B"</label>
             </div>
             <div class="row">
