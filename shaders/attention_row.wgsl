@@ -21,7 +21,7 @@ struct Params {
     q_stride: u32,   // vec4s between the regions' q
     k_stride: u32,   // vec4s between the regions' K
     out_offset: u32, // where this row starts in `probs` (0 for one row; i · size for a map)
-    _pad1: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,8 +1,11 @@
 // embed.wgsl — x[i, :] = W[ids[i], :]: token-embedding gather from quantized storage.
+// An id past the table reads its last row: the ids are GPU data the host cannot bounds-check
+// (the engine checks them against the vocabulary before upload).
 
 struct Params {
     n: u32,
     dim: u32,
+    rows: u32, // rows of W
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -17,6 +20,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = idx / quads;
     let c = (idx % quads) * 4u;
     if (i < p.n) {
-        x[idx] = load_w4(ids[i], c, p.dim);
+        x[idx] = load_w4(min(ids[i], p.rows - 1u), c, p.dim);
     }
 }

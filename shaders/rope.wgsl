@@ -20,7 +20,7 @@ struct Params {
     start: u32,
     capacity: u32,
     regions: u32,
-    number_format: u32, // 0 f32, 1 bf16, 2 f16
+    number_format: u32, // 0 f32, 1 bf16, 2 f16 (RopePrecision::kernel_code)
     q_table: u32,
     k_table: u32,
     scale_at: u32,

@@ -17,18 +17,28 @@ const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 const WEIGHTS: &str = include_str!("../../../shaders/weights.wgsl");
 const LINEAR: &str = include_str!("../../../shaders/linear.wgsl");
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Kernel {
-    Matmul,
-    Matvec,
-    Embed,
-    RmsNorm,
-    SwiGlu,
-    Rope,
-    Attention,
-    AttentionMerge,
-    AttentionRow,
+/// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so that no kernel can be left out of
+/// the checks that iterate over every kernel.
+macro_rules! kernels {
+    ($($name:ident),* $(,)?) => {
+        /// One WGSL kernel (`shaders/<snake_case name>.wgsl`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub(crate) enum Kernel {
+            $($name),*
+        }
+
+        impl Kernel {
+            /// Every kernel.
+            #[cfg_attr(not(test), allow(dead_code))]
+            pub(crate) const ALL: &[Kernel] = &[$(Kernel::$name),*];
+        }
+    };
 }
+
+kernels!(Matmul, Matvec, Embed, RmsNorm, SwiGlu, Rope, Attention, AttentionMerge, AttentionRow);
+
+/// The head size `shaders/attention.wgsl` is written for (a query row is 16 named vec4s).
+pub(crate) const ATTENTION_HEAD_DIM: usize = 64;
 
 impl Kernel {
     fn source(self) -> &'static str {
@@ -45,7 +55,8 @@ impl Kernel {
         }
     }
 
-    fn reads_weights(self) -> bool {
+    /// Whether the kernel reads a weight matrix (and is specialised per format by `QTYPE`).
+    pub(crate) fn reads_weights(self) -> bool {
         matches!(self, Self::Matmul | Self::Matvec | Self::Embed)
     }
 }
@@ -89,6 +100,11 @@ pub(crate) struct Pipelines {
 impl Pipelines {
     pub fn new(head_dim: usize) -> Self {
         Self { cache: RefCell::new(HashMap::new()), head_dim }
+    }
+
+    /// The head size the attention kernels are built for.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
     }
 
     pub fn get(&self, ctx: &GpuContext, kernel: Kernel, qtype: u32) -> Rc<wgpu::ComputePipeline> {

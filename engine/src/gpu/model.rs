@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::buffers::{self, read_f32};
 use super::context::GpuContext;
-use super::kernels::{BindCache, Pipelines};
+use super::kernels::{BindCache, Pipelines, ATTENTION_HEAD_DIM};
 use super::ops::attention::{max_splits, AttentionIo, AttentionShape};
 use super::ops::rope::{CacheSlot, RopeShape, RopeTables};
 use super::ops::Ops;
@@ -16,9 +16,6 @@ use crate::experiment::{Experiment, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::Region;
 use crate::trace::{AttentionMap, EntropyTrace};
-
-/// The head size `shaders/attention.wgsl` is written for.
-const ATTENTION_HEAD_DIM: usize = 64;
 
 /// Tokens per prefill submission (the largest chunk [`crate::engine::Session`] hands over).
 pub(crate) const PREFILL_CHUNK: usize = 512;
@@ -387,12 +384,12 @@ impl GpuSession<'_> {
         let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref(), binds: Some(&self.binds) };
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         let d = s.embedding_length;
-        ops.embed(&mut enc, &sc.ids, &m.token_embd, &sc.x, n);
+        ops.embed(&mut enc, &sc.ids, &m.token_embd, &sc.x, n)?;
         for (l, w) in m.layers.iter().enumerate() {
-            ops.rms_norm(&mut enc, &sc.x, &w.attn_norm, &sc.h, n, d, s.rms_norm_eps);
-            ops.matmul(&mut enc, &sc.h, &w.attn_q, &sc.q, n, None);
-            ops.matmul(&mut enc, &sc.h, &w.attn_k, &sc.k, n, None);
-            ops.matmul(&mut enc, &sc.h, &w.attn_v, &sc.v, n, None);
+            ops.rms_norm(&mut enc, &sc.x, &w.attn_norm, &sc.h, n, d, s.rms_norm_eps)?;
+            ops.matmul(&mut enc, &sc.h, &w.attn_q, &sc.q, n, None)?;
+            ops.matmul(&mut enc, &sc.h, &w.attn_k, &sc.k, n, None)?;
+            ops.matmul(&mut enc, &sc.h, &w.attn_v, &sc.v, n, None)?;
             if let Some(raw) = self.raw_k.get(l) {
                 enc.copy_buffer_to_buffer(&sc.k, 0, raw, self.len as u64 * kv_bytes, n as u64 * kv_bytes);
             }
@@ -410,7 +407,7 @@ impl GpuSession<'_> {
                 scale_queries: plan.logit_scale().applies_to(l),
                 write_v: true,
             };
-            ops.rope_and_cache(&mut enc, &sc.q, &sc.k, &sc.v, &sc.tables, &sc.q_rot, slot, &rope);
+            ops.rope_and_cache(&mut enc, &sc.q, &sc.k, &sc.v, &sc.tables, &sc.q_rot, slot, &rope)?;
             let shape = AttentionShape {
                 n,
                 start: self.len,
@@ -433,22 +430,22 @@ impl GpuSession<'_> {
                 part_o: &sc.part_o,
                 part_stats: &sc.part_stats,
             };
-            ops.attention(&mut enc, &shape, &io);
+            ops.attention(&mut enc, &shape, &io)?;
             if let Some((layer, head, span, probs)) = &row_capture {
                 if *layer == l {
                     let mut offset = 0;
                     for position in span.clone() {
-                        ops.attention_row(&mut enc, &shape, &io, *head, position - start, probs, offset);
+                        ops.attention_row(&mut enc, &shape, &io, *head, position - start, probs, offset)?;
                         offset += position + 1;
                     }
                 }
             }
-            ops.matmul(&mut enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x));
-            ops.rms_norm(&mut enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps);
-            ops.matmul(&mut enc, &sc.h, &w.ffn_gate, &sc.gate, n, None);
-            ops.matmul(&mut enc, &sc.h, &w.ffn_up, &sc.up, n, None);
-            ops.swiglu(&mut enc, &sc.gate, &sc.up, n * s.feed_forward_length);
-            ops.matmul(&mut enc, &sc.gate, &w.ffn_down, &sc.x, n, Some(&sc.x2));
+            ops.matmul(&mut enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x))?;
+            ops.rms_norm(&mut enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps)?;
+            ops.matmul(&mut enc, &sc.h, &w.ffn_gate, &sc.gate, n, None)?;
+            ops.matmul(&mut enc, &sc.h, &w.ffn_up, &sc.up, n, None)?;
+            ops.swiglu(&mut enc, &sc.gate, &sc.up, n * s.feed_forward_length)?;
+            ops.matmul(&mut enc, &sc.gate, &w.ffn_down, &sc.x, n, Some(&sc.x2))?;
         }
         if let Some(lb) = &lb {
             // Gather the requested rows, normalise, project onto the vocabulary.
@@ -457,9 +454,9 @@ impl GpuSession<'_> {
             for (i, &row) in rows.iter().enumerate() {
                 enc.copy_buffer_to_buffer(&sc.x, row as u64 * row_bytes, &lb.rows, i as u64 * row_bytes, row_bytes);
             }
-            ops.rms_norm(&mut enc, &lb.rows, &m.output_norm, &lb.normed, r, d, s.rms_norm_eps);
+            ops.rms_norm(&mut enc, &lb.rows, &m.output_norm, &lb.normed, r, d, s.rms_norm_eps)?;
             let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
-            ops.matmul(&mut enc, &lb.normed, out_w, &lb.logits, r, None);
+            ops.matmul(&mut enc, &lb.normed, out_w, &lb.logits, r, None)?;
         }
         if let Some(p) = &m.profiler {
             p.resolve(&mut enc);
@@ -526,7 +523,7 @@ impl GpuSession<'_> {
         for l in 0..s.block_count {
             let raw = &self.raw_k[l];
             let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: 0, capacity: self.capacity };
-            ops.rope_and_cache(&mut enc, raw, raw, raw, &table_buf, &unused_q, slot, &shape);
+            ops.rope_and_cache(&mut enc, raw, raw, raw, &table_buf, &unused_q, slot, &shape)?;
         }
         ctx.queue.submit([enc.finish()]);
         ctx.check()

@@ -7,15 +7,42 @@ use candle_core::Device;
 
 use super::buffers;
 use super::context::GpuContext;
+use super::kernels::Kernel;
+use super::ops::{unrunnable, Bound};
 use crate::error::Result;
 use crate::gguf::ModelFile;
 
-/// Format ids shared with `shaders/prelude.wgsl` (ggml's type ids).
+/// Format ids (ggml's type ids), the value of the kernels' `QTYPE` override.
 pub(crate) const QTYPE_F32: u32 = 0;
 pub(crate) const QTYPE_F16: u32 = 1;
 pub(crate) const QTYPE_Q4_0: u32 = 2;
 pub(crate) const QTYPE_Q4_1: u32 = 3;
 pub(crate) const QTYPE_Q8_0: u32 = 8;
+
+/// Every format the GPU reads: (name, id, u32 words per 32-element block; 0 for the unblocked
+/// float formats). The single source of truth: `kernels::assemble` writes it into every kernel
+/// as `const QTYPE_<name>: u32` and `const BLOCK_WORDS_<name>: u32`, which `shaders/prelude.wgsl`
+/// and `weights.wgsl` use instead of bare numbers.
+pub(crate) const QTYPES: [(&str, u32, u32); 5] = [
+    ("F32", QTYPE_F32, 0),
+    ("F16", QTYPE_F16, 0),
+    ("Q4_0", QTYPE_Q4_0, 5),
+    ("Q4_1", QTYPE_Q4_1, 5),
+    ("Q8_0", QTYPE_Q8_0, 9),
+];
+
+/// Bytes of a [rows, cols] matrix in format `qtype` as the kernels index it; None for an
+/// unknown format or a row length the format cannot hold (a whole number of 32-element blocks,
+/// of 4-element loads for the float formats).
+pub(crate) fn matrix_bytes(qtype: u32, rows: usize, cols: usize) -> Option<u64> {
+    let (_, _, block_words) = QTYPES.iter().find(|f| f.1 == qtype)?;
+    let (rows, cols) = (rows as u64, cols as u64);
+    match (qtype, *block_words) {
+        (QTYPE_F32, _) => cols.is_multiple_of(4).then(|| rows * cols * 4),
+        (QTYPE_F16, _) => cols.is_multiple_of(4).then(|| rows * cols * 2),
+        (_, words) => cols.is_multiple_of(32).then(|| rows * (cols / 32) * words as u64 * 4),
+    }
+}
 
 pub(crate) struct GpuWeight {
     pub buffer: wgpu::Buffer,
@@ -48,6 +75,17 @@ pub(crate) fn gpu_layout(dtype: GgmlDType, raw: &[u8]) -> Option<(u32, Vec<u8>)>
 }
 
 impl GpuWeight {
+    /// The weight buffer as `kernel` indexes it (the whole [rows, cols] matrix); fails for a
+    /// format or row length the kernels cannot read.
+    pub(crate) fn bound(&self, kernel: Kernel) -> Result<Bound<'_>> {
+        match matrix_bytes(self.qtype, self.rows, self.cols) {
+            Some(bytes) => Ok(Bound::bytes(&self.buffer, bytes)),
+            None => {
+                Err(unrunnable(kernel, format!("a [{}, {}] weight in format {}", self.rows, self.cols, self.qtype)))
+            }
+        }
+    }
+
     /// Uploads tensor `name` of `file` as a [rows, cols] matrix (1-D tensors: one row).
     pub fn load(ctx: &GpuContext, file: &ModelFile, name: &str) -> Result<Self> {
         let (dtype, dims, raw) = file.tensor_data(name)?;

@@ -1,57 +1,41 @@
 //! Flash attention with logical masks and per-query entropy (`shaders/attention.wgsl`).
 
-use bytemuck::{Pod, Zeroable};
+use super::{kernel_interface, require, Bound, Ops};
+use crate::error::Result;
+use crate::gpu::kernels::{grid, key_tile, Kernel, ATTENTION_HEAD_DIM};
 
-use super::Ops;
-use crate::gpu::kernels::{grid, key_tile, Kernel};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    start: u32,
-    heads: u32,
-    kv_heads: u32,
-    capacity: u32,
-    layer: u32,
-    scale: f32,
-    keys_per_split: u32,
-    dmin: u32,
-    dmax: u32,
-    split_base: u32,
-    q_offset: u32,
-    k_offset: u32,
-    _pad: [u32; 3],
+kernel_interface! {
+    params AttentionParams for [Attention] {
+        n: u32,
+        start: u32,
+        heads: u32,
+        kv_heads: u32,
+        capacity: u32,
+        layer: u32,
+        scale: f32,
+        keys_per_split: u32,
+        dmin: u32,
+        dmax: u32,
+        split_base: u32,
+        q_offset: u32,
+        k_offset: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+    buffers AttentionBuffers {
+        q: Read,
+        k_cache: Read,
+        v_cache: Read,
+        mask: Read,
+        part_o: ReadWrite,
+        part_stats: ReadWrite,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MergeParams {
-    n: u32,
-    heads: u32,
-    splits: u32,
-    layer: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RowParams {
-    n: u32,
-    start: u32,
-    heads: u32,
-    kv_heads: u32,
-    capacity: u32,
-    layer: u32,
-    head: u32,
-    row: u32,
-    scale: f32,
-    regions: u32,
-    near_max: u32,
-    far_min: u32,
-    q_stride: u32,
-    k_stride: u32,
-    out_offset: u32,
-    _pad: u32,
+kernel_interface! {
+    params MergeParams for [AttentionMerge] { n: u32, heads: u32, splits: u32, layer: u32 }
+    buffers MergeBuffers { part_o: Read, part_stats: Read, out: ReadWrite, entropy: ReadWrite, lse: ReadWrite }
 }
 
 /// Queries per workgroup in `attention.wgsl`.
@@ -118,18 +102,50 @@ pub(crate) struct AttentionIo<'a> {
     pub part_stats: &'a wgpu::Buffer,
 }
 
+impl AttentionShape {
+    /// The checks every attention kernel needs: the head size the pipelines were built for,
+    /// whole query groups per KV head (the kernels divide by `heads / kv_heads`), at least one
+    /// key region, and the chunk's keys inside the cache.
+    pub(crate) fn check(&self, kernel: Kernel, pipeline_head_dim: usize) -> Result<()> {
+        let s = self;
+        require(s.head_dim == ATTENTION_HEAD_DIM && s.head_dim == pipeline_head_dim, kernel, || {
+            format!(
+                "head_dim {} (pipelines built for {pipeline_head_dim}, kernel written for {ATTENTION_HEAD_DIM})",
+                s.head_dim
+            )
+        })?;
+        require(s.kv_heads > 0 && s.heads >= s.kv_heads && s.heads.is_multiple_of(s.kv_heads), kernel, || {
+            format!("{} query heads over {} KV heads", s.heads, s.kv_heads)
+        })?;
+        require(!s.regions.is_empty(), kernel, || "no key region".into())?;
+        require(s.start + s.n <= s.capacity, kernel, || {
+            format!("keys 0..{} of a {}-row cache", s.start + s.n, s.capacity)
+        })
+    }
+}
+
 impl Ops<'_> {
     /// Split-key flash attention, one pass per key region, then the merge of every split.
-    pub fn attention(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>) {
+    ///
+    /// Indexed extents: q [regions, n, heads, d], the cache [regions, kv_heads, capacity, d] (V:
+    /// one region), mask [layer + 1, heads] pairs, the partials [regions · splits, n, heads, d]
+    /// and [regions · splits, n, heads, 4], out [n, heads, d], entropy and lse [layer + 1, heads, n].
+    pub fn attention(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>) -> Result<()> {
+        s.check(Kernel::Attention, self.pipes.head_dim())?;
         let regions = s.regions.len();
-        let (splits, keys_per_split) = split_plan(s.n, s.start + s.n, s.heads, s.head_dim, regions);
-        let quads = s.head_dim / 4;
+        let (n, heads, kv_heads, d) = (s.n, s.heads, s.kv_heads, s.head_dim);
+        let (splits, keys_per_split) = split_plan(n, s.start + n, heads, d, regions);
+        let all_splits = splits * regions;
+        require(all_splits <= MAX_SPLITS, Kernel::AttentionMerge, || format!("{all_splits} key splits"))?;
+        let quads = d / 4;
+        let part_o = Bound::words(io.part_o, &[all_splits, n, heads, d]);
+        let part_stats = Bound::words(io.part_stats, &[all_splits, n, heads, 4]);
         for (r, &(dmin, dmax)) in s.regions.iter().enumerate() {
-            let params = Params {
-                n: s.n as u32,
+            let params = AttentionParams {
+                n: n as u32,
                 start: s.start as u32,
-                heads: s.heads as u32,
-                kv_heads: s.kv_heads as u32,
+                heads: heads as u32,
+                kv_heads: kv_heads as u32,
                 capacity: s.capacity as u32,
                 layer: s.layer as u32,
                 scale: s.scale,
@@ -137,63 +153,39 @@ impl Ops<'_> {
                 dmin,
                 dmax,
                 split_base: (r * splits) as u32,
-                q_offset: (r * s.n * s.heads * quads) as u32,
-                k_offset: (r * s.kv_heads * s.capacity * quads) as u32,
-                _pad: [0; 3],
+                q_offset: (r * n * heads * quads) as u32,
+                k_offset: (r * kv_heads * s.capacity * quads) as u32,
+                _pad0: 0,
+                _pad1: 0,
+                _pad2: 0,
             };
-            let buffers = [io.q, io.k_cache, io.v_cache, io.mask, io.part_o, io.part_stats];
-            let groups = (s.n.div_ceil(QUERY_TILE) as u32, s.heads as u32, splits as u32);
-            self.launch(enc, Kernel::Attention, 0, bytemuck::bytes_of(&params), &buffers, groups);
+            let buffers = AttentionBuffers {
+                q: Bound::words(io.q, &[regions, n, heads, d]),
+                k_cache: Bound::words(io.k_cache, &[regions, kv_heads, s.capacity, d]),
+                v_cache: Bound::words(io.v_cache, &[kv_heads, s.capacity, d]),
+                mask: Bound::words(io.mask, &[s.layer + 1, heads, 2]),
+                part_o,
+                part_stats,
+            };
+            let groups = (n.div_ceil(QUERY_TILE) as u32, heads as u32, splits as u32);
+            self.launch(enc, Kernel::Attention, 0, &params, &buffers, groups)?;
         }
-        let splits = splits * regions;
 
-        let merge = MergeParams { n: s.n as u32, heads: s.heads as u32, splits: splits as u32, layer: s.layer as u32 };
-        let buffers = [io.part_o, io.part_stats, io.out, io.entropy, io.lse];
-        let (gx, gy) = grid((s.n * s.heads) as u32);
-        self.launch(enc, Kernel::AttentionMerge, 0, bytemuck::bytes_of(&merge), &buffers, (gx, gy, 1));
-    }
-
-    /// The attention probabilities of query `row` (chunk index) of `head` over keys 0..=its
-    /// position, into `probs`; needs the `lse` written by [`Ops::attention`] for this layer.
-    /// Writes the attention row of query `row` (an index into the chunk) of `head` into `probs`
-    /// from float `out_offset` on (keys 0 ..= start + row).
-    #[allow(clippy::too_many_arguments)]
-    pub fn attention_row(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        s: &AttentionShape,
-        io: &AttentionIo<'_>,
-        head: usize,
-        row: usize,
-        probs: &wgpu::Buffer,
-        out_offset: usize,
-    ) {
-        let params = RowParams {
-            n: s.n as u32,
-            start: s.start as u32,
-            heads: s.heads as u32,
-            kv_heads: s.kv_heads as u32,
-            capacity: s.capacity as u32,
-            layer: s.layer as u32,
-            head: head as u32,
-            row: row as u32,
-            scale: s.scale,
-            regions: s.regions.len() as u32,
-            near_max: s.regions[0].1,
-            far_min: s.regions.get(1).map_or(u32::MAX, |r| r.0),
-            q_stride: (s.n * s.heads * s.head_dim / 4) as u32,
-            k_stride: (s.kv_heads * s.capacity * s.head_dim / 4) as u32,
-            out_offset: out_offset as u32,
-            _pad: 0,
+        let merge = MergeParams { n: n as u32, heads: heads as u32, splits: all_splits as u32, layer: s.layer as u32 };
+        let buffers = MergeBuffers {
+            part_o,
+            part_stats,
+            out: Bound::words(io.out, &[n, heads, d]),
+            entropy: Bound::words(io.entropy, &[s.layer + 1, heads, n]),
+            lse: Bound::words(io.lse, &[s.layer + 1, heads, n]),
         };
-        let buffers = [io.q, io.k_cache, io.mask, io.lse, probs];
-        let (gx, gy) = grid((s.start + row + 1).div_ceil(64) as u32);
-        self.launch(enc, Kernel::AttentionRow, 0, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
+        let (gx, gy) = grid((n * heads) as u32);
+        self.launch(enc, Kernel::AttentionMerge, 0, &merge, &buffers, (gx, gy, 1))
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::testutil::*;
     use super::{max_splits, split_plan, AttentionIo, AttentionShape};
 
@@ -215,7 +207,7 @@ mod tests {
     /// as the reference: the output, the entropies and every probability row ([head][row] → p over
     /// keys 0..=i). `q`: [regions, n, heads, d]; `k`: [regions, kv_heads, capacity, d].
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn reference(
+    pub(crate) fn reference(
         q: &[f32],
         k: &[f32],
         v: &[f32],
@@ -268,47 +260,80 @@ mod tests {
         (out, entropy, rows)
     }
 
-    #[test]
-    fn attention_matches_explicit_softmax_under_every_mask_and_region_split() {
-        let gpu = TestGpu::new();
-        let d = 64;
-        let (heads, kv_heads) = (4, 2);
-        const ALL: (u32, u32) = (0, u32::MAX);
-        // (queries, past tokens, per-head (window, sinks), key regions): full causal, windows
-        // narrower and wider than a tile, sinks, a chunk that starts deep into the cache, > 64
-        // queries; a decode step deep into the cache (many key splits); then two-region splits
-        // (STRING / Self-Extend / ReRoPE shape, StreamingLLM cache positions with sinks, and the
-        // overlapping STRING reference quirk).
-        type Case = (usize, usize, [(u32, u32); 4], Vec<(u32, u32)>);
-        let cases: Vec<Case> = vec![
+    const ALL: (u32, u32) = (0, u32::MAX);
+
+    /// (queries, past tokens, per-head (window, sinks), key regions).
+    pub(crate) type Case = (usize, usize, [(u32, u32); 4], Vec<(u32, u32)>);
+
+    /// Full causal, windows narrower and wider than a tile, sinks, a chunk that starts deep into
+    /// the cache, > 64 queries, odd query counts; a decode step deep into the cache (many key
+    /// splits) and one at position 0; then two-region splits (STRING / Self-Extend / ReRoPE
+    /// shape, StreamingLLM cache positions with sinks, and the overlapping STRING reference quirk).
+    pub(crate) fn cases() -> Vec<Case> {
+        vec![
             (9, 0, [(0, 0); 4], vec![ALL]),
             (70, 5, [(0, 0), (8, 0), (8, 4), (40, 1)], vec![ALL]),
             (3, 100, [(0, 0), (1, 0), (16, 2), (33, 40)], vec![ALL]),
             (130, 0, [(64, 4), (0, 0), (5, 0), (100, 0)], vec![ALL]),
             (1, 2000, [(0, 0), (300, 4), (7, 0), (0, 0)], vec![ALL]),
+            (1, 0, [(0, 0), (1, 1), (0, 0), (2, 0)], vec![ALL]),
             (100, 30, [(0, 0); 4], vec![(0, 40), (40, u32::MAX)]),
             (70, 0, [(20, 4), (20, 4), (0, 0), (3, 0)], vec![(0, 20), (20, u32::MAX)]),
             (1, 700, [(0, 0), (50, 2), (0, 0), (0, 0)], vec![(0, 33), (33, u32::MAX)]),
             (90, 10, [(0, 0), (0, 0), (64, 3), (0, 0)], vec![(0, 41), (40, u32::MAX)]),
-        ];
-        for (case, (n, start, head_masks, regions)) in cases.into_iter().enumerate() {
+        ]
+    }
+
+    /// One case run through [`Ops::attention`](super::Ops::attention) at layer 1 of 2 (the
+    /// kernels must index the mask and the entropy by layer), with its inputs, buffers and the
+    /// reference's output, entropies and rows.
+    pub(crate) struct Fixture {
+        pub shape: AttentionShape,
+        pub q: wgpu::Buffer,
+        pub k: wgpu::Buffer,
+        pub v: wgpu::Buffer,
+        pub mask: wgpu::Buffer,
+        pub out: wgpu::Buffer,
+        pub entropy: wgpu::Buffer,
+        pub lse: wgpu::Buffer,
+        pub part_o: wgpu::Buffer,
+        pub part_stats: wgpu::Buffer,
+        pub expected_out: Vec<f32>,
+        pub expected_entropy: Vec<f32>,
+        /// [head][row] → probabilities over keys 0..=start + row.
+        pub rows: Vec<Vec<Vec<f64>>>,
+    }
+
+    impl Fixture {
+        pub fn io(&self) -> AttentionIo<'_> {
+            AttentionIo {
+                q: &self.q,
+                k_cache: &self.k,
+                v_cache: &self.v,
+                mask: &self.mask,
+                out: &self.out,
+                entropy: &self.entropy,
+                lse: &self.lse,
+                part_o: &self.part_o,
+                part_stats: &self.part_stats,
+            }
+        }
+
+        pub fn run(gpu: &TestGpu, case: usize, (n, start, head_masks, regions): Case) -> Self {
+            let d = 64;
+            let (heads, kv_heads) = (4, 2);
             let capacity = start + n + 3;
             let seed = case as u64 * 10;
             let g = regions.len();
             let q = random(g * n * heads * d, seed, 1.0);
             let k = random(g * kv_heads * capacity * d, seed + 1, 1.0);
             let v = random(kv_heads * capacity * d, seed + 2, 1.0);
-            // Layer 1 of 2: the kernel must index the mask table by layer.
             let mut mask_words = vec![999u32, 999, 999, 999, 999, 999, 999, 999];
             for (w, s) in head_masks {
                 mask_words.extend([w, s]);
             }
             let scale = 1.0 / (d as f32).sqrt() * 3.0;
-            let (qb, kb, vb) = (gpu.buffer(&q), gpu.buffer(&k), gpu.buffer(&v));
-            let mb = gpu.buffer_u32(&mask_words);
-            let (ob, eb, lb) = (gpu.zeros(n * heads * d), gpu.zeros(2 * heads * n), gpu.zeros(2 * heads * n));
             let splits = max_splits(n, heads, g);
-            let (po, ps) = (gpu.zeros(splits * n * heads * d), gpu.zeros(splits * n * heads * 4));
             let shape = AttentionShape {
                 n,
                 start,
@@ -320,50 +345,74 @@ mod tests {
                 head_dim: d,
                 regions: regions.clone(),
             };
-            gpu.run(|ops, enc| {
-                let io = AttentionIo {
-                    q: &qb,
-                    k_cache: &kb,
-                    v_cache: &vb,
-                    mask: &mb,
-                    out: &ob,
-                    entropy: &eb,
-                    lse: &lb,
-                    part_o: &po,
-                    part_stats: &ps,
-                };
-                ops.attention(enc, &shape, &io)
-            });
-            let (out, entropy, rows) =
+            let (expected_out, expected_entropy, rows) =
                 reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, &head_masks, &regions, scale);
-            assert_close(&gpu.read(&ob), &out, 2e-5, &format!("case {case} output"));
-            assert_close(&gpu.read(&eb)[heads * n..], &entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
-            // Full attention rows of the first and last query of every head.
-            for (head, head_rows) in rows.iter().enumerate() {
-                for row in [0, n - 1] {
-                    // Written after `pad` untouched floats, as rows of a map are.
-                    let pad = 3;
-                    let probs = gpu.zeros(pad + start + row + 1);
-                    gpu.run(|ops, enc| {
-                        let io = AttentionIo {
-                            q: &qb,
-                            k_cache: &kb,
-                            v_cache: &vb,
-                            mask: &mb,
-                            out: &ob,
-                            entropy: &eb,
-                            lse: &lb,
-                            part_o: &po,
-                            part_stats: &ps,
-                        };
-                        ops.attention_row(enc, &shape, &io, head, row, &probs, pad)
-                    });
-                    let expected: Vec<f32> = head_rows[row].iter().map(|&p| p as f32).collect();
-                    let got = gpu.read(&probs);
-                    assert_eq!(&got[..pad], &[0.0; 3], "case {case}: the row wrote before its offset");
-                    assert_close(&got[pad..], &expected, 2e-5, &format!("case {case} row (head {head}, query {row})"));
-                }
-            }
+            let fixture = Self {
+                shape,
+                q: gpu.buffer(&q),
+                k: gpu.buffer(&k),
+                v: gpu.buffer(&v),
+                mask: gpu.buffer_u32(&mask_words),
+                out: gpu.zeros(n * heads * d),
+                entropy: gpu.zeros(2 * heads * n),
+                lse: gpu.zeros(2 * heads * n),
+                part_o: gpu.zeros(splits * n * heads * d),
+                part_stats: gpu.zeros(splits * n * heads * 4),
+                expected_out,
+                expected_entropy,
+                rows,
+            };
+            gpu.run(|ops, enc| ops.attention(enc, &fixture.shape, &fixture.io()));
+            fixture
+        }
+    }
+
+    #[test]
+    fn attention_matches_explicit_softmax_under_every_mask_and_region_split() {
+        let gpu = TestGpu::new();
+        for (case, c) in cases().into_iter().enumerate() {
+            let f = Fixture::run(&gpu, case, c);
+            let (n, heads) = (f.shape.n, f.shape.heads);
+            assert_close(&gpu.read(&f.out), &f.expected_out, 2e-5, &format!("case {case} output"));
+            let entropy = gpu.read(&f.entropy);
+            assert_close(&entropy[heads * n..], &f.expected_entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
+        }
+    }
+
+    /// Every buffer one too small, and shapes the kernels cannot index: each is an error before
+    /// anything is recorded.
+    #[test]
+    fn attention_refuses_short_buffers_and_bad_shapes() {
+        let gpu = TestGpu::new();
+        let f = Fixture::run(&gpu, 0, cases()[1].clone());
+        let small = gpu.zeros(1);
+        let io = f.io();
+        for (name, io) in [
+            ("'q'", super::AttentionIo { q: &small, ..f.io() }),
+            ("'k_cache'", super::AttentionIo { k_cache: &small, ..f.io() }),
+            ("'v_cache'", super::AttentionIo { v_cache: &small, ..f.io() }),
+            ("'mask'", super::AttentionIo { mask: &small, ..f.io() }),
+            ("'part_o'", super::AttentionIo { part_o: &small, ..f.io() }),
+            ("'part_stats'", super::AttentionIo { part_stats: &small, ..f.io() }),
+            ("'out'", super::AttentionIo { out: &small, ..f.io() }),
+            ("'entropy'", super::AttentionIo { entropy: &small, ..f.io() }),
+            ("'lse'", super::AttentionIo { lse: &small, ..f.io() }),
+        ] {
+            gpu.expect_error(|ops, enc| ops.attention(enc, &f.shape, &io), name);
+        }
+        let bad = |change: &dyn Fn(&mut AttentionShape)| {
+            let mut shape = AttentionShape { regions: f.shape.regions.clone(), ..f.shape };
+            change(&mut shape);
+            shape
+        };
+        for (what, shape) in [
+            ("cache", bad(&|s| s.capacity = s.start + s.n - 1)),
+            ("KV heads", bad(&|s| s.kv_heads = 3)),
+            ("KV heads", bad(&|s| s.kv_heads = 0)),
+            ("head_dim", bad(&|s| s.head_dim = 32)),
+            ("key region", bad(&|s| s.regions.clear())),
+        ] {
+            gpu.expect_error(|ops, enc| ops.attention(enc, &shape, &io), what);
         }
     }
 }

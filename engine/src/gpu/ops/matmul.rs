@@ -1,28 +1,28 @@
-//! Y[n, out] = X[n, in] · Wᵀ (+ R) straight from quantized weights: the tiled kernel for
-//! prefill, the matvec for a single token.
+//! Y[n, out] = X[n, in] · Wᵀ (+ R) straight from quantized weights: one launcher for the two
+//! linear kernels, which share their interface (`shaders/linear.wgsl`): the tiled
+//! `matmul.wgsl` for prefill and `matvec.wgsl` for a single token.
 
-use bytemuck::{Pod, Zeroable};
-
-use super::Ops;
+use super::{kernel_interface, require, Bound, Ops};
+use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
 use crate::gpu::weights::GpuWeight;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    in_dim: u32,
-    out_dim: u32,
-    add_residual: u32,
+kernel_interface! {
+    params LinearParams for [Matmul, Matvec] { n: u32, in_dim: u32, out_dim: u32, add_residual: u32 }
+    buffers LinearBuffers { x: Read, w: Read, y: ReadWrite, r: Read }
 }
 
 /// Output tile edge of `matmul.wgsl`.
 const TILE: u32 = 64;
 /// Output rows per workgroup of `matvec.wgsl`.
 const MATVEC_ROWS: u32 = 8;
+/// `in` must be whole quant blocks: `matmul.wgsl` steps through it 16 at a time and
+/// `matvec.wgsl` 4 at a time, with no tail.
+const IN_MULTIPLE: usize = 32;
 
 impl Ops<'_> {
-    /// `y = x · wᵀ`, or `y = residual + x · wᵀ`. `y` must not alias `x` or `residual`.
+    /// `y = x · wᵀ`, or `y = residual + x · wᵀ`, for a [out, in] weight `w`: x is indexed as
+    /// [n, in], y and the residual as [n, out]. `y` must not alias `x` or `residual`.
     pub fn matmul(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -31,23 +31,36 @@ impl Ops<'_> {
         y: &wgpu::Buffer,
         n: usize,
         residual: Option<&wgpu::Buffer>,
-    ) {
-        let params = Params {
+    ) -> Result<()> {
+        let (in_dim, out_dim) = (w.cols, w.rows);
+        let kernel = if n == 1 { Kernel::Matvec } else { Kernel::Matmul };
+        require(in_dim.is_multiple_of(IN_MULTIPLE), kernel, || {
+            format!("in = {in_dim} (a multiple of {IN_MULTIPLE} is needed)")
+        })?;
+        let params = LinearParams {
             n: n as u32,
-            in_dim: w.cols as u32,
-            out_dim: w.rows as u32,
+            in_dim: in_dim as u32,
+            out_dim: out_dim as u32,
             add_residual: residual.is_some() as u32,
         };
         // An unused residual binding still needs a buffer; `x` is never written here.
-        let r = residual.unwrap_or(x);
-        let buffers = [x, &w.buffer, y, r];
-        if n == 1 {
+        let r = match residual {
+            Some(r) => Bound::words(r, &[n, out_dim]),
+            None => Bound::bytes(x, 0),
+        };
+        let buffers = LinearBuffers {
+            x: Bound::words(x, &[n, in_dim]),
+            w: w.bound(kernel)?,
+            y: Bound::words(y, &[n, out_dim]),
+            r,
+        };
+        let groups = if n == 1 {
             let (gx, gy) = grid(params.out_dim.div_ceil(MATVEC_ROWS));
-            self.launch(enc, Kernel::Matvec, w.qtype, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
+            (gx, gy, 1)
         } else {
-            let groups = (params.out_dim.div_ceil(TILE), params.n.div_ceil(TILE), 1);
-            self.launch(enc, Kernel::Matmul, w.qtype, bytemuck::bytes_of(&params), &buffers, groups);
-        }
+            (params.out_dim.div_ceil(TILE), params.n.div_ceil(TILE), 1)
+        };
+        self.launch(enc, kernel, w.qtype, &params, &buffers, groups)
     }
 }
 
@@ -62,7 +75,7 @@ mod tests {
     fn matmul_matches_cpu_for_every_format_and_shape() {
         let gpu = TestGpu::new();
         let formats = [GgmlDType::F32, GgmlDType::F16, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0];
-        let shapes = [(1, 32, 1), (1, 96, 70), (3, 64, 5), (64, 32, 64), (70, 96, 130)];
+        let shapes = [(1, 32, 1), (1, 96, 70), (3, 64, 5), (64, 32, 64), (70, 96, 130), (2, 32, 3), (65, 64, 63)];
         for (f, dtype) in formats.into_iter().enumerate() {
             for (s, &(n, in_dim, out_dim)) in shapes.iter().enumerate() {
                 let seed = (f * 10 + s) as u64;
@@ -88,5 +101,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn matmul_refuses_short_buffers() {
+        let gpu = TestGpu::new();
+        let (w, _) = gpu.weight(GgmlDType::Q8_0, 8, 64, 1);
+        let (x, y, r) = (gpu.zeros(2 * 64), gpu.zeros(2 * 8), gpu.zeros(8));
+        let half_row = gpu.zeros(32);
+        gpu.expect_error(|ops, enc| ops.matmul(enc, &half_row, &w, &y, 1, None), "'x' buffer");
+        gpu.expect_error(|ops, enc| ops.matmul(enc, &x, &w, &y, 3, None), "'x' buffer");
+        gpu.expect_error(|ops, enc| ops.matmul(enc, &x, &w, &y, 2, Some(&r)), "'r' buffer");
+        let (short_w, _) = gpu.weight(GgmlDType::Q8_0, 8, 32, 1);
+        let short_w = crate::gpu::weights::GpuWeight { cols: 64, ..short_w };
+        gpu.expect_error(|ops, enc| ops.matmul(enc, &x, &short_w, &y, 1, None), "'w' buffer");
     }
 }

@@ -1,25 +1,26 @@
-//! Rotary embedding from a host-built cos/sin table, fused with the KV-cache write.
+//! Rotary embedding from a host-built cos/sin table, fused with the KV-cache write
+//! (`shaders/rope.wgsl`).
 
-use bytemuck::{Pod, Zeroable};
-
-use super::Ops;
+use super::{kernel_interface, require, Bound, Ops};
+use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    heads: u32,
-    kv_heads: u32,
-    head_dim: u32,
-    start: u32,
-    capacity: u32,
-    regions: u32,
-    precision: u32,
-    q_table: u32,
-    k_table: u32,
-    scale_at: u32,
-    flags: u32,
+kernel_interface! {
+    params RopeParams for [Rope] {
+        n: u32,
+        heads: u32,
+        kv_heads: u32,
+        head_dim: u32,
+        start: u32,
+        capacity: u32,
+        regions: u32,
+        number_format: u32,
+        q_table: u32,
+        k_table: u32,
+        scale_at: u32,
+        flags: u32,
+    }
+    buffers RopeBuffers { q: Read, k: Read, v: Read, tables: Read, q_out: ReadWrite, k_cache: ReadWrite, v_cache: ReadWrite }
 }
 
 /// Where this chunk's K and V go.
@@ -88,6 +89,12 @@ impl RopeTables {
 impl Ops<'_> {
     /// Rotates q ([n, heads, d]) into `q_out` once per region (scaled per query), and stores
     /// k rotated per region and plain v ([n, kv_heads, d]) at cache rows `start ..`.
+    ///
+    /// Indexed extents: q [n, heads, d], k and v [n, kv_heads, d] (v only with `write_v`),
+    /// q_out [regions, n, heads, d], the cache [regions, kv_heads, capacity, d] (V: one region,
+    /// only with `write_v`), and in `tables` (cos, sin) pairs up to the end of the query tables
+    /// (`q_table + regions·n·d/2`) and scales (`scale_at + n`) when there are query heads, and of
+    /// the key tables (`k_table + regions·n·d/2`). Needs `start + n <= capacity`.
     #[allow(clippy::too_many_arguments)]
     pub fn rope_and_cache(
         &self,
@@ -99,26 +106,52 @@ impl Ops<'_> {
         q_out: &wgpu::Buffer,
         slot: CacheSlot<'_>,
         shape: &RopeShape,
-    ) {
-        let flags = if shape.scale_queries { SCALE_QUERIES } else { 0 } | if shape.write_v { WRITE_V } else { 0 };
-        let params = Params {
-            n: shape.n as u32,
-            heads: shape.heads as u32,
-            kv_heads: shape.kv_heads as u32,
-            head_dim: shape.head_dim as u32,
+    ) -> Result<()> {
+        let s = shape;
+        let (n, d, kv_heads, regions) = (s.n, s.head_dim, s.kv_heads, s.regions);
+        require(kv_heads > 0 && d >= 2 && d.is_multiple_of(2), Kernel::Rope, || {
+            format!("{kv_heads} KV heads of size {d}")
+        })?;
+        require(slot.start + n <= slot.capacity, Kernel::Rope, || {
+            format!("cache rows {}..{} of {}", slot.start, slot.start + n, slot.capacity)
+        })?;
+        let flags = if s.scale_queries { SCALE_QUERIES } else { 0 } | if s.write_v { WRITE_V } else { 0 };
+        let params = RopeParams {
+            n: n as u32,
+            heads: s.heads as u32,
+            kv_heads: kv_heads as u32,
+            head_dim: d as u32,
             start: slot.start as u32,
             capacity: slot.capacity as u32,
-            regions: shape.regions as u32,
-            precision: shape.precision,
-            q_table: shape.q_table as u32,
-            k_table: shape.k_table as u32,
-            scale_at: shape.scale_at as u32,
+            regions: regions as u32,
+            number_format: s.precision,
+            q_table: s.q_table as u32,
+            k_table: s.k_table as u32,
+            scale_at: s.scale_at as u32,
             flags,
         };
-        let threads = shape.n * (shape.heads + shape.kv_heads) * shape.head_dim / 2;
+        let pairs = d / 2;
+        let mut table_pairs = s.k_table + regions * n * pairs;
+        if s.heads > 0 {
+            table_pairs = table_pairs.max(s.q_table + regions * n * pairs);
+            if s.scale_queries {
+                table_pairs = table_pairs.max(s.scale_at + n);
+            }
+        }
+        let v_rows = if s.write_v { n } else { 0 };
+        let v_cache_rows = if s.write_v { slot.capacity } else { 0 };
+        let buffers = RopeBuffers {
+            q: Bound::words(q, &[n, s.heads, d]),
+            k: Bound::words(k, &[n, kv_heads, d]),
+            v: Bound::words(v, &[v_rows, kv_heads, d]),
+            tables: Bound::words(tables, &[table_pairs, 2]),
+            q_out: Bound::words(q_out, &[regions, n, s.heads, d]),
+            k_cache: Bound::words(slot.k, &[regions, kv_heads, slot.capacity, d]),
+            v_cache: Bound::words(slot.v, &[kv_heads, v_cache_rows, d]),
+        };
+        let threads = n * (s.heads + kv_heads) * pairs;
         let (gx, gy) = grid(threads.div_ceil(64) as u32);
-        let buffers = [q, k, v, tables, q_out, slot.k, slot.v];
-        self.launch(enc, Kernel::Rope, 0, bytemuck::bytes_of(&params), &buffers, (gx, gy, 1));
+        self.launch(enc, Kernel::Rope, 0, &params, &buffers, (gx, gy, 1))
     }
 }
 

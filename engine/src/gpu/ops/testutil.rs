@@ -4,6 +4,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use super::Ops;
+use crate::error::Result;
 use crate::gpu::buffers;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Pipelines;
@@ -63,11 +64,25 @@ impl TestGpu {
         pollster::block_on(buffers::read_f32(&self.ctx, b, 0, b.size())).unwrap()
     }
 
-    pub fn run(&self, f: impl FnOnce(&Ops<'_>, &mut wgpu::CommandEncoder)) {
+    /// Records what `f` launches and submits it; panics on a launcher or device error.
+    pub fn run(&self, f: impl FnOnce(&Ops<'_>, &mut wgpu::CommandEncoder) -> Result<()>) {
         let ops = Ops { ctx: &self.ctx, pipes: &self.pipes, prof: None, binds: None };
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        f(&ops, &mut enc);
+        f(&ops, &mut enc).unwrap();
         self.ctx.queue.submit([enc.finish()]);
+        self.ctx.check().unwrap();
+    }
+
+    /// Asserts that the launcher `f` calls refuses, with a message containing `needle`, before
+    /// it records anything (nothing is submitted).
+    pub fn expect_error(&self, f: impl FnOnce(&Ops<'_>, &mut wgpu::CommandEncoder) -> Result<()>, needle: &str) {
+        let ops = Ops { ctx: &self.ctx, pipes: &self.pipes, prof: None, binds: None };
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        match f(&ops, &mut enc) {
+            Ok(()) => panic!("expected an error mentioning {needle:?}, the launch was accepted"),
+            Err(e) => assert!(e.to_string().contains(needle), "expected an error mentioning {needle:?}, got: {e}"),
+        }
+        drop(enc);
         self.ctx.check().unwrap();
     }
 

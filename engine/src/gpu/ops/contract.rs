@@ -1,0 +1,269 @@
+//! The Rust↔WGSL contract, checked without a GPU: every kernel, in every specialisation the
+//! engine builds (each weight format for the weight kernels, the attention head size), is
+//! assembled exactly as the engine does it, parsed and validated by naga (the front end wgpu
+//! uses), and its bindings compared with the launcher's [`KernelParams`]: binding 0 is a uniform
+//! `Params` struct with the Rust struct's size and, member by member, its name, offset, size and
+//! type; bindings 1.. are storage buffers named, ordered and accessed as the launcher's buffers
+//! struct declares; nothing else is bound, and the entry point uses every binding (pipelines
+//! are built with an automatic layout, which leaves out unused bindings).
+
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+use naga::{AddressSpace, Scalar, ScalarKind, StorageAccess, TypeInner};
+
+use super::attention::{AttentionParams, MergeParams};
+use super::attention_row::RowParams;
+use super::embed::EmbedParams;
+use super::matmul::LinearParams;
+use super::rmsnorm::RmsNormParams;
+use super::rope::RopeParams;
+use super::swiglu::SwiGluParams;
+use super::{Access, Field, KernelParams};
+use crate::gpu::kernels::{assemble, Kernel, ATTENTION_HEAD_DIM};
+use crate::gpu::weights::QTYPES;
+
+/// The Rust side of one kernel's interface.
+struct Contract {
+    name: &'static str,
+    kernels: &'static [Kernel],
+    size: usize,
+    fields: &'static [Field],
+    buffers: &'static [(&'static str, Access)],
+}
+
+impl Contract {
+    fn of<P: KernelParams>() -> Self {
+        Self {
+            name: std::any::type_name::<P>(),
+            kernels: P::KERNELS,
+            size: std::mem::size_of::<P>(),
+            fields: P::FIELDS,
+            buffers: P::BUFFERS,
+        }
+    }
+}
+
+/// The launcher interface of each kernel. The match is exhaustive, so a new kernel cannot be
+/// added without saying which interface it has.
+fn contract(kernel: Kernel) -> Contract {
+    match kernel {
+        Kernel::Matmul | Kernel::Matvec => Contract::of::<LinearParams>(),
+        Kernel::Embed => Contract::of::<EmbedParams>(),
+        Kernel::RmsNorm => Contract::of::<RmsNormParams>(),
+        Kernel::SwiGlu => Contract::of::<SwiGluParams>(),
+        Kernel::Rope => Contract::of::<RopeParams>(),
+        Kernel::Attention => Contract::of::<AttentionParams>(),
+        Kernel::AttentionMerge => Contract::of::<MergeParams>(),
+        Kernel::AttentionRow => Contract::of::<RowParams>(),
+    }
+}
+
+/// Every (QTYPE, head_dim) the engine builds `kernel` with: `Pipelines` is only ever created
+/// with the attention head size (`GpuModel::load` refuses others), and a weight kernel is
+/// specialised for each format `weights::gpu_layout` produces.
+fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize)> {
+    if kernel.reads_weights() {
+        QTYPES.iter().map(|&(_, id, _)| (Some(id), ATTENTION_HEAD_DIM)).collect()
+    } else {
+        vec![(None, ATTENTION_HEAD_DIM)]
+    }
+}
+
+/// What wgpu's validator allows a device with no optional shader features (the engine asks for
+/// none) and WebGPU's downlevel flags: `unpack2x16float` and friends, nothing more.
+fn capabilities() -> Capabilities {
+    Capabilities::SHADER_FLOAT16_IN_FLOAT32
+}
+
+fn wgsl_scalar(inner: &TypeInner) -> Option<&'static str> {
+    match inner {
+        TypeInner::Scalar(Scalar { kind: ScalarKind::Uint, width: 4 }) => Some("u32"),
+        TypeInner::Scalar(Scalar { kind: ScalarKind::Sint, width: 4 }) => Some("i32"),
+        TypeInner::Scalar(Scalar { kind: ScalarKind::Float, width: 4 }) => Some("f32"),
+        _ => None,
+    }
+}
+
+/// The module the engine builds for `kernel` with `qtype`, validated with its overrides
+/// resolved as the pipeline resolves them; every mismatch with the Rust side, as lines.
+fn check(kernel: Kernel, qtype: Option<u32>, head_dim: usize, c: &Contract) -> Vec<String> {
+    let what = format!("{kernel:?} (QTYPE {qtype:?}, head_dim {head_dim})");
+    let source = assemble(kernel, head_dim);
+    let module = match naga::front::wgsl::parse_str(&source) {
+        Ok(m) => m,
+        Err(e) => return vec![format!("{what}: WGSL does not parse:\n{}", e.emit_to_string(&source))],
+    };
+    let mut validator = Validator::new(ValidationFlags::all(), capabilities());
+    let info = match validator.validate(&module) {
+        Ok(info) => info,
+        Err(e) => return vec![format!("{what}: WGSL does not validate:\n{}", e.emit_to_string(&source))],
+    };
+    let mut constants = naga::back::PipelineConstants::default();
+    if let Some(q) = qtype {
+        constants.insert("QTYPE".to_string(), q as f64);
+    }
+    let (module, info) = match naga::back::pipeline_constants::process_overrides(
+        &module,
+        &info,
+        Some((naga::ShaderStage::Compute, "main")),
+        &constants,
+    ) {
+        Ok(processed) => processed,
+        Err(e) => return vec![format!("{what}: overrides do not resolve: {e}")],
+    };
+    if let Err(e) = Validator::new(ValidationFlags::all(), capabilities()).validate_resolved_overrides(&module) {
+        return vec![format!("{what}: the specialised module does not validate:\n{}", e.emit_to_string(&source))];
+    }
+
+    let what = format!("{what} vs {}", c.name);
+    let mut errors = Vec::new();
+    let gctx = module.to_ctx();
+    let entry = module.entry_points.iter().position(|ep| ep.name == "main" && ep.stage == naga::ShaderStage::Compute);
+    let Some(entry) = entry else {
+        return vec![format!("{what}: no compute entry point `main`")];
+    };
+    let uses = info.get_entry_point(entry);
+    let mut seen = vec![false; c.buffers.len() + 1];
+    for (handle, var) in module.global_variables.iter() {
+        let Some(rb) = &var.binding else { continue };
+        let name = var.name.as_deref().unwrap_or("?");
+        let at = format!("{what}: @group({}) @binding({}) `{name}`", rb.group, rb.binding);
+        if rb.group != 0 {
+            errors.push(format!("{at}: every binding is in group 0"));
+            continue;
+        }
+        let index = rb.binding as usize;
+        if index >= seen.len() {
+            errors.push(format!("{at}: the launcher binds only 0..={}", c.buffers.len()));
+            continue;
+        }
+        seen[index] = true;
+        if uses[handle].is_empty() {
+            errors.push(format!("{at}: unused by `main`, so the automatic pipeline layout leaves it out"));
+        }
+        let inner = &module.types[var.ty].inner;
+        if index == 0 {
+            if var.space != AddressSpace::Uniform {
+                errors.push(format!("{at}: binding 0 must be the uniform params, not {:?}", var.space));
+                continue;
+            }
+            let TypeInner::Struct { members, span } = inner else {
+                errors.push(format!("{at}: the uniform must be a struct"));
+                continue;
+            };
+            if *span as usize != c.size {
+                errors.push(format!("{at}: WGSL struct is {span} bytes, Rust's is {}", c.size));
+            }
+            if members.len() != c.fields.len() {
+                errors.push(format!("{at}: WGSL struct has {} members, Rust's has {}", members.len(), c.fields.len()));
+            }
+            for (m, f) in members.iter().zip(c.fields) {
+                let m_name = m.name.as_deref().unwrap_or("?");
+                let m_inner = &module.types[m.ty].inner;
+                let m_size = m_inner.size(gctx) as usize;
+                let m_type = wgsl_scalar(m_inner);
+                if m_name != f.name || m.offset as usize != f.offset || m_size != f.size || m_type != Some(f.wgsl) {
+                    errors.push(format!(
+                        "{at}: WGSL member `{m_name}: {}` at offset {} ({m_size} bytes) vs Rust `{}: {}` at offset {} ({} bytes)",
+                        m_type.unwrap_or("(not a 32-bit scalar)"),
+                        m.offset,
+                        f.name,
+                        f.wgsl,
+                        f.offset,
+                        f.size
+                    ));
+                }
+            }
+        } else {
+            let (expected_name, expected_access) = c.buffers[index - 1];
+            let access = match var.space {
+                AddressSpace::Storage { access } if access == StorageAccess::LOAD => Access::Read,
+                AddressSpace::Storage { access } if access == StorageAccess::LOAD | StorageAccess::STORE => {
+                    Access::ReadWrite
+                }
+                other => {
+                    errors.push(format!("{at}: bindings 1.. must be storage buffers, not {other:?}"));
+                    continue;
+                }
+            };
+            if name != expected_name || access != expected_access {
+                errors.push(format!(
+                    "{at} ({access:?}): the launcher passes `{expected_name}` ({expected_access:?}) here"
+                ));
+            }
+            if !matches!(inner, TypeInner::Array { .. }) {
+                errors.push(format!("{at}: expected a runtime-sized array"));
+            }
+        }
+    }
+    for (index, seen) in seen.iter().enumerate() {
+        if !seen {
+            errors.push(format!("{what}: the launcher binds {index}, the WGSL declares no @binding({index})"));
+        }
+    }
+    errors
+}
+
+#[test]
+fn every_kernel_matches_its_launcher_interface() {
+    let mut errors = Vec::new();
+    for &kernel in Kernel::ALL {
+        let c = contract(kernel);
+        assert!(c.kernels.contains(&kernel), "{kernel:?}: its interface {} does not list it", c.name);
+        for (qtype, head_dim) in specialisations(kernel) {
+            errors.extend(check(kernel, qtype, head_dim, &c));
+        }
+    }
+    assert!(errors.is_empty(), "{} mismatch(es):\n{}", errors.join("\n").lines().count(), errors.join("\n"));
+}
+
+/// The check itself: planted mismatches (two members swapped, a member resized, buffers in the
+/// wrong order, the wrong access, a missing buffer) are each reported.
+#[test]
+fn the_contract_check_reports_planted_mismatches() {
+    let rmsnorm = || contract(Kernel::RmsNorm);
+    assert!(check(Kernel::RmsNorm, None, ATTENTION_HEAD_DIM, &rmsnorm()).is_empty());
+    static SWAPPED: &[Field] = &[
+        Field { name: "n", offset: 0, size: 4, wgsl: "u32" },
+        Field { name: "eps", offset: 4, size: 4, wgsl: "f32" },
+        Field { name: "dim", offset: 8, size: 4, wgsl: "u32" },
+        Field { name: "_pad", offset: 12, size: 4, wgsl: "u32" },
+    ];
+    static WIDE: &[Field] = &[
+        Field { name: "n", offset: 0, size: 4, wgsl: "u32" },
+        Field { name: "dim", offset: 4, size: 4, wgsl: "u32" },
+        Field { name: "eps", offset: 8, size: 8, wgsl: "f32" },
+    ];
+    let planted = [
+        ("swapped members", Contract { fields: SWAPPED, ..rmsnorm() }),
+        ("a wider member", Contract { fields: WIDE, size: 16, ..rmsnorm() }),
+        ("a larger struct", Contract { size: 32, ..rmsnorm() }),
+        (
+            "buffers out of order",
+            Contract {
+                buffers: &[("weight", Access::Read), ("x", Access::Read), ("y", Access::ReadWrite)],
+                ..rmsnorm()
+            },
+        ),
+        (
+            "the wrong access",
+            Contract { buffers: &[("x", Access::Read), ("weight", Access::Read), ("y", Access::Read)], ..rmsnorm() },
+        ),
+        ("a missing buffer", Contract { buffers: &[("x", Access::Read), ("weight", Access::Read)], ..rmsnorm() }),
+        (
+            "an extra buffer",
+            Contract {
+                buffers: &[
+                    ("x", Access::Read),
+                    ("weight", Access::Read),
+                    ("y", Access::ReadWrite),
+                    ("z", Access::Read),
+                ],
+                ..rmsnorm()
+            },
+        ),
+    ];
+    for (what, c) in planted {
+        let errors = check(Kernel::RmsNorm, None, ATTENTION_HEAD_DIM, &c);
+        assert!(!errors.is_empty(), "{what} went unnoticed");
+    }
+}
