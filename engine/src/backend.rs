@@ -384,6 +384,44 @@ impl Session<'_> {
         }
     }
 
+    /// Cuts the session back to its first `n` tokens, as if only they had run: the KV cache,
+    /// the recorded entropy and any captured attention rows past `n` are dropped. Errors when
+    /// `n` exceeds [`Session::position`].
+    pub fn truncate(&mut self, n: usize) -> Result<()> {
+        if n > self.position() {
+            return Err(Error::InvalidInput(format!("cannot keep {n} tokens of {}", self.position())));
+        }
+        match &mut self.inner {
+            Inner::Cpu(s) => s.truncate(n)?,
+            Inner::Gpu(s) => s.truncate(n),
+        }
+        self.history.truncate(n);
+        if n == 0 {
+            self.reset();
+        }
+        Ok(())
+    }
+
+    /// Prefix reuse: keeps the longest prefix of the cached tokens that `tokens` starts with,
+    /// at most `limit` tokens, and only when the keys cached so far were rotated exactly as a
+    /// fresh pass over `total` tokens would rotate them (otherwise the session is emptied).
+    /// Returns how many tokens were kept: run `tokens[kept..]` next. A sweep's cells share
+    /// their haystack up to the earlier needle, so most of a cell's prefill is already cached.
+    pub fn reuse_prefix(&mut self, tokens: &[u32], total: usize, limit: usize) -> Result<usize> {
+        let same_rotation = self.key_regions.as_ref() == Some(&self.plan.regions(total));
+        let shared = if same_rotation {
+            self.history.iter().zip(tokens).take_while(|(a, b)| a == b).count().min(limit)
+        } else {
+            0
+        };
+        if shared == 0 {
+            self.reset();
+        } else {
+            self.truncate(shared)?;
+        }
+        Ok(shared)
+    }
+
     /// The first requested attention row ([`Session::capture_attention_row`]); its `probs` are
     /// set once its position has run.
     pub fn attention_row(&self) -> Option<AttentionRow> {

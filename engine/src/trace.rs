@@ -28,6 +28,19 @@ impl EntropyTrace {
         self.positions = 0;
     }
 
+    /// Keeps the first `n` positions (a session cut back to a shared prefix).
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.positions {
+            return;
+        }
+        let mut values = Vec::with_capacity(self.layers * self.heads * n);
+        for lh in 0..self.layers * self.heads {
+            values.extend_from_slice(&self.values[lh * self.positions..][..n]);
+        }
+        self.values = values;
+        self.positions = n;
+    }
+
     /// Appends a chunk of `n` positions laid out `[layer][head][n]`.
     pub fn append(&mut self, chunk: &[f32], n: usize) {
         debug_assert_eq!(chunk.len(), self.layers * self.heads * n);
@@ -101,6 +114,12 @@ impl AttentionMap {
     /// Floats the map holds once complete (a triangle of rows).
     pub fn floats(first: usize, count: usize) -> usize {
         count * (first + 1) + count * count.saturating_sub(1) / 2
+    }
+
+    /// Forgets the rows of queries at positions `n` and later (a session cut back to `n`
+    /// tokens takes them again when they rerun).
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.rows.truncate(n.saturating_sub(self.first));
     }
 
     /// Whether every requested row has run.

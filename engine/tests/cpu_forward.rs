@@ -204,3 +204,9 @@ fn attention_map_rows_cross_query_chunks() {
     session.forward_blocking(&ids[10..], &[]).unwrap();
     assert!(session.attention_map().unwrap().rows.is_empty());
 }
+
+#[test]
+fn prefix_reuse_matches_a_fresh_pass() {
+    let mut model = cpu(TinyLlama::default().to_gguf());
+    common::check_prefix_reuse(&mut model, 1e-4);
+}

@@ -450,3 +450,10 @@ fn sweep_result_hash_is_the_same_on_cpu_and_gpu() {
     assert_eq!(outcome_bytes(&on_cpu), outcome_bytes(&on_gpu));
     assert_eq!(on_cpu.result_hash, on_gpu.result_hash);
 }
+
+#[test]
+fn prefix_reuse_matches_a_fresh_pass() {
+    let file = ModelFile::from_bytes(tiny(2, 1, 9).to_gguf()).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
+    common::check_prefix_reuse(&mut gpu, 1e-4);
+}

@@ -167,6 +167,32 @@ impl<'m> CpuSession<'m> {
         }
     }
 
+    /// Keeps the first `n` cached positions (`n` ≤ the cached length; checked by the caller).
+    pub(crate) fn truncate(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            self.reset();
+            return Ok(());
+        }
+        for layer in self.cache.iter_mut().flatten() {
+            // keys and v are [kv_heads, len, d]; raw_k is [len, kv_heads, d].
+            for k in layer.keys.iter_mut() {
+                *k = k.narrow(1, 0, n)?.contiguous()?;
+            }
+            layer.v = layer.v.narrow(1, 0, n)?.contiguous()?;
+            if let Some(raw) = layer.raw_k.as_mut() {
+                *raw = raw.narrow(0, 0, n)?.contiguous()?;
+            }
+        }
+        self.len = n;
+        if let Some(t) = self.entropy.as_mut() {
+            t.truncate(n);
+        }
+        if let Some(m) = self.map.as_mut() {
+            m.truncate(n);
+        }
+        Ok(())
+    }
+
     pub(crate) fn record_entropy(&mut self) {
         let s = &self.model.spec;
         self.entropy = Some(EntropyTrace::new(s.block_count, s.head_count));

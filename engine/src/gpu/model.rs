@@ -273,6 +273,18 @@ impl GpuSession<'_> {
         }
     }
 
+    /// Keeps the first `n` cached positions (`n` ≤ the cached length; checked by the caller):
+    /// later positions are overwritten when they run again.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.len = n;
+        if let Some(t) = self.entropy.as_mut() {
+            t.truncate(n);
+        }
+        if let Some(m) = self.map.as_mut() {
+            m.truncate(n);
+        }
+    }
+
     /// Asks for the attention rows of `map` as their queries run (the attention-map view).
     /// Bounds are checked by the caller.
     pub(crate) fn capture_attention_map(&mut self, map: AttentionMap) {

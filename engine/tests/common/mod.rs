@@ -177,3 +177,58 @@ pub fn write_gguf(metadata: &[(String, Value)], tensors: &[(String, QTensor)]) -
     gguf_file::write(&mut cursor, &md, &ts).unwrap();
     cursor.into_inner()
 }
+
+/// Prefix reuse ([`ctxscope_engine::Session::reuse_prefix`]) on `engine`: after a first sequence,
+/// a second one sharing its first 35 tokens keeps them and gives, for the rest, the logits and
+/// entropy of a fresh pass (within `tol`); under dynamic NTK, whose rotation depends on the
+/// total length, nothing is kept. Also: a session cut back with `truncate` runs on as if only the
+/// kept tokens had run.
+pub fn check_prefix_reuse(engine: &mut ctxscope_engine::Engine, tol: f32) {
+    use ctxscope_engine::experiment::Experiment;
+    use ctxscope_engine::pattern::AttentionPattern;
+    use ctxscope_engine::rope::RopeMethod;
+    let vocab = engine.spec().vocab_size as u64;
+    let first: Vec<u32> = (0..60).map(|i| ((i * 37 + 11) % vocab) as u32).collect();
+    let mut second: Vec<u32> = first[..35].to_vec();
+    second.extend((0..20).map(|i| ((i * 91 + 5) % vocab) as u32));
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let cases = [
+        (Experiment::default(), 35),
+        (Experiment { attention: AttentionPattern::Window { window: 8 }, ..Experiment::default() }, 35),
+        (Experiment { rope: RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) }, ..Experiment::default() }, 0),
+    ];
+    for (experiment, expect_kept) in cases {
+        engine.set_experiment(&experiment).unwrap();
+        let rows: Vec<usize> = (0..second.len()).collect();
+        let mut fresh = engine.session(100).unwrap();
+        fresh.record_entropy();
+        let want = fresh.forward_blocking(&second, &rows).unwrap();
+        let want_entropy = fresh.entropy().unwrap().clone();
+        drop(fresh);
+
+        let mut session = engine.session(100).unwrap();
+        session.record_entropy();
+        session.forward_blocking(&first, &[]).unwrap();
+        let kept = session.reuse_prefix(&second, second.len(), second.len() - 1).unwrap();
+        let name = experiment.describe();
+        assert_eq!(kept, expect_kept, "{name}: tokens kept");
+        assert_eq!(session.position(), kept);
+        let rest: Vec<usize> = (0..second.len() - kept).collect();
+        let got = session.forward_blocking(&second[kept..], &rest).unwrap();
+        for (i, row) in got.iter().enumerate() {
+            let d = max_diff(row, &want[kept + i]);
+            assert!(d < tol, "{name}: position {}: max |Δlogit| {d}", kept + i);
+        }
+        let entropy = session.entropy().unwrap();
+        assert_eq!(entropy.positions, second.len(), "{name}: entropy positions");
+        let d = max_diff(&entropy.values, &want_entropy.values);
+        assert!(d < tol, "{name}: entropy differs by {d}");
+
+        // Cut back to 10 tokens and run on: the same as a fresh pass over those tokens.
+        session.truncate(10).unwrap();
+        let got = session.forward_blocking(&second[10..], &[second.len() - 11]).unwrap();
+        let d = max_diff(&got[0], want.last().unwrap());
+        assert!(d < tol, "{name}: after truncate: max |Δlogit| {d}");
+        assert!(session.truncate(500).is_err());
+    }
+}
