@@ -122,7 +122,7 @@ fn fold_tile(i: u32, in_range: bool, key0: u32, lo: u32, window: u32, sinks: u32
         if (sink_pass) {
             ok = ok && j < sinks && j < lo;
         } else {
-            ok = ok && j >= lo && (window == 0u || i - j < window || j < sinks);
+            ok = ok && j >= lo && mask_allows(i, j, window, sinks);
         }
         if (ok) {
             let s = score(jj);

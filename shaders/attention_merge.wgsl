@@ -2,8 +2,9 @@
 // with M = max m_s and w_s = e^(m_s - M): L = Σ w_s l_s, o = Σ w_s o_s / L,
 // T = Σ w_s (t_s + (m_s - M) l_s), entropy H = ln L - T / L, lse = M + ln L.
 // A split that saw no visible key has l_s = 0 and drops out.
-// One workgroup per (query, head): thread s reads split s, the weights are reduced in
-// workgroup memory, then thread c (< d/4) sums quad c over the splits.
+// One workgroup per (query, head): thread s reads split s, the weights are reduced across the
+// workgroup (the prelude's workgroup_max/workgroup_sum), then thread c (< d/4) sums quad c over
+// the splits.
 
 struct Params {
     n: u32,
@@ -22,36 +23,7 @@ struct Params {
 const QUADS: u32 = HEAD_DIM / 4u;
 const NEG_BIG: f32 = -3.0e38;
 
-var<workgroup> red: array<f32, 64>;     // reduction scratch
 var<workgroup> weight: array<f32, 64>;  // w_s (0 for empty splits)
-
-fn reduce_max(t: u32, v: f32) -> f32 {
-    red[t] = v;
-    workgroupBarrier();
-    for (var stride = 32u; stride > 0u; stride /= 2u) {
-        if (t < stride) {
-            red[t] = max(red[t], red[t + stride]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(t: u32, v: f32) -> f32 {
-    red[t] = v;
-    workgroupBarrier();
-    for (var stride = 32u; stride > 0u; stride /= 2u) {
-        if (t < stride) {
-            red[t] += red[t + stride];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -65,14 +37,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         st = part_stats[t * slots + slot];
     }
     let live = st.y > 0.0;
-    let big_m = reduce_max(t, select(NEG_BIG, st.x, live));
+    let big_m = workgroup_max(t, select(NEG_BIG, st.x, live), 64u);
     var w = 0.0;
     if (live) {
         w = exp(st.x - big_m);
     }
     weight[t] = w;
-    let big_l = reduce_sum(t, w * st.y);
-    let big_t = reduce_sum(t, select(0.0, w * (st.z + (st.x - big_m) * st.y), live));
+    let big_l = workgroup_sum(t, w * st.y, 64u);
+    let big_t = workgroup_sum(t, select(0.0, w * (st.z + (st.x - big_m) * st.y), live), 64u);
     let inv = 1.0 / big_l;
     if (t < QUADS) {
         var o = vec4<f32>(0.0);

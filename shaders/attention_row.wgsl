@@ -52,7 +52,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let mp = mask[p.layer * p.heads + p.head];
     let window = mp.x;
     let sinks = mp.y;
-    if (!(window == 0u || i - j < window || j < sinks)) {
+    if (!mask_allows(i, j, window, sinks)) {
         probs[p.out_offset + j] = 0.0;
         return;
     }

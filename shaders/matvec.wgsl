@@ -5,7 +5,6 @@
 // Params and bindings: linear.wgsl (shared with the other linear kernel).
 
 const ROWS_PER_GROUP: u32 = 8u;
-var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -18,16 +17,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
             sum += dot(load_w4(row, c, p.in_dim), x[c / 4u]);
         }
     }
-    partial[t] = sum;
-    workgroupBarrier();
-    for (var stride = 16u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial[t] += partial[t + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(t, sum, 32u);
     if (lane == 0u && row < p.out_dim) {
-        var v = partial[t];
+        var v = total;
         if (p.add_residual != 0u) {
             v += r[row];
         }

@@ -8,12 +8,8 @@
 //   Q4_1  5 words per block, GGUF's own layout: [d:f16 | m:f16], 16 bytes. x = q * d + m.
 //   Q8_0  9 words per block: [d:f16 | pad], 32 signed bytes (repacked from 34 bytes). x = q * d.
 // In both 4-bit formats byte i holds element i (low nibble) and element i + 16 (high nibble).
-
-const QTYPE_F32: u32 = 0u;
-const QTYPE_F16: u32 = 1u;
-const QTYPE_Q4_0: u32 = 2u;
-const QTYPE_Q4_1: u32 = 3u;
-const QTYPE_Q8_0: u32 = 8u;
+// The format ids QTYPE_<format> and block sizes BLOCK_WORDS_<format> are generated in front of
+// this file from the Rust table (`QTYPES` in engine/src/gpu/weights.rs), never written here.
 
 fn f16_low(word: u32) -> f32 {
     return unpack2x16float(word).x;
@@ -37,8 +33,9 @@ fn sbytes4(word: u32) -> vec4<f32> {
 
 fn words_per_block(qtype: u32) -> u32 {
     switch qtype {
-        case 2u, 3u: { return 5u; }
-        case 8u: { return 9u; }
+        case QTYPE_Q4_0: { return BLOCK_WORDS_Q4_0; }
+        case QTYPE_Q4_1: { return BLOCK_WORDS_Q4_1; }
+        case QTYPE_Q8_0: { return BLOCK_WORDS_Q8_0; }
         default: { return 0u; }
     }
 }
@@ -46,4 +43,48 @@ fn words_per_block(qtype: u32) -> u32 {
 // Word index of the header of the block holding element `col` of row `row` (`cols` per row).
 fn block_base(qtype: u32, row: u32, col: u32, cols: u32) -> u32 {
     return (row * (cols / 32u) + col / 32u) * words_per_block(qtype);
+}
+
+// Whether the query at absolute position i may see key j <= i under its head's mask
+// (docs/methods.md#attention-patterns): inside the window (0 = unlimited) or one of the first
+// `sinks` keys. The one definition for attention.wgsl and attention_row.wgsl.
+fn mask_allows(i: u32, j: u32, window: u32, sinks: u32) -> bool {
+    return window == 0u || i - j < window || j < sinks;
+}
+
+// Workgroup tree reductions. Threads are taken in segments of `width` (a power of two, at most
+// 256 and at most the workgroup size, which must be a multiple of it): thread t contributes v,
+// and every thread gets the total of its segment t / width. Call from uniform control flow, with
+// the same constant width in every thread. The scratch is declared here once; pipelines only
+// allocate it for kernels that reduce (an entry point gets the workgroup memory it uses).
+var<workgroup> reduce_scratch: array<f32, 256>;
+
+fn workgroup_sum(t: u32, v: f32, width: u32) -> f32 {
+    reduce_scratch[t] = v;
+    workgroupBarrier();
+    let lane = t % width;
+    for (var stride = width / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            reduce_scratch[t] += reduce_scratch[t + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = reduce_scratch[t - lane];
+    workgroupBarrier();
+    return total;
+}
+
+fn workgroup_max(t: u32, v: f32, width: u32) -> f32 {
+    reduce_scratch[t] = v;
+    workgroupBarrier();
+    let lane = t % width;
+    for (var stride = width / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            reduce_scratch[t] = max(reduce_scratch[t], reduce_scratch[t + stride]);
+        }
+        workgroupBarrier();
+    }
+    let total = reduce_scratch[t - lane];
+    workgroupBarrier();
+    return total;
 }

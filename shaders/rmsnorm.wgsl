@@ -12,8 +12,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let row = wg.y * nwg.x + wg.x;
@@ -26,15 +24,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         let v = x[base + c];
         sum += v * v;
     }
-    partial[t] = sum;
-    workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride /= 2u) {
-        if (t < stride) {
-            partial[t] += partial[t + stride];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
+    let inv = 1.0 / sqrt(workgroup_sum(t, sum, 256u) / f32(p.dim) + p.eps);
     for (var c = t; c < p.dim; c += 256u) {
         y[base + c] = x[base + c] * inv * weight[c];
     }

@@ -8,7 +8,7 @@
 //   tables: (cos, sin) pairs: [regions, n, d/2] for queries at q_table, the same for keys at
 //           k_table, and (scale, 0) per query at scale_at.
 //
-// Precision (docs/methods.md#rope-precision): with code 1 (bf16) or 2 (f16) the inputs and the rotated values are
+// Precision (docs/methods.md#rope-precision): with FORMAT_BF16 or FORMAT_F16 the inputs and the rotated values are
 // rounded to that format, round-to-nearest-even; the tables arrive already rounded. Re-rotating
 // cached keys (dynamic NTK, LongRoPE) runs this kernel with heads = 0 over pre-RoPE K.
 
@@ -20,7 +20,7 @@ struct Params {
     start: u32,
     capacity: u32,
     regions: u32,
-    number_format: u32, // 0 f32, 1 bf16, 2 f16 (RopePrecision::kernel_code)
+    number_format: u32, // f32, FORMAT_BF16 or FORMAT_F16 (RopePrecision::kernel_code)
     q_table: u32,
     k_table: u32,
     scale_at: u32,
@@ -36,8 +36,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> k_cache: array<vec2<f32>>;
 @group(0) @binding(7) var<storage, read_write> v_cache: array<vec2<f32>>;
 
-const SCALE_QUERIES: u32 = 1u;
-const WRITE_V: u32 = 2u;
+// SCALE_QUERIES, WRITE_V (flags) and FORMAT_BF16, FORMAT_F16 (number formats) are generated
+// from Rust (kernels.rs).
 
 fn round_bf16(x: f32) -> f32 {
     let u = bitcast<u32>(x);
@@ -50,8 +50,8 @@ fn round_f16(x: f32) -> f32 {
 
 fn to_format(x: vec2<f32>) -> vec2<f32> {
     switch p.number_format {
-        case 1u: { return vec2<f32>(round_bf16(x.x), round_bf16(x.y)); }
-        case 2u: { return vec2<f32>(round_f16(x.x), round_f16(x.y)); }
+        case FORMAT_BF16: { return vec2<f32>(round_bf16(x.x), round_bf16(x.y)); }
+        case FORMAT_F16: { return vec2<f32>(round_f16(x.x), round_f16(x.y)); }
         default: { return x; }
     }
 }

@@ -1,7 +1,7 @@
 //! WGSL sources and compiled pipelines. Each kernel is one file in `shaders/`; the loader puts
 //! the shared prelude (and, for kernels that read weights, `weights.wgsl`; for the two linear
-//! kernels, their shared interface `linear.wgsl`) in front, plus the
-//! generated constants the kernel declares it needs. Pipelines are cached by (kernel, QTYPE,
+//! kernels, their shared interface `linear.wgsl`) in front, preceded by the constants Rust
+//! owns ([`generated_constants`]), so no number is written on both sides. Pipelines are cached by (kernel, QTYPE,
 //! head_dim) and specialised through WGSL `override` constants.
 
 use std::cell::RefCell;
@@ -11,7 +11,10 @@ use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
+use super::ops::rope;
 use super::profiler::Profiler;
+use super::weights::QTYPES;
+use crate::rope::RopePrecision;
 
 const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 const WEIGHTS: &str = include_str!("../../../shaders/weights.wgsl");
@@ -67,15 +70,34 @@ pub(crate) fn key_tile(head_dim: usize) -> usize {
     (16384 / (2 * 4 * head_dim)).max(1)
 }
 
-/// Full WGSL text of a kernel.
-pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
-    let mut src = String::from(PRELUDE);
-    if matches!(kernel, Kernel::Attention | Kernel::AttentionMerge | Kernel::AttentionRow) {
-        src.push_str(&format!(
-            "\nconst HEAD_DIM: u32 = {head_dim}u;\nconst KEY_TILE: u32 = {}u;\n",
-            key_tile(head_dim)
-        ));
+/// The constants Rust owns and the WGSL uses by name, generated in front of the prelude: the
+/// weight formats (`QTYPE_<format>`, `BLOCK_WORDS_<format>`) for every kernel, the attention
+/// sizes for the attention kernels, and the RoPE number formats and flags for `rope.wgsl`.
+fn generated_constants(kernel: Kernel, head_dim: usize) -> String {
+    let mut consts: Vec<(String, u32)> = Vec::new();
+    for (name, id, block_words) in QTYPES {
+        consts.push((format!("QTYPE_{name}"), id));
+        consts.push((format!("BLOCK_WORDS_{name}"), block_words));
     }
+    if matches!(kernel, Kernel::Attention | Kernel::AttentionMerge | Kernel::AttentionRow) {
+        consts.push(("HEAD_DIM".into(), head_dim as u32));
+        consts.push(("KEY_TILE".into(), key_tile(head_dim) as u32));
+    }
+    if kernel == Kernel::Rope {
+        consts.push(("FORMAT_BF16".into(), RopePrecision::Bf16.kernel_code()));
+        consts.push(("FORMAT_F16".into(), RopePrecision::F16.kernel_code()));
+        consts.push(("SCALE_QUERIES".into(), rope::SCALE_QUERIES));
+        consts.push(("WRITE_V".into(), rope::WRITE_V));
+    }
+    consts.iter().map(|(name, value)| format!("const {name}: u32 = {value}u;\n")).collect()
+}
+
+/// Full WGSL text of a kernel: generated constants, the prelude, `weights.wgsl` and
+/// `linear.wgsl` where the kernel needs them, then the kernel's own file.
+pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
+    let mut src = generated_constants(kernel, head_dim);
+    src.push('\n');
+    src.push_str(PRELUDE);
     if kernel.reads_weights() {
         src.push('\n');
         src.push_str(WEIGHTS);

@@ -50,9 +50,9 @@ pub(crate) struct RopeShape {
     pub write_v: bool,
 }
 
-/// Flags of `rope.wgsl`.
-const SCALE_QUERIES: u32 = 1;
-const WRITE_V: u32 = 2;
+/// Flags of `rope.wgsl` (generated into it by `kernels::assemble`).
+pub(crate) const SCALE_QUERIES: u32 = 1;
+pub(crate) const WRITE_V: u32 = 2;
 
 /// The (cos, sin) table buffer `rope.wgsl` reads: query tables [regions, n, pairs], key tables
 /// [regions, n, pairs], then one (scale, 0) per query.
