@@ -283,6 +283,12 @@ impl BindCache {
         entries[slot].as_ref().map(|c| c.bind_group.clone())
     }
 
+    /// Drops the parameters staged since the last flush (the encoder was abandoned), so the next
+    /// forward pass starts again at slot 0.
+    pub fn discard(&self) {
+        self.params.borrow_mut().clear();
+    }
+
     /// Uploads the parameters staged since the last flush; call before submitting.
     pub fn flush(&self, ctx: &GpuContext) {
         let staged = std::mem::take(&mut *self.params.borrow_mut());

@@ -255,6 +255,26 @@ pub struct GpuSession<'m> {
     binds: BindCache,
 }
 
+/// What one chunk records besides the scratch: its position, the RoPE table offsets, the key
+/// regions' Δ ranges and the map rows to capture.
+struct Chunk {
+    start: usize,
+    n: usize,
+    tables: RopeTables,
+    /// One `[min, max)` Δ range per key region (u32::MAX = unbounded).
+    deltas: Vec<(u32, u32)>,
+    capture: Option<RowCapture>,
+}
+
+/// The attention-map rows whose queries run in this chunk, packed one after another into
+/// `probs`: query `positions[k]` of `head` at `layer` covers keys 0..=positions[k].
+struct RowCapture {
+    layer: usize,
+    head: usize,
+    positions: std::ops::Range<usize>,
+    probs: wgpu::Buffer,
+}
+
 struct LogitBuffers {
     rows: wgpu::Buffer,
     normed: wgpu::Buffer,
@@ -357,155 +377,222 @@ impl GpuSession<'_> {
 
     /// Runs one chunk of at most [`PREFILL_CHUNK`] tokens (one submission) at positions
     /// `len() ..`; returns logits for `rows` (indices into the chunk). Arguments are checked by
-    /// the caller.
+    /// the caller. The steps: [`Self::prepare_chunk`] (uploads), [`Self::record_layer`] per
+    /// layer and [`Self::record_logits`] into one encoder, the submission, [`Self::read_back`].
     pub(crate) async fn run_chunk(
         &mut self,
         tokens: &[u32],
         rows: &[usize],
         regions: &[Region],
     ) -> Result<Vec<Vec<f32>>> {
-        let m = self.model;
-        let s = &m.spec;
-        let ctx = &m.ctx;
         let n = tokens.len();
         let sc = self.take_scratch(n)?;
         let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
-        // The map rows whose queries run in this chunk, packed one after another into one buffer:
-        // (layer, head, absolute query positions, buffer).
-        let start = self.len;
-        let row_capture = match self.map.as_ref().map(|m| (m.layer, m.head, m.pending_in(start, n))) {
-            Some((layer, head, span)) if !span.is_empty() => {
-                let floats = AttentionMap::floats(span.start, span.len());
-                Some((layer, head, span, buffers::storage(ctx, "attention rows", floats as u64 * 4)?))
+        let chunk = self.prepare_chunk(tokens, regions, &sc)?;
+        let enc = match self.record_chunk(&sc, lb.as_ref(), rows, &chunk) {
+            Ok(enc) => enc,
+            Err(e) => {
+                // Nothing was submitted: drop the parameters staged for this chunk's dispatches.
+                self.binds.discard();
+                return Err(e);
+            }
+        };
+        let ctx = &self.model.ctx;
+        self.binds.flush(ctx);
+        ctx.queue.submit([enc.finish()]);
+        ctx.check()?;
+        self.len += n;
+        let out = self.read_back(&sc, lb.as_ref(), rows, chunk.capture.as_ref(), n).await;
+        self.scratch = Some((n, sc));
+        if let Some(lb) = lb {
+            self.logit_bufs = Some((rows.len(), lb));
+        }
+        out
+    }
+
+    /// Uploads the chunk's token ids and RoPE tables, and sets up the capture of the map rows
+    /// whose queries run in this chunk.
+    fn prepare_chunk(&self, tokens: &[u32], regions: &[Region], sc: &Scratch) -> Result<Chunk> {
+        let ctx = &self.model.ctx;
+        let (start, n) = (self.len, tokens.len());
+        let capture = match self.map.as_ref().map(|m| (m.layer, m.head, m.pending_in(start, n))) {
+            Some((layer, head, positions)) if !positions.is_empty() => {
+                let floats = AttentionMap::floats(positions.start, positions.len());
+                let probs = buffers::storage(ctx, "attention rows", floats as u64 * 4)?;
+                Some(RowCapture { layer, head, positions, probs })
             }
             _ => None,
         };
         ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(tokens));
         let plan = &self.plan;
-        let span = self.len..self.len + n;
+        let span = start..start + n;
         let q_tables: Vec<_> = regions.iter().map(|r| plan.query_tables(r, span.clone())).collect();
         let k_tables: Vec<_> = regions.iter().map(|r| plan.key_tables(r, span.clone())).collect();
         let tables = RopeTables::new(&q_tables, &k_tables, &plan.query_scales(span));
         ctx.queue.write_buffer(&sc.tables, 0, bytemuck::cast_slice(&tables.data));
-        let kv_bytes = (s.head_count_kv * s.head_dim * 4) as u64;
-        let region_deltas: Vec<(u32, u32)> = regions
+        let deltas = regions
             .iter()
             .map(|r| (r.deltas.min.min(u32::MAX as usize) as u32, r.deltas.max.min(u32::MAX as usize) as u32))
             .collect();
+        Ok(Chunk { start, n, tables, deltas, capture })
+    }
 
+    /// Records the whole chunk: the embedding, every layer, the logits, the profiler's resolve.
+    fn record_chunk(
+        &self,
+        sc: &Scratch,
+        lb: Option<&LogitBuffers>,
+        rows: &[usize],
+        chunk: &Chunk,
+    ) -> Result<wgpu::CommandEncoder> {
+        let m = self.model;
+        let ctx = &m.ctx;
         let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref(), binds: Some(&self.binds) };
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let d = s.embedding_length;
-        ops.embed(&mut enc, &sc.ids, &m.token_embd, &sc.x, n)?;
-        for (l, w) in m.layers.iter().enumerate() {
-            ops.rms_norm(&mut enc, &sc.x, &w.attn_norm, &sc.h, n, d, s.rms_norm_eps)?;
-            ops.matmul(&mut enc, &sc.h, &w.attn_q, &sc.q, n, None)?;
-            ops.matmul(&mut enc, &sc.h, &w.attn_k, &sc.k, n, None)?;
-            ops.matmul(&mut enc, &sc.h, &w.attn_v, &sc.v, n, None)?;
-            if let Some(raw) = self.raw_k.get(l) {
-                enc.copy_buffer_to_buffer(&sc.k, 0, raw, self.len as u64 * kv_bytes, n as u64 * kv_bytes);
-            }
-            let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: self.len, capacity: self.capacity };
-            let rope = RopeShape {
-                n,
-                heads: s.head_count,
-                kv_heads: s.head_count_kv,
-                head_dim: s.head_dim,
-                regions: regions.len(),
-                precision: plan.precision().kernel_code(),
-                q_table: tables.q_table,
-                k_table: tables.k_table,
-                scale_at: tables.scale_at,
-                scale_queries: plan.logit_scale().applies_to(l),
-                write_v: true,
-            };
-            ops.rope_and_cache(&mut enc, &sc.q, &sc.k, &sc.v, &sc.tables, &sc.q_rot, slot, &rope)?;
-            let shape = AttentionShape {
-                n,
-                start: self.len,
-                heads: s.head_count,
-                kv_heads: s.head_count_kv,
-                capacity: self.capacity,
-                layer: l,
-                scale: 1.0 / (s.head_dim as f32).sqrt(),
-                head_dim: s.head_dim,
-                regions: region_deltas.clone(),
-            };
-            let io = AttentionIo {
-                q: &sc.q_rot,
-                k_cache: &self.k_cache[l],
-                v_cache: &self.v_cache[l],
-                mask: &self.mask,
-                out: &sc.attn,
-                entropy: &sc.entropy,
-                lse: &sc.lse,
-                part_o: &sc.part_o,
-                part_stats: &sc.part_stats,
-            };
-            ops.attention(&mut enc, &shape, &io)?;
-            if let Some((layer, head, span, probs)) = &row_capture {
-                if *layer == l {
-                    let mut offset = 0;
-                    for position in span.clone() {
-                        ops.attention_row(&mut enc, &shape, &io, *head, position - start, probs, offset)?;
-                        offset += position + 1;
-                    }
-                }
-            }
-            ops.matmul(&mut enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x))?;
-            ops.rms_norm(&mut enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps)?;
-            ops.matmul(&mut enc, &sc.h, &w.ffn_gate, &sc.gate, n, None)?;
-            ops.matmul(&mut enc, &sc.h, &w.ffn_up, &sc.up, n, None)?;
-            ops.swiglu(&mut enc, &sc.gate, &sc.up, n * s.feed_forward_length)?;
-            ops.matmul(&mut enc, &sc.gate, &w.ffn_down, &sc.x, n, Some(&sc.x2))?;
+        ops.embed(&mut enc, &sc.ids, &m.token_embd, &sc.x, chunk.n)?;
+        for l in 0..m.layers.len() {
+            self.record_layer(&ops, &mut enc, l, sc, chunk)?;
         }
-        if let Some(lb) = &lb {
-            // Gather the requested rows, normalise, project onto the vocabulary.
-            let r = rows.len();
-            let row_bytes = (d * 4) as u64;
-            for (i, &row) in rows.iter().enumerate() {
-                enc.copy_buffer_to_buffer(&sc.x, row as u64 * row_bytes, &lb.rows, i as u64 * row_bytes, row_bytes);
-            }
-            ops.rms_norm(&mut enc, &lb.rows, &m.output_norm, &lb.normed, r, d, s.rms_norm_eps)?;
-            let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
-            ops.matmul(&mut enc, &lb.normed, out_w, &lb.logits, r, None)?;
+        if let Some(lb) = lb {
+            self.record_logits(&ops, &mut enc, sc, lb, rows)?;
         }
         if let Some(p) = &m.profiler {
             p.resolve(&mut enc);
         }
-        self.binds.flush(ctx);
-        ctx.queue.submit([enc.finish()]);
-        ctx.check()?;
-        self.len += n;
+        Ok(enc)
+    }
+
+    /// Records layer `l`: attention (norm, q/k/v, RoPE and the cache write, attention, any map
+    /// rows, the output projection with the residual), then the feed-forward block.
+    fn record_layer(
+        &self,
+        ops: &Ops<'_>,
+        enc: &mut wgpu::CommandEncoder,
+        l: usize,
+        sc: &Scratch,
+        chunk: &Chunk,
+    ) -> Result<()> {
+        let s = &self.model.spec;
+        let w = &self.model.layers[l];
+        let (n, d) = (chunk.n, s.embedding_length);
+        ops.rms_norm(enc, &sc.x, &w.attn_norm, &sc.h, n, d, s.rms_norm_eps)?;
+        ops.matmul(enc, &sc.h, &w.attn_q, &sc.q, n, None)?;
+        ops.matmul(enc, &sc.h, &w.attn_k, &sc.k, n, None)?;
+        ops.matmul(enc, &sc.h, &w.attn_v, &sc.v, n, None)?;
+        if let Some(raw) = self.raw_k.get(l) {
+            let kv_bytes = (s.head_count_kv * s.head_dim * 4) as u64;
+            enc.copy_buffer_to_buffer(&sc.k, 0, raw, chunk.start as u64 * kv_bytes, n as u64 * kv_bytes);
+        }
+        let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: chunk.start, capacity: self.capacity };
+        let rope = RopeShape {
+            n,
+            heads: s.head_count,
+            kv_heads: s.head_count_kv,
+            head_dim: s.head_dim,
+            regions: chunk.deltas.len(),
+            precision: self.plan.precision().kernel_code(),
+            q_table: chunk.tables.q_table,
+            k_table: chunk.tables.k_table,
+            scale_at: chunk.tables.scale_at,
+            scale_queries: self.plan.logit_scale().applies_to(l),
+            write_v: true,
+        };
+        ops.rope_and_cache(enc, &sc.q, &sc.k, &sc.v, &sc.tables, &sc.q_rot, slot, &rope)?;
+        let shape = AttentionShape {
+            n,
+            start: chunk.start,
+            heads: s.head_count,
+            kv_heads: s.head_count_kv,
+            capacity: self.capacity,
+            layer: l,
+            scale: 1.0 / (s.head_dim as f32).sqrt(),
+            head_dim: s.head_dim,
+            regions: chunk.deltas.clone(),
+        };
+        let io = AttentionIo {
+            q: &sc.q_rot,
+            k_cache: &self.k_cache[l],
+            v_cache: &self.v_cache[l],
+            mask: &self.mask,
+            out: &sc.attn,
+            entropy: &sc.entropy,
+            lse: &sc.lse,
+            part_o: &sc.part_o,
+            part_stats: &sc.part_stats,
+        };
+        ops.attention(enc, &shape, &io)?;
+        if let Some(c) = chunk.capture.as_ref().filter(|c| c.layer == l) {
+            let mut offset = 0;
+            for position in c.positions.clone() {
+                ops.attention_row(enc, &shape, &io, c.head, position - chunk.start, &c.probs, offset)?;
+                offset += position + 1;
+            }
+        }
+        ops.matmul(enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x))?;
+        ops.rms_norm(enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps)?;
+        ops.matmul(enc, &sc.h, &w.ffn_gate, &sc.gate, n, None)?;
+        ops.matmul(enc, &sc.h, &w.ffn_up, &sc.up, n, None)?;
+        ops.swiglu(enc, &sc.gate, &sc.up, n * s.feed_forward_length)?;
+        ops.matmul(enc, &sc.gate, &w.ffn_down, &sc.x, n, Some(&sc.x2))
+    }
+
+    /// Records the logits of `rows`: gathers those rows of the final hidden state, normalises
+    /// them and projects them onto the vocabulary.
+    fn record_logits(
+        &self,
+        ops: &Ops<'_>,
+        enc: &mut wgpu::CommandEncoder,
+        sc: &Scratch,
+        lb: &LogitBuffers,
+        rows: &[usize],
+    ) -> Result<()> {
+        let m = self.model;
+        let d = m.spec.embedding_length;
+        let row_bytes = (d * 4) as u64;
+        for (i, &row) in rows.iter().enumerate() {
+            enc.copy_buffer_to_buffer(&sc.x, row as u64 * row_bytes, &lb.rows, i as u64 * row_bytes, row_bytes);
+        }
+        ops.rms_norm(enc, &lb.rows, &m.output_norm, &lb.normed, rows.len(), d, m.spec.rms_norm_eps)?;
+        let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
+        ops.matmul(enc, &lb.normed, out_w, &lb.logits, rows.len(), None)
+    }
+
+    /// After the submission: the profile, the chunk's entropy, the captured map rows, and the
+    /// logits of `rows`.
+    async fn read_back(
+        &mut self,
+        sc: &Scratch,
+        lb: Option<&LogitBuffers>,
+        rows: &[usize],
+        capture: Option<&RowCapture>,
+        n: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let m = self.model;
+        let ctx = &m.ctx;
         if let Some(p) = &m.profiler {
             p.collect(ctx).await?;
         }
-
         if let Some(trace) = self.entropy.as_mut() {
             let values = read_f32(ctx, &sc.entropy, 0, sc.entropy.size()).await?;
             trace.append(&values, n);
         }
-        if let (Some((_, _, span, probs)), Some(map)) = (&row_capture, self.map.as_mut()) {
-            let flat = read_f32(ctx, probs, 0, probs.size()).await?;
+        if let (Some(c), Some(map)) = (capture, self.map.as_mut()) {
+            let flat = read_f32(ctx, &c.probs, 0, c.probs.size()).await?;
             let mut rest = flat.as_slice();
-            for position in span.clone() {
+            for position in c.positions.clone() {
                 let (row, tail) = rest.split_at(position + 1);
                 map.rows.push(row.to_vec());
                 rest = tail;
             }
         }
-        let out = match &lb {
-            None => Vec::new(),
+        match lb {
+            None => Ok(Vec::new()),
             Some(lb) => {
-                let flat = read_f32(ctx, &lb.logits, 0, (rows.len() * s.vocab_size * 4) as u64).await?;
-                flat.chunks(s.vocab_size).map(<[f32]>::to_vec).collect()
+                let vocab = m.spec.vocab_size;
+                let flat = read_f32(ctx, &lb.logits, 0, (rows.len() * vocab * 4) as u64).await?;
+                Ok(flat.chunks(vocab).map(<[f32]>::to_vec).collect())
             }
-        };
-        self.scratch = Some((n, sc));
-        if let Some(lb) = lb {
-            self.logit_bufs = Some((rows.len(), lb));
         }
-        Ok(out)
     }
 
     /// Rewrites every cached key from pre-RoPE K with `regions`' key tables.
