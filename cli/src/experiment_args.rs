@@ -2,7 +2,9 @@
 //! (the engine's serde [`Experiment`]) overridden by `--rope …`, `--window …` and friends.
 //!
 //! RoPE flags are merged into the method's JSON form and parsed by the engine's own serde type,
-//! so the CLI cannot drift from the config format: a flag is just a field name.
+//! so the CLI cannot drift from the config format: a flag is just a field name. Which flags a
+//! method takes and needs is the explicit table [`method_fields`], checked first so that messages
+//! name flags; a test holds the table to the engine's serde form.
 
 use std::path::PathBuf;
 
@@ -11,6 +13,36 @@ use ctxscope_engine::experiment::{Experiment, KeyCache};
 use ctxscope_engine::pattern::{AttentionPattern, MswaPreset, SinkPositions};
 use ctxscope_engine::rope::{RopeMethod, RopePrecision};
 use serde_json::{json, Map, Value};
+
+/// The JSON fields of a method's [`RopeMethod`] variant.
+struct MethodFields {
+    /// Every field it takes.
+    takes: &'static [&'static str],
+    /// The fields without a serde default.
+    needs: &'static [&'static str],
+}
+
+/// What each `--rope` method takes and needs (a test checks this against serde).
+fn method_fields(name: RopeName) -> MethodFields {
+    let f = |takes, needs| MethodFields { takes, needs };
+    match name {
+        RopeName::Model | RopeName::Default => f(&[], &[]),
+        RopeName::Linear | RopeName::Ntk => f(&["factor"], &["factor"]),
+        RopeName::Dynamic => f(&["factor", "original_ctx"], &["factor"]),
+        RopeName::Yarn => f(&["factor", "original_ctx", "beta_fast", "beta_slow", "attention_factor"], &["factor"]),
+        RopeName::Llama3 => f(&["factor", "low_freq_factor", "high_freq_factor", "original_ctx"], &["factor"]),
+        RopeName::Longrope => f(
+            &["short_factor", "long_factor", "factor", "original_ctx", "attention_factor"],
+            &["short_factor", "long_factor"],
+        ),
+        RopeName::Abf => f(&["base"], &["base"]),
+        RopeName::Eabf => f(&["base", "log_n_ctx", "exempt_layers"], &[]),
+        RopeName::String => f(&["shifted_offset", "local_window", "attention_factor", "reference_quirk"], &[]),
+        RopeName::SelfExtend => f(&["group_size", "neighbor_window", "log_n_ctx"], &[]),
+        RopeName::Rerope => f(&["window", "log_n", "log_n_ctx"], &[]),
+        RopeName::LeakyRerope => f(&["window", "factor", "log_n", "log_n_ctx"], &[]),
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum RopeName {
@@ -201,14 +233,11 @@ impl ExperimentArgs {
         Ok(e)
     }
 
-    /// (flag, JSON field, value) for every RoPE parameter flag given.
-    fn rope_fields(&self) -> Vec<(&'static str, &'static str, Value)> {
+    /// (flag, JSON field, value if given) for every RoPE parameter flag: the one place a flag
+    /// is tied to its field.
+    fn rope_fields(&self) -> Vec<(&'static str, &'static str, Option<Value>)> {
         let mut f = Vec::new();
-        let mut add = |flag, field, v: Option<Value>| {
-            if let Some(v) = v {
-                f.push((flag, field, v));
-            }
-        };
+        let mut add = |flag, field, v: Option<Value>| f.push((flag, field, v));
         add("--rope-factor", "factor", self.factor.map(|v| json!(v)));
         add("--rope-original-ctx", "original_ctx", self.original_ctx.map(|v| json!(v)));
         add("--rope-base", "base", self.base.map(|v| json!(v)));
@@ -233,41 +262,41 @@ impl ExperimentArgs {
 
     /// `base` with `--rope` (a fresh method) and the parameter flags merged in.
     fn rope_method(&self, base: &RopeMethod) -> Result<RopeMethod, String> {
-        let fields = self.rope_fields();
-        let mut obj: Map<String, Value> = match self.rope {
-            Some(name) if method_name(name) != base.name() => {
-                Map::from_iter([("method".to_string(), json!(method_name(name)))])
-            }
-            _ => match serde_json::to_value(base).map_err(|e| e.to_string())? {
-                Value::Object(m) => m,
-                _ => unreachable!("RopeMethod serialises to an object"),
-            },
-        };
-        if fields.is_empty() && self.rope.is_none() {
+        let flags = self.rope_fields();
+        let given: Vec<_> = flags.iter().filter_map(|(flag, field, v)| Some((*flag, *field, v.clone()?))).collect();
+        if given.is_empty() && self.rope.is_none() {
             return Ok(base.clone());
         }
-        let method = obj["method"].as_str().unwrap_or("model").to_string();
-        for (_, field, v) in &fields {
-            obj.insert(field.to_string(), v.clone());
+        let name = match self.rope {
+            Some(name) => name,
+            None => RopeName::value_variants()
+                .iter()
+                .copied()
+                .find(|&n| method_name(n) == base.name())
+                .ok_or_else(|| format!("the config's RoPE method {} has no --rope flags", base.name()))?,
+        };
+        let method = method_name(name);
+        let MethodFields { takes, needs } = method_fields(name);
+        let mut obj: Map<String, Value> = if method == base.name() {
+            match serde_json::to_value(base).map_err(|e| e.to_string())? {
+                Value::Object(m) => m,
+                _ => unreachable!("RopeMethod serialises to an object"),
+            }
+        } else {
+            Map::from_iter([("method".to_string(), json!(method))])
+        };
+        for (flag, field, v) in given {
+            if !takes.contains(&field) {
+                return Err(format!("{flag} does not apply to --rope {method}"));
+            }
+            obj.insert(field.to_string(), v);
         }
-        let parsed: RopeMethod = serde_json::from_value(Value::Object(obj)).map_err(|e| {
-            let msg = e.to_string();
-            let quoted = |prefix: &str| msg.strip_prefix(prefix).and_then(|m| m.split('`').next()).map(str::to_string);
-            if let Some(field) = quoted("unknown field `") {
-                // The config format refuses unknown fields; name the flag that set it.
-                if let Some((flag, _, _)) = fields.iter().find(|(_, f, _)| *f == field) {
-                    return format!("{flag} does not apply to --rope {method}");
-                }
-            }
-            match quoted("missing field `") {
-                Some(field) => match fields_flag(&field) {
-                    Some(flag) => format!("--rope {method} needs {flag}"),
-                    None => format!("--rope {method} needs `{field}` (set it with --config)"),
-                },
-                None => format!("--rope {method}: {msg}"),
-            }
-        })?;
-        Ok(parsed)
+        if let Some(field) = needs.iter().find(|f| obj.get(**f).is_none_or(Value::is_null)) {
+            let flag = flags.iter().find(|(_, f, _)| f == field).map_or("--config", |(flag, _, _)| flag);
+            return Err(format!("--rope {method} needs {flag}"));
+        }
+        // The checks above leave serde only type errors, which the typed flags rule out.
+        serde_json::from_value(Value::Object(obj)).map_err(|e| format!("--rope {method}: {e}"))
     }
 
     fn attention_pattern(&self) -> Result<Option<AttentionPattern>, String> {
@@ -300,15 +329,79 @@ impl ExperimentArgs {
     }
 }
 
-/// The flag that sets each field a method may require.
-const REQUIRED_FIELD_FLAGS: [(&str, &str); 5] = [
-    ("factor", "--rope-factor"),
-    ("base", "--rope-base"),
-    ("short_factor", "--longrope-short-factor"),
-    ("long_factor", "--longrope-long-factor"),
-    ("original_ctx", "--rope-original-ctx"),
-];
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
 
-fn fields_flag(field: &str) -> Option<&'static str> {
-    REQUIRED_FIELD_FLAGS.iter().find(|(f, _)| *f == field).map(|(_, flag)| *flag)
+    use super::*;
+
+    /// A value of the field's type (serde checks types, not ranges).
+    fn sample(field: &str) -> Value {
+        match field {
+            "short_factor" | "long_factor" => json!([1.0, 1.0]),
+            "log_n" | "reference_quirk" => json!(true),
+            "factor" | "base" | "low_freq_factor" | "high_freq_factor" | "beta_fast" | "beta_slow"
+            | "attention_factor" => json!(2.5),
+            _ => json!(8),
+        }
+    }
+
+    fn parse(method: &str, fields: &[&str]) -> Result<RopeMethod, serde_json::Error> {
+        let mut obj = Map::from_iter([("method".to_string(), json!(method))]);
+        obj.extend(fields.iter().map(|f| (f.to_string(), sample(f))));
+        serde_json::from_value(Value::Object(obj))
+    }
+
+    /// The table agrees with serde for every method and flag, so it cannot drift from the
+    /// engine's `RopeMethod`: a new required field fails the minimal parse, a new optional field
+    /// shows in the serialised form, a field dropped or renamed fails its row.
+    #[test]
+    fn method_table_matches_the_engine() {
+        let flags = ExperimentArgs::default().rope_fields();
+        for &name in RopeName::value_variants() {
+            let method = method_name(name);
+            assert_eq!(name.to_possible_value().unwrap().get_name(), method, "--rope spells the serde tag");
+            let MethodFields { takes, needs } = method_fields(name);
+            let minimal = parse(method, needs).unwrap_or_else(|e| panic!("{method} with {needs:?}: {e}"));
+            assert_eq!(minimal.name(), method);
+            for f in needs {
+                let rest: Vec<&str> = needs.iter().copied().filter(|n| n != f).collect();
+                assert!(parse(method, &rest).is_err(), "{method} parses without {f}");
+            }
+            for (flag, field, _) in &flags {
+                let mut fields = needs.to_vec();
+                fields.push(field);
+                // serde lets a unit variant (model, default) ignore other fields; the table is
+                // what refuses a flag there.
+                let accepted = parse(method, &fields).is_ok();
+                assert!(accepted == takes.contains(field) || (accepted && takes.is_empty()), "{method} with {flag}");
+            }
+            let form = serde_json::to_value(&minimal).unwrap();
+            let keys: BTreeSet<&str> = form.as_object().unwrap().keys().map(String::as_str).collect();
+            let table: BTreeSet<&str> = takes.iter().copied().chain(["method"]).collect();
+            assert_eq!(keys, table, "{method}: the engine's fields vs the table");
+            assert!(
+                takes.iter().all(|f| flags.iter().any(|(_, field, _)| field == f)),
+                "{method}: a field without a flag"
+            );
+        }
+    }
+
+    #[test]
+    fn flag_messages_name_the_flags() {
+        let message = |args: ExperimentArgs| args.experiment().unwrap_err();
+        let yarn = ExperimentArgs { rope: Some(RopeName::Yarn), ..Default::default() };
+        assert_eq!(message(yarn), "--rope yarn needs --rope-factor");
+        let ntk =
+            ExperimentArgs { rope: Some(RopeName::Ntk), factor: Some(2.0), base: Some(1e6), ..Default::default() };
+        assert_eq!(message(ntk), "--rope-base does not apply to --rope ntk");
+        let longrope =
+            ExperimentArgs { rope: Some(RopeName::Longrope), short_factor: Some(vec![1.0]), ..Default::default() };
+        assert_eq!(message(longrope), "--rope longrope needs --longrope-long-factor");
+        // Without --rope, flags apply to the config's method (here the default, `model`).
+        let bare = ExperimentArgs { factor: Some(2.0), ..Default::default() };
+        assert_eq!(message(bare), "--rope-factor does not apply to --rope model");
+        let linear = ExperimentArgs { rope: Some(RopeName::Linear), factor: Some(4.0), ..Default::default() };
+        assert_eq!(linear.experiment().unwrap().rope, RopeMethod::Linear { factor: 4.0 });
+    }
 }

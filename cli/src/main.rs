@@ -26,7 +26,7 @@ use serde_json::json;
 #[command(
     name = "ctxscope",
     version,
-    about = "Long-context playground engine: inspect, tokenize, generate, score, bench"
+    about = "Long-context playground engine: inspect, tokenize, generate, score, bench, sweep"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,120 +43,139 @@ struct ModelArg {
 #[derive(Subcommand)]
 enum Command {
     /// Print the model's metadata as JSON.
-    Info {
-        #[command(flatten)]
-        model: ModelArg,
-    },
+    Info(InfoArgs),
     /// Tokenize a text file (no special tokens added) and print {"ids": [...]}.
-    Tokenize {
-        #[command(flatten)]
-        model: ModelArg,
-        #[arg(long)]
-        text_file: PathBuf,
-    },
+    Tokenize(TokenizeArgs),
     /// Greedy continuation of a prompt, streamed to stdout.
-    Generate {
-        #[command(flatten)]
-        model: ModelArg,
-        #[arg(long)]
-        prompt: String,
-        #[arg(long, default_value_t = 32)]
-        max_tokens: usize,
-        /// cpu (the reference), gpu (the WGSL engine), or auto (the GPU when a hardware adapter
-        /// can run the model, else the CPU).
-        #[arg(long, default_value = "cpu")]
-        backend: BackendChoice,
-        #[command(flatten)]
-        experiment: ExperimentArgs,
-    },
+    Generate(GenerateArgs),
     /// Teacher-forced log-probabilities of a continuation after a prompt, as JSON.
-    Score {
-        #[command(flatten)]
-        model: ModelArg,
-        #[arg(long)]
-        prompt_file: PathBuf,
-        #[arg(long)]
-        continuation_file: PathBuf,
-        /// cpu, gpu or auto (see `generate --help`).
-        #[arg(long, default_value = "cpu")]
-        backend: BackendChoice,
-        /// Add per-layer and per-head attention entropy (nats, mean over positions).
-        #[arg(long)]
-        entropy: bool,
-        #[command(flatten)]
-        experiment: ExperimentArgs,
-        /// Add the full attention row of LAYER,HEAD,POSITION (probabilities over keys).
-        #[arg(long, value_delimiter = ',', value_name = "LAYER,HEAD,POSITION")]
-        attention_row: Option<Vec<usize>>,
-    },
+    Score(ScoreArgs),
     /// GPU throughput: prefill tokens/s per length, decode tokens/s, memory.
     Bench(bench::BenchArgs),
     /// The resolved RoPE tables of an experiment for a sequence of N tokens: per-pair inv_freq
     /// (k = 0..d/2−1), wavelengths, the cos/sin factor, every key region and the logit scale.
-    RopeTable {
-        #[command(flatten)]
-        model: ModelArg,
-        #[command(flatten)]
-        experiment: ExperimentArgs,
-        /// Sequence length to resolve for (dynamic methods depend on it; default: the model's
-        /// context length).
-        #[arg(long)]
-        seq_len: Option<usize>,
-        /// Print JSON (the default prints a table).
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run a probe sweep (tasks × lengths × depths × experiments × seeds) and write the results
-    /// JSON; progress on stderr. The partial file is saved every few seconds, so an interrupted
-    /// run resumes with --resume.
+    RopeTable(RopeTableArgs),
+    /// Run a probe sweep (tasks × lengths × depths × experiments × seeds), or one shard of it,
+    /// and write the results JSON; progress on stderr. The partial file is saved every few
+    /// seconds and on Ctrl-C, so an interrupted run resumes with --resume.
     Sweep(sweep::SweepArgs),
+    /// Join the results files of a sweep's shards (docs/sharding.md) into the document an
+    /// unsharded run writes.
+    Merge(sweep::MergeArgs),
     /// Print the accuracy-vs-length table and MECW estimates of a results file.
-    Mecw {
-        results: PathBuf,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Mecw(sweep::MecwArgs),
     /// Mean attention entropy (nats) of every layer and head over the last queries of one
     /// haystack text run at each length, with ln(i+1) of uniform attention for scale, as JSON.
-    EntropyScan {
-        #[command(flatten)]
-        model: ModelArg,
-        #[command(flatten)]
-        experiment: ExperimentArgs,
-        #[arg(long, default_value = "cpu")]
-        backend: BackendChoice,
-        /// Context lengths in tokens.
-        #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
-        lengths: Vec<usize>,
-        /// How many of each run's last queries are averaged.
-        #[arg(long, default_value_t = 64)]
-        tail: usize,
-        /// filler or noise (or --haystack-file for your own text).
-        #[arg(long, default_value = "filler")]
-        haystack: String,
-        #[arg(long)]
-        haystack_file: Option<PathBuf>,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
-    /// The AnchorAttention probe (docs/methods.md#rope-precision): |logit(m+Δ, m) − f64| per RoPE precision mode as the
-    /// absolute position m grows, with random N(0,1) q and k, as JSON.
-    PrecisionProbe {
-        #[command(flatten)]
-        model: ModelArg,
-        #[command(flatten)]
-        experiment: ExperimentArgs,
-        #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
-        deltas: Vec<usize>,
-        /// Absolute positions m (default 0 and 64, 128, …, 32768).
-        #[arg(long, value_delimiter = ',')]
-        starts: Option<Vec<usize>>,
-        #[arg(long, default_value_t = 256)]
-        samples: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    EntropyScan(EntropyScanArgs),
+    /// The AnchorAttention probe (docs/methods.md#rope-precision): |logit(m+Δ, m) − f64| per RoPE
+    /// precision mode as the absolute position m grows, with random N(0,1) q and k, as JSON.
+    PrecisionProbe(PrecisionProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct InfoArgs {
+    #[command(flatten)]
+    model: ModelArg,
+}
+
+#[derive(clap::Args)]
+struct TokenizeArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[arg(long)]
+    text_file: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[arg(long)]
+    prompt: String,
+    #[arg(long, default_value_t = 32)]
+    max_tokens: usize,
+    /// cpu (the reference), gpu (the WGSL engine), or auto (the GPU when a hardware adapter
+    /// can run the model, else the CPU).
+    #[arg(long, default_value = "cpu")]
+    backend: BackendChoice,
+    #[command(flatten)]
+    experiment: ExperimentArgs,
+}
+
+#[derive(clap::Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[arg(long)]
+    prompt_file: PathBuf,
+    #[arg(long)]
+    continuation_file: PathBuf,
+    /// cpu, gpu or auto (see `generate --help`).
+    #[arg(long, default_value = "cpu")]
+    backend: BackendChoice,
+    /// Add per-layer and per-head attention entropy (nats, mean over positions).
+    #[arg(long)]
+    entropy: bool,
+    #[command(flatten)]
+    experiment: ExperimentArgs,
+    /// Add the full attention row of LAYER,HEAD,POSITION (probabilities over keys).
+    #[arg(long, value_delimiter = ',', value_name = "LAYER,HEAD,POSITION")]
+    attention_row: Option<Vec<usize>>,
+}
+
+#[derive(clap::Args)]
+struct RopeTableArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    experiment: ExperimentArgs,
+    /// Sequence length to resolve for (dynamic methods depend on it; default: the model's
+    /// context length).
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Print JSON (the default prints a table).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct EntropyScanArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    experiment: ExperimentArgs,
+    #[arg(long, default_value = "cpu")]
+    backend: BackendChoice,
+    /// Context lengths in tokens.
+    #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
+    lengths: Vec<usize>,
+    /// How many of each run's last queries are averaged.
+    #[arg(long, default_value_t = 64)]
+    tail: usize,
+    /// filler or noise (or --haystack-file for your own text).
+    #[arg(long, default_value = "filler")]
+    haystack: String,
+    #[arg(long)]
+    haystack_file: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(clap::Args)]
+struct PrecisionProbeArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    experiment: ExperimentArgs,
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    deltas: Vec<usize>,
+    /// Absolute positions m (default 0 and 64, 128, …, 32768).
+    #[arg(long, value_delimiter = ',')]
+    starts: Option<Vec<usize>>,
+    #[arg(long, default_value_t = 256)]
+    samples: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// Rust ignores SIGPIPE, which turns a closed stdout (`ctxscope info | head -c 10`) into a
@@ -176,7 +195,27 @@ fn default_model() -> PathBuf {
     Path::new("public/models").join(DEFAULT_MODEL_FILE)
 }
 
-type CliResult = Result<(), String>;
+/// A one-line message for stderr and the exit status (1, or 130 for an interrupted sweep, as a
+/// shell reports a Ctrl-C, so scripts can tell "stopped, resumable" from "failed").
+#[derive(Debug)]
+struct CliError {
+    message: String,
+    code: u8,
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> Self {
+        Self { message, code: 1 }
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+type CliResult = Result<(), CliError>;
 
 fn err(e: ctxscope_engine::Error) -> String {
     e.to_string()
@@ -218,136 +257,148 @@ fn note_baseline(plan: &Plan) {
 
 fn run(cli: Cli) -> CliResult {
     match cli.command {
-        Command::Info { model } => {
-            let file = open_model(&model.model)?;
-            let mut value = serde_json::to_value(file.spec()).map_err(|e| e.to_string())?;
-            value["path"] = json!(model.model.display().to_string());
-            print_json(&value)
-        }
-        Command::Tokenize { model, text_file } => {
-            let file = open_model(&model.model)?;
-            let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let ids = tokenizer.encode(&read_text(&text_file)?).map_err(err)?;
-            print_json(&json!({ "ids": ids }))
-        }
-        Command::Generate { model, prompt, max_tokens, backend, experiment } => {
-            let experiment = experiment.experiment()?;
-            let file = open_model(&model.model)?;
-            let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let capacity = tokenizer.encode_prompt(&prompt).map_err(err)?.len() + max_tokens;
-            let engine = load_engine(&file, backend, &experiment)?;
-            note_baseline(engine.plan());
-            let mut session = engine.session(capacity).map_err(err)?;
-            let mut stdout = std::io::stdout();
-            let mut on_text = |piece: &str| {
-                // A closed pipe ends the process by SIGPIPE (see main); other write errors are
-                // not worth stopping a generation for.
-                let _ = write!(stdout, "{piece}").and_then(|_| stdout.flush());
-            };
-            block_on(generate_greedy(&mut session, &tokenizer, &prompt, max_tokens, &mut on_text)).map_err(err)?;
-            println!();
-            Ok(())
-        }
-        Command::Score { model, prompt_file, continuation_file, backend, entropy, experiment, attention_row } => {
-            let experiment = experiment.experiment()?;
-            let prompt = read_text(&prompt_file)?;
-            let continuation = read_text(&continuation_file)?;
-            let file = open_model(&model.model)?;
-            let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let total = tokenizer.encode_prompt(&prompt).map_err(err)?.len()
-                + tokenizer.encode(&continuation).map_err(err)?.len();
-            let engine = load_engine(&file, backend, &experiment)?;
-            // One forward pass over the whole sequence: dynamic methods see its full length.
-            let mut session = engine.session(total.max(1)).map_err(err)?;
-            if entropy {
-                session.record_entropy();
-            }
-            if let Some(r) = &attention_row {
-                if r.len() != 3 {
-                    return Err("--attention-row takes LAYER,HEAD,POSITION".into());
-                }
-                if r[2] >= total {
-                    return Err(format!("--attention-row position {} is beyond the {total} tokens scored", r[2]));
-                }
-                session.capture_attention_row(r[0], r[1], r[2]).map_err(err)?;
-            }
-            let out = block_on(score(&mut session, &tokenizer, &prompt, &continuation)).map_err(err)?;
-            let mut value = serde_json::to_value(&out).map_err(|e| e.to_string())?;
-            value["experiment"] = json!(experiment);
-            value["backend"] = json!(engine.backend().name());
-            if let Some(note) = engine.plan().baseline_note() {
-                value["rope_baseline"] = json!(note);
-            }
-            if let Some(trace) = session.entropy() {
-                value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": trace.mean_per_layer(), "per_head_mean": trace.mean_per_head() });
-            }
-            if let Some(row) = session.attention_row() {
-                // The key tokens travel with the row, so the page's Attention view can label them.
-                let ids: Vec<u32> = tokenizer
-                    .encode_prompt(&prompt)
-                    .map_err(err)?
-                    .into_iter()
-                    .chain(tokenizer.encode(&continuation).map_err(err)?)
-                    .collect();
-                let tokens: Vec<String> = ids.iter().take(row.position + 1).map(|&id| tokenizer.piece(id)).collect();
-                value["attention_row"] = json!({ "layer": row.layer, "head": row.head, "position": row.position, "probs": row.probs, "tokens": tokens });
-            }
-            print_json(&value)
-        }
+        Command::Info(args) => info(args),
+        Command::Tokenize(args) => tokenize(args),
+        Command::Generate(args) => generate(args),
+        Command::Score(args) => score_command(args),
         Command::Bench(args) => bench::run(args),
+        Command::RopeTable(args) => rope_table(args),
         Command::Sweep(args) => sweep::run(args),
-        Command::Mecw { results, json } => sweep::mecw(&results, json),
-        Command::RopeTable { model, experiment, seq_len, json } => {
-            let experiment = experiment.experiment()?;
-            let file = open_model(&model.model)?;
-            let plan = Plan::new(&experiment, file.spec()).map_err(err)?;
-            let seq_len = seq_len.unwrap_or(file.spec().context_length).max(1);
-            let table = RopeTable::new(&plan, seq_len);
-            if json {
-                print_json(&serde_json::to_value(&table).map_err(|e| e.to_string())?)
-            } else {
-                print_rope_table(&table);
-                Ok(())
-            }
-        }
-        Command::EntropyScan { model, experiment, backend, lengths, tail, haystack, haystack_file, seed } => {
-            let experiment = experiment.experiment()?;
-            let haystack = match (haystack.as_str(), haystack_file) {
-                (_, Some(path)) => Haystack::Text { text: read_text(&path)? },
-                ("filler", None) => Haystack::Filler,
-                ("noise", None) => Haystack::Noise,
-                (other, None) => return Err(format!("--haystack {other}: use filler, noise or --haystack-file")),
-            };
-            let file = open_model(&model.model)?;
-            let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
-            let engine = load_engine(&file, backend, &experiment)?;
-            let config = EntropyScanConfig { haystack, lengths, tail, seed };
-            let t0 = std::time::Instant::now();
-            let clock = move || t0.elapsed().as_secs_f64();
-            let points =
-                block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &clock, &mut |p| {
-                    eprintln!("entropy-scan: {} tokens in {:.1} s", p.length, p.seconds);
-                }))
-                .map_err(err)?;
-            print_json(
-                &json!({ "experiment": experiment, "backend": engine.backend().name(), "config": config, "points": points }),
-            )
-        }
-        Command::PrecisionProbe { model, experiment, deltas, starts, samples, seed } => {
-            let experiment = experiment.experiment()?;
-            let file = open_model(&model.model)?;
-            let plan = Plan::new(&experiment, file.spec()).map_err(err)?;
-            let starts = starts.unwrap_or_else(|| ProbeConfig::default().starts);
-            if deltas.is_empty() || starts.is_empty() || samples == 0 {
-                return Err("--deltas, --starts and --samples must be non-empty".into());
-            }
-            let seq_len = starts.iter().max().unwrap_or(&0) + deltas.iter().max().unwrap_or(&0) + 1;
-            let freqs = plan.regions(seq_len).remove(0).freqs;
-            let config = ProbeConfig { deltas, starts, samples, seed, modes: RopePrecision::ALL.to_vec() };
-            let result = deviation_probe(&freqs, &config);
-            print_json(&json!({ "experiment": experiment, "probe": result }))
-        }
+        Command::Merge(args) => sweep::merge(args),
+        Command::Mecw(args) => sweep::mecw(args),
+        Command::EntropyScan(args) => entropy_scan_command(args),
+        Command::PrecisionProbe(args) => precision_probe(args),
     }
+}
+
+fn info(args: InfoArgs) -> CliResult {
+    let file = open_model(&args.model.model)?;
+    let mut value = serde_json::to_value(file.spec()).map_err(|e| e.to_string())?;
+    value["path"] = json!(args.model.model.display().to_string());
+    print_json(&value)
+}
+
+fn tokenize(args: TokenizeArgs) -> CliResult {
+    let file = open_model(&args.model.model)?;
+    let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
+    let ids = tokenizer.encode(&read_text(&args.text_file)?).map_err(err)?;
+    print_json(&json!({ "ids": ids }))
+}
+
+fn generate(args: GenerateArgs) -> CliResult {
+    let experiment = args.experiment.experiment()?;
+    let file = open_model(&args.model.model)?;
+    let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
+    let capacity = tokenizer.encode_prompt(&args.prompt).map_err(err)?.len() + args.max_tokens;
+    let engine = load_engine(&file, args.backend, &experiment)?;
+    note_baseline(engine.plan());
+    let mut session = engine.session(capacity).map_err(err)?;
+    let mut stdout = std::io::stdout();
+    let mut on_text = |piece: &str| {
+        // A closed pipe ends the process by SIGPIPE (see main); other write errors are not
+        // worth stopping a generation for.
+        let _ = write!(stdout, "{piece}").and_then(|_| stdout.flush());
+    };
+    block_on(generate_greedy(&mut session, &tokenizer, &args.prompt, args.max_tokens, &mut on_text)).map_err(err)?;
+    println!();
+    Ok(())
+}
+
+fn score_command(args: ScoreArgs) -> CliResult {
+    let experiment = args.experiment.experiment()?;
+    let prompt = read_text(&args.prompt_file)?;
+    let continuation = read_text(&args.continuation_file)?;
+    let file = open_model(&args.model.model)?;
+    let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
+    let prompt_ids = tokenizer.encode_prompt(&prompt).map_err(err)?;
+    let continuation_ids = tokenizer.encode(&continuation).map_err(err)?;
+    let total = prompt_ids.len() + continuation_ids.len();
+    let engine = load_engine(&file, args.backend, &experiment)?;
+    // One forward pass over the whole sequence: dynamic methods see its full length.
+    let mut session = engine.session(total.max(1)).map_err(err)?;
+    if args.entropy {
+        session.record_entropy();
+    }
+    if let Some(r) = &args.attention_row {
+        if r.len() != 3 {
+            return Err("--attention-row takes LAYER,HEAD,POSITION".into());
+        }
+        if r[2] >= total {
+            return Err(format!("--attention-row position {} is beyond the {total} tokens scored", r[2]).into());
+        }
+        session.capture_attention_row(r[0], r[1], r[2]).map_err(err)?;
+    }
+    let out = block_on(score(&mut session, &tokenizer, &prompt, &continuation)).map_err(err)?;
+    let mut value = serde_json::to_value(&out).map_err(|e| e.to_string())?;
+    value["experiment"] = json!(experiment);
+    value["backend"] = json!(engine.backend().name());
+    if let Some(note) = engine.plan().baseline_note() {
+        value["rope_baseline"] = json!(note);
+    }
+    if let Some(trace) = session.entropy() {
+        value["entropy"] = json!({ "unit": "nats", "positions": trace.positions, "per_layer_mean": trace.mean_per_layer(), "per_head_mean": trace.mean_per_head() });
+    }
+    if let Some(row) = session.attention_row() {
+        // The key tokens travel with the row, so the page's Attention view can label them.
+        let tokens: Vec<String> =
+            prompt_ids.iter().chain(&continuation_ids).take(row.position + 1).map(|&id| tokenizer.piece(id)).collect();
+        value["attention_row"] = json!({ "layer": row.layer, "head": row.head, "position": row.position, "probs": row.probs, "tokens": tokens });
+    }
+    print_json(&value)
+}
+
+fn rope_table(args: RopeTableArgs) -> CliResult {
+    let experiment = args.experiment.experiment()?;
+    let file = open_model(&args.model.model)?;
+    let plan = Plan::new(&experiment, file.spec()).map_err(err)?;
+    let seq_len = args.seq_len.unwrap_or(file.spec().context_length).max(1);
+    let table = RopeTable::new(&plan, seq_len);
+    if args.json {
+        print_json(&serde_json::to_value(&table).map_err(|e| e.to_string())?)
+    } else {
+        print_rope_table(&table);
+        Ok(())
+    }
+}
+
+fn entropy_scan_command(args: EntropyScanArgs) -> CliResult {
+    let experiment = args.experiment.experiment()?;
+    let haystack = match (args.haystack.as_str(), args.haystack_file) {
+        (_, Some(path)) => Haystack::Text { text: read_text(&path)? },
+        ("filler", None) => Haystack::Filler,
+        ("noise", None) => Haystack::Noise,
+        (other, None) => return Err(format!("--haystack {other}: use filler, noise or --haystack-file").into()),
+    };
+    let file = open_model(&args.model.model)?;
+    let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
+    let engine = load_engine(&file, args.backend, &experiment)?;
+    let config = EntropyScanConfig { haystack, lengths: args.lengths, tail: args.tail, seed: args.seed };
+    let t0 = std::time::Instant::now();
+    let clock = move || t0.elapsed().as_secs_f64();
+    let points = block_on(entropy_scan(&engine, &tokenizer, &config, &Interrupt::default(), &clock, &mut |p| {
+        eprintln!("entropy-scan: {} tokens in {:.1} s", p.length, p.seconds);
+    }))
+    .map_err(err)?;
+    print_json(
+        &json!({ "experiment": experiment, "backend": engine.backend().name(), "config": config, "points": points }),
+    )
+}
+
+fn precision_probe(args: PrecisionProbeArgs) -> CliResult {
+    let experiment = args.experiment.experiment()?;
+    let file = open_model(&args.model.model)?;
+    let plan = Plan::new(&experiment, file.spec()).map_err(err)?;
+    let starts = args.starts.unwrap_or_else(|| ProbeConfig::default().starts);
+    let deltas = args.deltas;
+    if deltas.is_empty() || starts.is_empty() || args.samples == 0 {
+        return Err("--deltas, --starts and --samples must be non-empty".into());
+    }
+    let seq_len = starts.iter().max().unwrap_or(&0) + deltas.iter().max().unwrap_or(&0) + 1;
+    let freqs = plan.regions(seq_len).remove(0).freqs;
+    let config =
+        ProbeConfig { deltas, starts, samples: args.samples, seed: args.seed, modes: RopePrecision::ALL.to_vec() };
+    let result = deviation_probe(&freqs, &config);
+    print_json(&json!({ "experiment": experiment, "probe": result }))
 }
 
 fn print_rope_table(t: &RopeTable) {
@@ -388,9 +439,9 @@ fn main() -> ExitCode {
     restore_sigpipe();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("ctxscope: {msg}");
-            ExitCode::FAILURE
+        Err(e) => {
+            eprintln!("ctxscope: {}", e.message);
+            ExitCode::from(e.code)
         }
     }
 }

@@ -1,21 +1,29 @@
-//! `ctxscope sweep` and `ctxscope mecw`.
+//! `ctxscope sweep`, `ctxscope merge` and `ctxscope mecw`.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ctxscope_engine::backend::{block_on, BackendChoice, Interrupt};
 use ctxscope_engine::experiment::{Experiment, Plan};
-use ctxscope_engine::probes::sweep::{run_sweep, sha256_hex, ModelIdentity, SweepConfig, SweepResults};
+use ctxscope_engine::probes::merge::{describe, merge as merge_results};
+use ctxscope_engine::probes::sweep::{
+    run_sweep_shard, sha256_hex, ModelIdentity, Progress, Shard, SweepConfig, SweepResults,
+};
 use ctxscope_engine::rope::RopeMethod;
 use ctxscope_engine::share::{SharedModel, SharedResult, SharedState, LINK_COMFORT_CHARS};
 use ctxscope_engine::TextTokenizer;
+use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{err, load_engine, open_model, read_text, CliResult, ModelArg};
+use super::{err, load_engine, open_model, read_text, CliError, CliResult, ModelArg};
 
 /// Seconds between saves of the partial results.
 const SAVE_EVERY_S: f64 = 5.0;
+/// Seconds between progress lines when stderr is not a terminal (a log file, a batch job).
+const LOG_EVERY_S: f64 = 30.0;
 
 #[derive(clap::Args)]
 pub struct SweepArgs {
@@ -41,9 +49,35 @@ pub struct SweepArgs {
     /// cpu, gpu or auto (see `generate --help`).
     #[arg(long, default_value = "gpu")]
     backend: BackendChoice,
-    /// Continue from the cells already in --out (same config and model).
+    /// Continue from the cells already in --out (same config, model and shard).
     #[arg(long)]
     resume: bool,
+    /// Run only shard INDEX of COUNT: the cells whose position in the grid is INDEX modulo
+    /// COUNT (0-based). Join the shards' files with `ctxscope merge` (docs/sharding.md).
+    #[arg(long, value_name = "INDEX/COUNT")]
+    shard: Option<Shard>,
+}
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// Results files of the shards, in any order.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Merged results file to write.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Write the merge even if cells are missing (`complete: false`); `ctxscope sweep --resume`
+    /// on the merged file runs the missing cells.
+    #[arg(long)]
+    allow_partial: bool,
+}
+
+#[derive(clap::Args)]
+pub struct MecwArgs {
+    results: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Writes `results` to `path` atomically (temp file, then rename), so an interrupted run never
@@ -53,6 +87,75 @@ fn save(path: &Path, results: &SweepResults) -> Result<(), String> {
     let tmp = path.with_extension("json.partial");
     std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn read_results(path: &Path) -> Result<SweepResults, String> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| format!("{}: not a results file: {e}", path.display()))
+}
+
+/// A cancel flag raised by Ctrl-C, SIGTERM or SIGHUP (a batch system's time limit or
+/// preemption sends SIGTERM): the sweep stops at its next checkpoint and saves what it has. A
+/// second signal quits at once, keeping the last periodic save.
+fn cancel_on_signals() -> Result<Arc<AtomicBool>, String> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\nctxscope: stopping after the current step and saving (signal again to quit at once)");
+    })
+    .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    Ok(cancel)
+}
+
+/// Progress on stderr: a live bar on a terminal; elsewhere a plain line per cell at most every
+/// [`LOG_EVERY_S`], so logs stay readable and small.
+struct ProgressReport {
+    bar: Option<ProgressBar>,
+    last_line: f64,
+}
+
+impl ProgressReport {
+    fn new(done: usize, total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64).with_position(done as u64);
+            let style = ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+                .expect("a valid template")
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_secs(1));
+            bar
+        });
+        Self { bar, last_line: f64::NEG_INFINITY }
+    }
+
+    fn cell(&mut self, p: &Progress) {
+        let k = &p.cell;
+        let mark = if p.correct { "✓" } else { "✗" };
+        let cell = format!("{} {} L={} depth={:.2} seed={} {mark}", k.experiment, k.task, k.length, k.depth, k.seed);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(p.done as u64);
+                // The engine's ETA counts only the cells run now, so it holds after --resume.
+                bar.set_message(format!("{cell} | ETA {:.0} s", p.eta_s));
+            }
+            None if p.elapsed_s - self.last_line >= LOG_EVERY_S || p.done == p.total => {
+                self.last_line = p.elapsed_s;
+                eprintln!(
+                    "sweep: [{}/{}] {cell} | {:.0} s elapsed, ETA {:.0} s",
+                    p.done, p.total, p.elapsed_s, p.eta_s
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 pub fn run(args: SweepArgs) -> CliResult {
@@ -73,7 +176,8 @@ pub fn run(args: SweepArgs) -> CliResult {
                 m.sha256,
                 args.model.model.display(),
                 m.url.as_ref().map_or(String::new(), |u| format!(" (the link's model: {u})"))
-            ));
+            )
+            .into());
         }
     }
     let tokenizer = TextTokenizer::from_model(&file).map_err(err)?;
@@ -83,15 +187,7 @@ pub fn run(args: SweepArgs) -> CliResult {
         file_bytes: file.bytes().len() as u64,
         trained_ctx: file.spec().context_length,
     };
-    let previous = if args.resume && args.out.exists() {
-        let text = read_text(&args.out)?;
-        Some(
-            serde_json::from_str::<SweepResults>(&text)
-                .map_err(|e| format!("{}: not a results file: {e}", args.out.display()))?,
-        )
-    } else {
-        None
-    };
+    let previous = if args.resume && args.out.exists() { Some(read_results(&args.out)?) } else { None };
     let mut engine = load_engine(&file, args.backend, &Experiment::default())?;
     for e in &config.experiments {
         if let Ok(plan) = Plan::new(&e.experiment, file.spec()) {
@@ -100,15 +196,22 @@ pub fn run(args: SweepArgs) -> CliResult {
             }
         }
     }
+    let total = config.shard_cells(args.shard).len();
+    if let Some(shard) = args.shard.filter(|_| total == 0) {
+        eprintln!("ctxscope: shard {shard} of this {}-cell grid holds no cells", config.cells().len());
+    }
+    let cancel = cancel_on_signals()?;
+    let interrupt = Interrupt { cancel: Some(cancel.clone()), pause: None };
     let t0 = Instant::now();
     let clock = move || t0.elapsed().as_secs_f64();
-    let interrupt = Interrupt::default();
+    let mut report = ProgressReport::new(previous.as_ref().map_or(0, |p| p.cells.len()), total);
     let mut save_error = None;
     // Rewriting the whole document after every cell would be quadratic in the grid size: save
     // at most every few seconds (an interrupted run loses at most that much work).
     let mut last_save = f64::NEG_INFINITY;
-    let outcome = block_on(run_sweep(
+    let outcome = block_on(run_sweep_shard(
         &config,
+        args.shard,
         &mut engine,
         &tokenizer,
         identity,
@@ -116,20 +219,7 @@ pub fn run(args: SweepArgs) -> CliResult {
         &interrupt,
         &clock,
         &mut |p, partial| {
-            let k = &p.cell;
-            eprint!(
-                "\r[{}/{}] {} {} L={} depth={:.2} seed={} {} | {:.0} s elapsed, ETA {:.0} s   ",
-                p.done,
-                p.total,
-                k.experiment,
-                k.task,
-                k.length,
-                k.depth,
-                k.seed,
-                if p.correct { "✓" } else { "✗" },
-                p.elapsed_s,
-                p.eta_s
-            );
+            report.cell(p);
             if p.elapsed_s - last_save >= SAVE_EVERY_S {
                 last_save = p.elapsed_s;
                 if let Err(e) = save(&args.out, partial) {
@@ -138,7 +228,7 @@ pub fn run(args: SweepArgs) -> CliResult {
             }
         },
     ));
-    eprintln!();
+    report.clear();
     let results = match outcome {
         Ok(results) => results,
         Err(stopped) => {
@@ -150,15 +240,26 @@ pub fn run(args: SweepArgs) -> CliResult {
                     stopped.error,
                     partial.cells.len(),
                     args.out.display()
-                ));
+                )
+                .into());
             }
-            return Err(err(stopped.error));
+            return Err(err(stopped.error).into());
         }
     };
     if let Some(e) = save_error {
-        return Err(e);
+        return Err(e.into());
     }
     save(&args.out, &results)?;
+    if !results.complete && cancel.load(Ordering::Relaxed) {
+        return Err(CliError {
+            message: format!(
+                "interrupted: {} of {total} cells are saved in {}; run the same command with --resume to continue",
+                results.cells.len(),
+                args.out.display()
+            ),
+            code: 130,
+        });
+    }
     eprintln!(
         "{} cells in {:.1} s → {} (result hash {})",
         results.cells.len(),
@@ -166,8 +267,54 @@ pub fn run(args: SweepArgs) -> CliResult {
         args.out.display(),
         &results.result_hash[..12]
     );
+    if let Some(shard) = args.shard {
+        // A shard's cells are not the sweep's: the link is printed by no one until the merge.
+        eprintln!("ctxscope: shard {shard} done; join the shards with `ctxscope merge` (docs/sharding.md)");
+        return Ok(());
+    }
     let model_url = args.model_url.clone().or_else(|| link.as_ref().and_then(|l| l.model.as_ref()?.url.clone()));
     print_link(&results, model_url, &args.page, link.as_ref().and_then(|l| l.view.clone()))
+}
+
+pub fn merge(args: MergeArgs) -> CliResult {
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|p| Ok((p.display().to_string(), read_results(p)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let merged = merge_results(&inputs).map_err(err)?;
+    let total = merged.results.config.cells().len();
+    if !merged.missing.is_empty() {
+        // Name the shards the missing cells belong to when the inputs agree on a split.
+        let counts: Vec<Option<usize>> = inputs.iter().map(|(_, r)| r.shard.map(|s| s.count)).collect();
+        let whence = match counts[0].filter(|_| counts.iter().all(|c| *c == counts[0])) {
+            Some(n) => {
+                let mut shards: Vec<usize> = merged.missing.iter().map(|(i, _)| i % n).collect();
+                shards.dedup();
+                shards.sort_unstable();
+                shards.dedup();
+                let names: Vec<String> = shards.iter().map(|i| format!("{i}/{n}")).collect();
+                format!("from shard {}", names.join(", "))
+            }
+            None => format!("first: {}", describe(&merged.missing[0].1)),
+        };
+        let what = format!("{} of {total} cells are missing ({whence})", merged.missing.len());
+        if !args.allow_partial {
+            return Err(
+                format!("{what}; give every shard's file, or --allow-partial to write an incomplete merge").into()
+            );
+        }
+        eprintln!("ctxscope: {what}; `ctxscope sweep --resume --out {}` with the config runs them", args.out.display());
+    }
+    save(&args.out, &merged.results)?;
+    eprintln!(
+        "{} files, {} of {total} cells → {} (result hash {})",
+        inputs.len(),
+        merged.results.cells.len(),
+        args.out.display(),
+        &merged.results.result_hash[..12]
+    );
+    Ok(())
 }
 
 /// Prints the share link of `results` (stdout), or says why it is offered as a file.
@@ -194,11 +341,9 @@ fn print_link(results: &SweepResults, model_url: Option<String>, page: &str, vie
     Ok(())
 }
 
-pub fn mecw(path: &Path, json: bool) -> CliResult {
-    let text = read_text(path)?;
-    let results: SweepResults =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a results file: {e}", path.display()))?;
-    if json {
+pub fn mecw(args: MecwArgs) -> CliResult {
+    let results = read_results(&args.results)?;
+    if args.json {
         let text = serde_json::to_string(&results.summaries).map_err(|e| e.to_string())?;
         println!("{text}");
         return Ok(());

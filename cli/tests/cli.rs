@@ -339,6 +339,117 @@ fn sweep_runs_resumes_and_estimates_mecw() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("different sweep config"));
 }
 
+/// A results document as JSON with every cell's wall time removed: what two runs of one sweep
+/// must agree on byte for byte.
+fn without_timings(path: &std::path::Path) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for cell in v["cells"].as_array_mut().unwrap() {
+        cell.as_object_mut().unwrap().remove("seconds");
+    }
+    v
+}
+
+/// Two shards merged give the unsharded run's document (cells in order, summaries,
+/// `result_hash`); a merge with a shard missing is refused, and with --allow-partial it is a
+/// partial file that `sweep --resume` completes to the same document.
+#[test]
+fn sweep_shards_merge_into_the_unsharded_results() {
+    let config = temp_file(
+        "shard-sweep.json",
+        br#"{"version": 1, "name": "shards", "tasks": [{"name": "passkey", "task": {"task": "passkey"}}, {"name": "niah", "task": {"task": "niah"}}],
+             "lengths": [256], "depths": [0.3, 0.7], "seeds": 2}"#,
+    );
+    let c = config.to_str().unwrap();
+    let path = |name: &str| temp_file(name, b"");
+    let (whole, s0, s1, merged, partial) =
+        (path("whole.json"), path("shard0.json"), path("shard1.json"), path("merged.json"), path("partial.json"));
+    let sweep = |out: &PathBuf, extra: &[&str]| {
+        let mut args = vec!["sweep", "--config", c, "--backend", "cpu", "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        let run = ctxscope(&args);
+        assert!(run.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&run.stderr));
+        run
+    };
+    sweep(&whole, &[]);
+    let shard = sweep(&s0, &["--shard", "0/2"]);
+    assert!(shard.stdout.is_empty(), "a shard prints no share link");
+    sweep(&s1, &["--shard", "1/2"]);
+    let doc = |p: &PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    assert_eq!(doc(&s1)["shard"], serde_json::json!({"index": 1, "count": 2}));
+    assert_eq!(doc(&s1)["cells"].as_array().unwrap().len(), 4);
+    assert!(doc(&whole).get("shard").is_none(), "an unsharded document has no shard field");
+
+    let (s0, s1, m) = (s0.to_str().unwrap(), s1.to_str().unwrap(), merged.to_str().unwrap());
+    let out = ctxscope(&["merge", s1, s0, "-o", m]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(without_timings(&merged), without_timings(&whole), "merged shards = the unsharded run");
+
+    let out = ctxscope(&["merge", s1, "-o", m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("4 of 8 cells are missing (from shard 0/2)"), "{stderr}");
+    let out = ctxscope(&["merge", s1, s1, "-o", m]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("twice"), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = partial.to_str().unwrap();
+    let out = ctxscope(&["merge", s1, "--allow-partial", "-o", p]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(doc(&partial)["complete"], false);
+    sweep(&partial, &["--resume"]);
+    assert_eq!(without_timings(&partial), without_timings(&whole), "a resumed partial merge = the unsharded run");
+
+    let refused = ctxscope(&["sweep", "--config", c, "--out", p, "--shard", "2/2"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("the index must be below the count"), "{stderr}");
+}
+
+/// SIGINT after the first cell: the sweep stops, saves a valid partial file, exits 130 and says
+/// how to resume; --resume then completes it. (About 15 cells' time on the CPU: the signal is
+/// sent as soon as the first periodic save appears, so the run cannot finish first.)
+#[test]
+fn an_interrupted_sweep_saves_and_resumes() {
+    use ctxscope_engine::probes::sweep::{result_hash, SweepResults};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let config = temp_file(
+        "interrupt.json",
+        br#"{"version": 1, "name": "interrupt", "tasks": [{"name": "passkey", "task": {"task": "passkey"}}],
+             "lengths": [256], "depths": [0.5], "seeds": 16}"#,
+    );
+    let out = temp_file("interrupted.json", b"");
+    std::fs::remove_file(&out).unwrap();
+    let args = ["sweep", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu"];
+    let child = Command::new(env!("CARGO_BIN_EXE_ctxscope"))
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !out.exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "no partial save after 300 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the child's pid, which is ours and not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let run = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("run the same command with --resume"), "{stderr}");
+    let partial: SweepResults = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(!partial.complete && !partial.cells.is_empty() && partial.cells.len() < 16, "{}", partial.cells.len());
+    assert_eq!(partial.result_hash, result_hash(&partial.cells));
+
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let resumed = ctxscope(&resume);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let done: SweepResults = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(done.complete && done.cells.len() == 16);
+    assert_eq!(done.cells[..partial.cells.len()], partial.cells[..], "the saved cells are kept");
+    assert_eq!(done.cells.iter().map(|c| c.key.clone()).collect::<Vec<_>>(), done.config.cells());
+}
+
 /// Every example config parses, validates and expands to its grid.
 #[test]
 fn example_sweeps_are_valid() {

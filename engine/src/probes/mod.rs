@@ -6,12 +6,14 @@
 //! - [`tasks`]: NIAH, passkey, RULER NIAH variants and variable tracking, built to an exact
 //!   token length from a seed
 //! - [`scoring`]: teacher-forced and generated scoring
-//! - [`sweep`]: grids of cells, progress, cancel/resume, and the results document
+//! - [`sweep`]: grids of cells, shards, progress, cancel/resume, and the results document
+//! - [`merge`]: shards' results documents joined into the unsharded one
 //! - [`mecw`]: accuracy curves with Wilson intervals and the MECW estimate
 
 pub mod entropy_scan;
 pub mod haystack;
 pub mod mecw;
+pub mod merge;
 pub mod scoring;
 pub mod sweep;
 pub mod tasks;

@@ -1,6 +1,9 @@
 //! Sweeps: a grid of experiments × tasks × lengths × depths × seeds, run cell by cell with
-//! progress events, cancellation between cells and resumption from partial results; and the
-//! versioned results document (docs/results-schema.md) the CLI writes and the app will import.
+//! progress events, cancellation between cells and resumption from partial results, whole or as
+//! one [`Shard`] (docs/sharding.md); and the versioned results document (docs/results-schema.md)
+//! the CLI writes and the app imports.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -186,8 +189,18 @@ impl SweepConfig {
         Ok(())
     }
 
+    /// The cells of `shard` (every cell for None), in [`Self::cells`] order.
+    pub fn shard_cells(&self, shard: Option<Shard>) -> Vec<CellKey> {
+        let all = self.cells();
+        match shard {
+            None => all,
+            Some(s) => all.into_iter().enumerate().filter(|(i, _)| s.contains(*i)).map(|(_, k)| k).collect(),
+        }
+    }
+
     /// Every cell, experiment-major (one model configuration at a time), then task, length,
-    /// depth, seed.
+    /// depth, seed. Shards and merges are defined on this order, so it must not change within a
+    /// results version.
     pub fn cells(&self) -> Vec<CellKey> {
         let mut out = Vec::new();
         for e in &self.experiments {
@@ -208,6 +221,61 @@ impl SweepConfig {
             }
         }
         out
+    }
+}
+
+/// One slice of a sweep's grid: the cells whose index in [`SweepConfig::cells`] is `index`
+/// modulo `count`. Round robin rather than contiguous blocks, so every shard gets a similar mix
+/// of lengths and therefore a similar run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn new(index: usize, count: usize) -> Result<Self> {
+        let s = Self { index, count };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Documents are read from files, so a shard is checked wherever one arrives.
+    pub fn validate(&self) -> Result<()> {
+        if self.count == 0 {
+            return Err(Error::InvalidInput(format!("shard {self}: the count must be at least 1")));
+        }
+        if self.index >= self.count {
+            return Err(Error::InvalidInput(format!(
+                "shard {self}: the index must be below the count (shards are numbered 0 … {})",
+                self.count - 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the cell at `cell_index` in [`SweepConfig::cells`] belongs to this shard.
+    pub fn contains(&self, cell_index: usize) -> bool {
+        cell_index % self.count == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `i/n`, as `ctxscope sweep --shard` takes it.
+impl std::str::FromStr for Shard {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidInput(format!("shard `{s}`: expected INDEX/COUNT, e.g. 0/4"));
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let parse = |v: &str| v.trim().parse::<usize>().map_err(|_| bad());
+        Self::new(parse(i)?, parse(n)?)
     }
 }
 
@@ -267,8 +335,11 @@ pub struct SweepResults {
     pub model: ModelIdentity,
     pub backend: String,
     pub engine_version: String,
-    /// Whether every cell of the grid is present.
+    /// Whether every cell of the grid (of `shard`, for a shard) is present.
     pub complete: bool,
+    /// The slice of the grid this document holds; absent for a whole sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub cells: Vec<Cell>,
     pub summaries: Vec<TaskSummary>,
     /// sha256 over the canonical cell scores (see [`result_hash`]).
@@ -350,13 +421,8 @@ impl From<Error> for SweepStopped {
     }
 }
 
-/// Runs every cell of `config` not already in `previous` (resumption), in order, on `engine`.
-/// `interrupt` is checked between cells and between the chunks of a cell's forward pass; `on_cell`
-/// gets the progress and the results so far after each cell (so a caller can save or stream
-/// them). Returns the results — `complete: false` if cancelled — or, on any other error (a lost
-/// device), the error with every cell finished before it.
-///
-/// Written once for every front end: the CLI blocks on it, the browser worker awaits it.
+/// Runs every cell of `config` not already in `previous` (resumption), in order, on `engine`:
+/// [`run_sweep_shard`] with no shard.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_sweep(
     config: &SweepConfig,
@@ -368,7 +434,33 @@ pub async fn run_sweep(
     clock: &dyn Fn() -> f64,
     on_cell: &mut dyn FnMut(&Progress, &SweepResults),
 ) -> std::result::Result<SweepResults, SweepStopped> {
+    run_sweep_shard(config, None, engine, tokenizer, identity, previous, interrupt, clock, on_cell).await
+}
+
+/// Runs every cell of `shard` of `config` (all of them for None) not already in `previous`
+/// (resumption), in order, on `engine`.
+/// `interrupt` is checked between cells and between the chunks of a cell's forward pass; `on_cell`
+/// gets the progress and the results so far after each cell (so a caller can save or stream
+/// them). Returns the results — `complete: false` if cancelled — or, on any other error (a lost
+/// device), the error with every cell finished before it.
+///
+/// Written once for every front end: the CLI blocks on it, the browser worker awaits it.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_sweep_shard(
+    config: &SweepConfig,
+    shard: Option<Shard>,
+    engine: &mut Engine,
+    tokenizer: &TextTokenizer,
+    identity: ModelIdentity,
+    previous: Option<SweepResults>,
+    interrupt: &Interrupt,
+    clock: &dyn Fn() -> f64,
+    on_cell: &mut dyn FnMut(&Progress, &SweepResults),
+) -> std::result::Result<SweepResults, SweepStopped> {
     config.validate()?;
+    if let Some(s) = shard {
+        s.validate()?;
+    }
     let cells: Vec<Cell> = match previous {
         Some(p) => {
             if p.config != *config || p.model.sha256 != identity.sha256 {
@@ -378,11 +470,21 @@ pub async fn run_sweep(
                 )
                 .into());
             }
+            if p.shard != shard {
+                let name = |s: Option<Shard>| s.map_or("the whole sweep".to_string(), |s| format!("shard {s}"));
+                return Err(Error::InvalidInput(format!(
+                    "the partial results hold {}, not {}; start a new results file",
+                    name(p.shard),
+                    name(shard)
+                ))
+                .into());
+            }
             p.cells
         }
         None => Vec::new(),
     };
-    let all = config.cells();
+    let resumed = !cells.is_empty();
+    let all = config.shard_cells(shard);
     let todo: Vec<CellKey> = all.iter().filter(|k| !cells.iter().any(|c| c.key == **k)).cloned().collect();
     let total = all.len();
     let start = clock();
@@ -395,6 +497,7 @@ pub async fn run_sweep(
         backend: engine.backend().name().into(),
         engine_version: env!("CARGO_PKG_VERSION").into(),
         complete: false,
+        shard,
         cells,
         summaries: Vec::new(),
         result_hash: String::new(),
@@ -426,7 +529,24 @@ pub async fn run_sweep(
             Err(error) => return Err(SweepStopped { error, partial: Some(results) }),
         }
     }
+    if resumed {
+        grid_order(&mut results.cells, &all);
+    }
     Ok(results)
+}
+
+/// Sorts `cells` into `grid` order: a resumed run appends its cells after the earlier ones (which
+/// may have gaps, e.g. a partial merge), yet must write what an uninterrupted run writes.
+fn grid_order(cells: &mut [Cell], grid: &[CellKey]) {
+    let index: HashMap<(&str, &str, usize, u64, u64), usize> = grid
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ((k.experiment.as_str(), k.task.as_str(), k.length, k.depth.to_bits(), k.seed), i))
+        .collect();
+    cells.sort_by_key(|c| {
+        let k = &c.key;
+        index.get(&(k.experiment.as_str(), k.task.as_str(), k.length, k.depth.to_bits(), k.seed)).copied()
+    });
 }
 
 /// Builds and scores one cell.
@@ -465,8 +585,9 @@ async fn run_cell(
     Ok(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 })
 }
 
-/// Recomputes the derived fields (O(cells)) after cells were added.
-fn finish(results: &mut SweepResults, total: usize) {
+/// Recomputes the derived fields (O(cells)) after cells were added; `total` is the number of
+/// cells a complete document holds.
+pub(super) fn finish(results: &mut SweepResults, total: usize) {
     results.complete = results.cells.len() == total;
     results.summaries = summarize(&results.config, &results.cells, results.model.trained_ctx);
     results.result_hash = result_hash(&results.cells);
