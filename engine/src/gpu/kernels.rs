@@ -113,7 +113,8 @@ pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
 
 type PipelineKey = (Kernel, u32, usize);
 
-/// Compiled pipelines, created on first use.
+/// Compiled pipelines, created on first use: natively as trusted modules without wgpu's
+/// runtime checks unless [`GpuContext::checked_shaders`] (browsers always check).
 pub(crate) struct Pipelines {
     cache: RefCell<HashMap<PipelineKey, Rc<wgpu::ComputePipeline>>>,
     head_dim: usize,
@@ -134,10 +135,34 @@ impl Pipelines {
         if let Some(p) = self.cache.borrow().get(&key) {
             return p.clone();
         }
-        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let descriptor = wgpu::ShaderModuleDescriptor {
             label: Some(&format!("{kernel:?}")),
             source: wgpu::ShaderSource::Wgsl(assemble(kernel, self.head_dim).into()),
-        });
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        let module = if ctx.checked_shaders() {
+            ctx.device.create_shader_module(descriptor)
+        } else {
+            // SAFETY: the module is one of our kernels (`shaders/`, assembled above; never user
+            // WGSL), and every dispatch of it goes through `Ops::launch`, whose host checks make
+            // each access it performs defined without wgpu's runtime checks:
+            // - bounds: each launcher binds every buffer as a `Bound` holding the bytes the
+            //   kernel indexes for the dispatch's parameters (derived in the launcher from the
+            //   kernel's index arithmetic and documented on it), and `launch` refuses a smaller
+            //   buffer; the uniform is padded to at least its struct. The one GPU-side index the
+            //   host cannot see, a token id, is clamped in `embed.wgsl`. Workgroup arrays are
+            //   indexed by local ids below their fixed sizes (the merge's split count is checked
+            //   against `MAX_SPLITS`). `ops/contract.rs` checks that the WGSL bindings are the
+            //   ones the launchers describe.
+            // - division: the launchers' `require`s rule out zero divisors (KV heads, query
+            //   heads per KV head, head_dim / 2, dim / 4).
+            // - loops: each counts up by a positive constant to a bound taken from an indexed
+            //   extent, and `launch` keeps extents below 4 GiB, so no counter wraps.
+            // CTXSCOPE_CHECKED_SHADERS=1 brings the checks back to debug a kernel.
+            unsafe { ctx.device.create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked()) }
+        };
+        #[cfg(target_arch = "wasm32")]
+        let module = ctx.device.create_shader_module(descriptor);
         let constants: Vec<(&str, f64)> = if kernel.reads_weights() { vec![("QTYPE", qtype as f64)] } else { vec![] };
         let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&format!("{kernel:?}/{qtype}")),
@@ -312,4 +337,36 @@ pub(crate) fn dispatch(
     pass.set_pipeline(pipeline);
     pass.set_bind_group(0, bind_group, &[]);
     pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::GgmlDType;
+
+    use crate::gpu::ops::testutil::*;
+
+    /// The same kernels compiled with and without wgpu's runtime checks give the same results
+    /// (the other kernel tests run in whichever mode the environment selects: trusted natively
+    /// unless CTXSCOPE_CHECKED_SHADERS is set).
+    #[test]
+    fn checked_and_trusted_modules_agree() {
+        let results: Vec<Vec<f32>> = [true, false]
+            .into_iter()
+            .map(|checked| {
+                let mut gpu = TestGpu::new();
+                gpu.ctx.set_checked_shaders(checked);
+                assert_eq!(gpu.ctx.checked_shaders(), checked);
+                let (w, _) = gpu.weight(GgmlDType::Q4_0, 70, 96, 1);
+                let x = gpu.buffer(&random(5 * 96, 2, 1.0));
+                let (y, h) = (gpu.zeros(5 * 70), gpu.zeros(5 * 70));
+                let norm = gpu.buffer(&random(70, 3, 1.0));
+                gpu.run(|ops, enc| {
+                    ops.matmul(enc, &x, &w, &y, 5, None)?;
+                    ops.rms_norm(enc, &y, &norm, &h, 5, 70, 1e-5)
+                });
+                gpu.read(&h)
+            })
+            .collect();
+        assert_close(&results[1], &results[0], 0.0, "trusted vs checked");
+    }
 }

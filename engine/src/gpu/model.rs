@@ -7,6 +7,7 @@ use super::buffers::{self, read_f32};
 use super::context::GpuContext;
 use super::kernels::{BindCache, Pipelines, ATTENTION_HEAD_DIM};
 use super::ops::attention::{max_splits, AttentionIo, AttentionShape};
+use super::ops::matmul::LINEAR_IN_MULTIPLE;
 use super::ops::rope::{CacheSlot, RopeShape, RopeTables};
 use super::ops::Ops;
 use super::profiler::Profiler;
@@ -77,6 +78,18 @@ impl GpuModel {
         let output = if spec.tied_output { None } else { Some(w("output.weight")?) };
         let output_norm = f("output_norm.weight")?;
         ctx.check()?;
+        // The linear kernels read whole 32-element blocks of each row (`ops::matmul`); refuse
+        // other row lengths here, where `Auto` can still fall back to the CPU.
+        let linear = layers
+            .iter()
+            .flat_map(|l| [&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down]);
+        let projection = output.as_ref().unwrap_or(&token_embd);
+        if let Some(w) = linear.chain([projection]).find(|w| !w.cols.is_multiple_of(LINEAR_IN_MULTIPLE)) {
+            return Err(Error::UnsupportedOnGpu(format!(
+                "the GPU's linear kernels need rows of a multiple of {LINEAR_IN_MULTIPLE} weights; this model has a [{}, {}] matrix",
+                w.rows, w.cols
+            )));
+        }
         let mut weight_bytes =
             token_embd.buffer.size() + output.as_ref().map_or(0, |o| o.buffer.size()) + output_norm.size();
         for l in &layers {

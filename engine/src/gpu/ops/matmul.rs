@@ -18,7 +18,7 @@ const TILE: u32 = 64;
 const MATVEC_ROWS: u32 = 8;
 /// `in` must be whole quant blocks: `matmul.wgsl` steps through it 16 at a time and
 /// `matvec.wgsl` 4 at a time, with no tail.
-const IN_MULTIPLE: usize = 32;
+pub(crate) const LINEAR_IN_MULTIPLE: usize = 32;
 
 impl Ops<'_> {
     /// `y = x · wᵀ`, or `y = residual + x · wᵀ`, for a [out, in] weight `w`: x is indexed as
@@ -34,8 +34,8 @@ impl Ops<'_> {
     ) -> Result<()> {
         let (in_dim, out_dim) = (w.cols, w.rows);
         let kernel = if n == 1 { Kernel::Matvec } else { Kernel::Matmul };
-        require(in_dim.is_multiple_of(IN_MULTIPLE), kernel, || {
-            format!("in = {in_dim} (a multiple of {IN_MULTIPLE} is needed)")
+        require(in_dim.is_multiple_of(LINEAR_IN_MULTIPLE), kernel, || {
+            format!("in = {in_dim} (a multiple of {LINEAR_IN_MULTIPLE} is needed)")
         })?;
         let params = LinearParams {
             n: n as u32,

@@ -251,4 +251,90 @@ mod tests {
             }
         }
     }
+
+    /// Odd shapes: one token written to the cache's last row, and the re-rotation shape (no
+    /// query heads, keys only, no V), where q, q_out and v are bound but never indexed (they
+    /// still need one element each: wgpu's minimum binding size).
+    #[test]
+    fn rope_handles_one_token_at_the_last_row_and_keys_only() {
+        let gpu = TestGpu::new();
+        let (kv_heads, d, capacity) = (3, 6, 4);
+        let freqs = RopeFrequencies::standard(10_000.0, d);
+        let precision = RopePrecision::F32;
+        for (n, heads, start) in [(1, 3, capacity - 1), (capacity, 0, 0)] {
+            let table = precision.tables(&freqs, (start..start + n).map(|p| p as f64));
+            let one = std::slice::from_ref(&table);
+            let tables = RopeTables::new(one, one, &vec![1.0; n]);
+            let q = random(n * heads * d, 1, 1.0);
+            let k = random(n * kv_heads * d, 2, 1.0);
+            let (qb, kb, tb) = (gpu.buffer(&q), gpu.buffer(&k), gpu.buffer(&tables.data));
+            let q_out = gpu.zeros((n * heads * d).max(2));
+            let qb = if heads > 0 { qb } else { gpu.zeros(2) };
+            let kc = gpu.buffer(&vec![-7.0; kv_heads * capacity * d]);
+            let vc = gpu.zeros(kv_heads * capacity * d);
+            let shape = RopeShape {
+                n,
+                heads,
+                kv_heads,
+                head_dim: d,
+                regions: 1,
+                precision: precision.kernel_code(),
+                q_table: tables.q_table,
+                k_table: tables.k_table,
+                scale_at: tables.scale_at,
+                scale_queries: false,
+                write_v: heads > 0,
+            };
+            gpu.run(|ops, enc| {
+                let slot = CacheSlot { k: &kc, v: &vc, start, capacity };
+                ops.rope_and_cache(enc, &qb, &kb, &kb, &tb, &q_out, slot, &shape)
+            });
+            let k_rot = rotate(&k, &table.0, &table.1, kv_heads, d, precision, &vec![1.0; n]);
+            let k_cache = gpu.read(&kc);
+            for h in 0..kv_heads {
+                for row in 0..capacity {
+                    let at = (h * capacity + row) * d;
+                    if (start..start + n).contains(&row) {
+                        let src = ((row - start) * kv_heads + h) * d;
+                        assert_close(&k_cache[at..at + d], &k_rot[src..src + d], 1e-6, "k cache");
+                    } else {
+                        assert!(k_cache[at..at + d].iter().all(|&x| x == -7.0), "row {row} was written");
+                    }
+                }
+            }
+            if heads > 0 {
+                let expected = rotate(&q, &table.0, &table.1, heads, d, precision, &vec![1.0; n]);
+                assert_close(&gpu.read(&q_out), &expected, 1e-6, "q");
+            }
+        }
+    }
+
+    #[test]
+    fn rope_refuses_rows_past_the_cache_and_short_tables() {
+        let gpu = TestGpu::new();
+        let (n, heads, kv_heads, d) = (2, 2, 1, 4);
+        let b = |floats: usize| gpu.zeros(floats);
+        let (q, k, q_out, kc, vc) = (b(n * heads * d), b(n * kv_heads * d), b(n * heads * d), b(8 * d), b(8 * d));
+        let shape = |q_table| RopeShape {
+            n,
+            heads,
+            kv_heads,
+            head_dim: d,
+            regions: 1,
+            precision: 0,
+            q_table,
+            k_table: 0,
+            scale_at: 0,
+            scale_queries: true,
+            write_v: true,
+        };
+        let tables = b(2 * n * d / 2 + 2 * n);
+        let slot = |start| CacheSlot { k: &kc, v: &vc, start, capacity: 8 };
+        gpu.expect_error(|ops, enc| ops.rope_and_cache(enc, &q, &k, &k, &tables, &q_out, slot(7), &shape(0)), "cache");
+        gpu.expect_error(
+            |ops, enc| ops.rope_and_cache(enc, &q, &k, &k, &tables, &q_out, slot(0), &shape(5)),
+            "'tables' buffer",
+        );
+        gpu.expect_error(|ops, enc| ops.rope_and_cache(enc, &q, &k, &k, &tables, &b(3), slot(0), &shape(0)), "'q_out'");
+    }
 }
