@@ -112,7 +112,8 @@ pub fn teacher_forced_from_logits(rows: &[Vec<f32>], target_ids: &[u32]) -> Resu
     })
 }
 
-/// Runs the context plus all but the last target token once and scores the target.
+/// Runs the context plus all but the last target token once and scores the target. Whatever
+/// `session` already holds of that input is kept ([`Session::reuse_prefix`]).
 pub async fn teacher_forced(session: &mut Session<'_>, case: &Case) -> Result<CaseScore> {
     let n = case.ids.len();
     let t = case.target_ids.len();
@@ -121,9 +122,11 @@ pub async fn teacher_forced(session: &mut Session<'_>, case: &Case) -> Result<Ca
     }
     let mut input = case.ids.clone();
     input.extend(&case.target_ids[..t - 1]);
-    let rows: Vec<usize> = (n - 1..n + t - 1).collect();
-    session.reset();
-    let logits = session.forward(&input, &rows).await?;
+    // Reuses what the session already holds of this input (a sweep's previous cell), up to the
+    // first position whose logits are needed.
+    let kept = session.reuse_prefix(&input, input.len(), n - 1)?;
+    let rows: Vec<usize> = (n - 1 - kept..n + t - 1 - kept).collect();
+    let logits = session.forward(&input[kept..], &rows).await?;
     teacher_forced_from_logits(&logits, &case.target_ids)
 }
 
@@ -180,7 +183,7 @@ pub fn match_answer(generated: &str, target: &str, answers: &[String], mode: Mat
 }
 
 /// Greedy answer of up to `max_tokens` tokens (stops at end-of-sequence or end-of-turn), then
-/// the match.
+/// the match. Whatever `session` already holds of the context is kept.
 pub async fn generated(
     session: &mut Session<'_>,
     tokenizer: &TextTokenizer,
@@ -189,8 +192,9 @@ pub async fn generated(
     mode: MatchMode,
 ) -> Result<CaseScore> {
     let mut decoder = GreedyDecoder::for_ids(tokenizer, case.ids.len(), max_tokens)?;
-    session.reset();
-    let mut logits = session.forward(&case.ids, &[case.ids.len() - 1]).await?.remove(0);
+    let last = case.ids.len() - 1;
+    let kept = session.reuse_prefix(&case.ids, case.ids.len(), last)?;
+    let mut logits = session.forward(&case.ids[kept..], &[last - kept]).await?.remove(0);
     let first_target = case.target_ids.first().copied().unwrap_or(0) as usize;
     let target_logit = logits.get(first_target).copied().unwrap_or(f32::NEG_INFINITY);
     let answer_rank = logits.iter().filter(|&&x| x > target_logit).count();

@@ -12,7 +12,7 @@ use super::haystack::Haystack;
 use super::mecw::{accuracy_curve, estimate, AccuracyPoint, MecwEstimate};
 use super::scoring::{generated, teacher_forced, CaseScore, Scoring};
 use super::tasks::Task;
-use crate::backend::{Engine, Interrupt};
+use crate::backend::{Engine, Interrupt, Session};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::tokenizer::TextTokenizer;
@@ -483,7 +483,6 @@ pub async fn run_sweep_shard(
         }
         None => Vec::new(),
     };
-    let resumed = !cells.is_empty();
     let all = config.shard_cells(shard);
     let todo: Vec<CellKey> = all.iter().filter(|k| !cells.iter().any(|c| c.key == **k)).cloned().collect();
     let total = all.len();
@@ -503,40 +502,78 @@ pub async fn run_sweep_shard(
         result_hash: String::new(),
     };
     finish(&mut results, total);
-    let mut current_experiment: Option<String> = None;
-    for (i, key) in todo.iter().enumerate() {
-        match run_cell(config, engine, tokenizer, key, &mut current_experiment, interrupt, clock).await {
-            Ok(cell) => {
-                let correct = cell.outcome.correct;
-                results.cells.push(cell);
-                ran += 1;
-                let done = results.cells.len();
-                let elapsed = clock() - start;
-                let eta = elapsed / ran as f64 * (total - done) as f64;
-                let progress = Progress {
-                    done,
-                    total,
-                    cell: key.clone(),
-                    correct,
-                    elapsed_s: elapsed,
-                    eta_s: eta,
-                    next: todo.get(i + 1).cloned(),
-                };
-                finish(&mut results, total);
-                on_cell(&progress, &results);
-            }
-            Err(Error::Cancelled) => break,
-            Err(error) => return Err(SweepStopped { error, partial: Some(results) }),
+    let todo = reuse_order(config, todo);
+    let mut i = 0;
+    while i < todo.len() {
+        // One experiment at a time, one session for all its cells: each cell keeps the KV cache
+        // of the haystack it shares with the cell before ([`Session::reuse_prefix`]).
+        let name = &todo[i].experiment;
+        let group = todo[i..].iter().take_while(|k| &k.experiment == name).count();
+        let e = config.experiments.iter().find(|e| &e.name == name).expect("cell from config");
+        if let Err(err) = engine.set_experiment(&e.experiment) {
+            let error = Error::InvalidInput(format!("experiment {}: {err}", e.name));
+            return Err(SweepStopped { error, partial: Some(results) });
         }
+        let mut cells = CellRunner { config, engine: &*engine, tokenizer, interrupt, clock, session: None };
+        for (j, key) in todo[i..i + group].iter().enumerate() {
+            let outcome = cells.run(key).await;
+            match outcome {
+                Ok(cell) => {
+                    let correct = cell.outcome.correct;
+                    results.cells.push(cell);
+                    ran += 1;
+                    let done = results.cells.len();
+                    let elapsed = clock() - start;
+                    let eta = elapsed / ran as f64 * (total - done) as f64;
+                    let progress = Progress {
+                        done,
+                        total,
+                        cell: key.clone(),
+                        correct,
+                        elapsed_s: elapsed,
+                        eta_s: eta,
+                        next: todo.get(i + j + 1).cloned(),
+                    };
+                    finish(&mut results, total);
+                    on_cell(&progress, &results);
+                }
+                Err(Error::Cancelled) => {
+                    grid_order(&mut results.cells, &all);
+                    return Ok(results);
+                }
+                Err(error) => {
+                    grid_order(&mut results.cells, &all);
+                    return Err(SweepStopped { error, partial: Some(results) });
+                }
+            }
+        }
+        i += group;
     }
-    if resumed {
-        grid_order(&mut results.cells, &all);
-    }
+    grid_order(&mut results.cells, &all);
     Ok(results)
 }
 
-/// Sorts `cells` into `grid` order: a resumed run appends its cells after the earlier ones (which
-/// may have gaps, e.g. a partial merge), yet must write what an uninterrupted run writes.
+/// The order cells run in: the grid's experiments in turn (one model configuration at a time),
+/// and within one, cells of the same task and seed together — they share a haystack — from the
+/// deepest needle to the shallowest, so each cell's context up to its needle was already run
+/// by the cell before (a cell's needle sits at about depth × length tokens). Results are still
+/// written in grid order.
+fn reuse_order(config: &SweepConfig, mut todo: Vec<CellKey>) -> Vec<CellKey> {
+    let experiment = |k: &CellKey| config.experiments.iter().position(|e| e.name == k.experiment);
+    let task = |k: &CellKey| config.tasks.iter().position(|t| t.name == k.task);
+    todo.sort_by(|a, b| {
+        experiment(a)
+            .cmp(&experiment(b))
+            .then(task(a).cmp(&task(b)))
+            .then(a.seed.cmp(&b.seed))
+            .then((b.depth * b.length as f64).total_cmp(&(a.depth * a.length as f64)))
+    });
+    todo
+}
+
+/// Sorts `cells` into `grid` order: cells run in [`reuse_order`], and a resumed run appends its
+/// cells after the earlier ones (which may have gaps, e.g. a partial merge), yet every run must
+/// write what an uninterrupted run writes.
 fn grid_order(cells: &mut [Cell], grid: &[CellKey]) {
     let index: HashMap<(&str, &str, usize, u64, u64), usize> = grid
         .iter()
@@ -549,40 +586,63 @@ fn grid_order(cells: &mut [Cell], grid: &[CellKey]) {
     });
 }
 
-/// Builds and scores one cell.
-async fn run_cell(
-    config: &SweepConfig,
-    engine: &mut Engine,
-    tokenizer: &TextTokenizer,
-    key: &CellKey,
-    current_experiment: &mut Option<String>,
-    interrupt: &Interrupt,
-    clock: &dyn Fn() -> f64,
-) -> Result<Cell> {
-    interrupt.checkpoint().await?;
-    if current_experiment.as_deref() != Some(key.experiment.as_str()) {
-        let e = config.experiments.iter().find(|e| e.name == key.experiment).expect("cell from config");
-        engine
-            .set_experiment(&e.experiment)
-            .map_err(|err| Error::InvalidInput(format!("experiment {}: {err}", e.name)))?;
-        *current_experiment = Some(key.experiment.clone());
-    }
-    let task = &config.tasks.iter().find(|t| t.name == key.task).expect("cell from config").task;
-    let t0 = clock();
-    let case = task.build(&config.haystack, tokenizer, key.length, key.depth, key.seed)?;
-    let capacity = case.ids.len() + case.target_ids.len() + 64;
-    let mut session = engine.session(capacity)?;
-    session.set_interrupt(interrupt.clone());
-    session.record_entropy();
-    let outcome = match &config.scoring {
-        Scoring::TeacherForced => teacher_forced(&mut session, &case).await?,
-        Scoring::Generated { max_tokens, match_mode } => {
-            let rule = match_mode.unwrap_or_else(|| task.default_match());
-            generated(&mut session, tokenizer, &case, *max_tokens, rule).await?
+/// Builds and scores the cells of one experiment (set on the engine by the caller) in one
+/// session, grown when a cell needs more room.
+struct CellRunner<'a, 'e> {
+    config: &'a SweepConfig,
+    engine: &'e Engine,
+    tokenizer: &'a TextTokenizer,
+    interrupt: &'a Interrupt,
+    clock: &'a dyn Fn() -> f64,
+    session: Option<Session<'e>>,
+}
+
+impl CellRunner<'_, '_> {
+    async fn run(&mut self, key: &CellKey) -> Result<Cell> {
+        let config = self.config;
+        self.interrupt.checkpoint().await?;
+        let task = &config.tasks.iter().find(|t| t.name == key.task).expect("cell from config").task;
+        let t0 = (self.clock)();
+        let case = task.build(&config.haystack, self.tokenizer, key.length, key.depth, key.seed)?;
+        let answer = match &config.scoring {
+            Scoring::TeacherForced => case.target_ids.len(),
+            Scoring::Generated { max_tokens, .. } => *max_tokens,
+        };
+        let needed = case.ids.len() + answer + 64;
+        if self.session.as_ref().is_none_or(|s| s.capacity() < needed) {
+            // Room for the longest cell of the sweep, so the session is made once.
+            let longest = config.lengths.iter().copied().max().unwrap_or(key.length);
+            self.session = None;
+            let mut session = self.engine.session(needed.max(longest + answer + 64))?;
+            session.set_interrupt(self.interrupt.clone());
+            session.record_entropy();
+            self.session = Some(session);
         }
-    };
-    let entropy = session.entropy().map(|t| summarize_entropy(t, config.entropy_layer));
-    Ok(Cell { key: key.clone(), needle_depth: case.needle_depths[0], outcome, entropy, seconds: clock() - t0 })
+        let session = self.session.as_mut().expect("made above");
+        let outcome = match &config.scoring {
+            Scoring::TeacherForced => teacher_forced(session, &case).await,
+            Scoring::Generated { max_tokens, match_mode } => {
+                let rule = match_mode.unwrap_or_else(|| task.default_match());
+                generated(session, self.tokenizer, &case, *max_tokens, rule).await
+            }
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // After an error a session must be reset before it is used again.
+                session.reset();
+                return Err(e);
+            }
+        };
+        let entropy = session.entropy().map(|t| summarize_entropy(t, config.entropy_layer));
+        Ok(Cell {
+            key: key.clone(),
+            needle_depth: case.needle_depths[0],
+            outcome,
+            entropy,
+            seconds: (self.clock)() - t0,
+        })
+    }
 }
 
 /// Recomputes the derived fields (O(cells)) after cells were added; `total` is the number of
