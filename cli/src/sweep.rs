@@ -56,6 +56,10 @@ pub struct SweepArgs {
     /// COUNT (0-based). Join the shards' files with `ctxscope merge` (docs/sharding.md).
     #[arg(long, value_name = "INDEX/COUNT")]
     shard: Option<Shard>,
+    /// The GPU to run on, by index among the hardware adapters (sets CTXSCOPE_GPU_ADAPTER):
+    /// one shard per GPU on a multi-GPU host (docs/sharding.md).
+    #[arg(long, value_name = "INDEX")]
+    gpu_adapter: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -159,6 +163,10 @@ impl ProgressReport {
 }
 
 pub fn run(args: SweepArgs) -> CliResult {
+    if let Some(index) = args.gpu_adapter {
+        // Read once by the GPU context this process creates below.
+        std::env::set_var(ctxscope_engine::gpu::ADAPTER_ENV, index.to_string());
+    }
     let link = args.link.as_deref().map(SharedState::decode).transpose().map_err(err)?;
     let config = match (&args.config, &link) {
         (Some(path), _) => SweepConfig::from_json(&read_text(path)?).map_err(|e| format!("{}: {e}", path.display()))?,

@@ -26,6 +26,31 @@ pub struct GpuContext {
 /// (for debugging a kernel that may index out of bounds); see [`GpuContext::checked_shaders`].
 pub const CHECKED_SHADERS_ENV: &str = "CTXSCOPE_CHECKED_SHADERS";
 
+/// Environment variable choosing the GPU by its index among the hardware adapters (natively
+/// only): one sweep shard per GPU on a multi-GPU host (docs/sharding.md). Unset, the
+/// high-performance adapter.
+pub const ADAPTER_ENV: &str = "CTXSCOPE_GPU_ADAPTER";
+
+/// The adapter `CTXSCOPE_GPU_ADAPTER` names, if set: its index among the instance's hardware
+/// adapters (software renderers and CPUs excluded), in the driver's enumeration order.
+#[cfg(not(target_arch = "wasm32"))]
+async fn adapter_from_env(instance: &wgpu::Instance, backends: wgpu::Backends) -> Result<Option<wgpu::Adapter>> {
+    let Ok(value) = std::env::var(ADAPTER_ENV) else { return Ok(None) };
+    let index: usize =
+        value.trim().parse().map_err(|_| Error::NoGpu(format!("{ADAPTER_ENV}={value} is not an adapter index")))?;
+    let mut hardware: Vec<wgpu::Adapter> = instance
+        .enumerate_adapters(backends)
+        .await
+        .into_iter()
+        .filter(|a| !matches!(a.get_info().device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other))
+        .collect();
+    let count = hardware.len();
+    if index >= count {
+        return Err(Error::NoGpu(format!("{ADAPTER_ENV}={index}, but there are {count} hardware GPU adapter(s)")));
+    }
+    Ok(Some(hardware.swap_remove(index)))
+}
+
 fn checked_shaders_from_env() -> bool {
     if cfg!(target_arch = "wasm32") {
         return true;
@@ -72,14 +97,25 @@ impl GpuContext {
         } else if descriptor.backends.is_empty() || descriptor.backends == wgpu::Backends::all() {
             descriptor.backends = wgpu::Backends::PRIMARY;
         }
+        let backends = descriptor.backends;
         let instance = wgpu::Instance::new(descriptor);
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| Error::NoGpu(format!("no GPU adapter found ({e})")))?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let chosen = adapter_from_env(&instance, backends).await?;
+        #[cfg(target_arch = "wasm32")]
+        let chosen: Option<wgpu::Adapter> = {
+            let _ = backends;
+            None
+        };
+        let adapter = match chosen {
+            Some(adapter) => adapter,
+            None => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| Error::NoGpu(format!("no GPU adapter found ({e})")))?,
+        };
         let adapter_info = adapter.get_info();
         let ladder = [adapter.limits(), wgpu::Limits::default(), wgpu::Limits::downlevel_defaults()];
         let mut last_error = String::new();

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The H200 measurements of BENCHMARKS.md, run on the device box in a few calls (device time is
+# short; the box stays warm ~30 s between calls and a `setsid` process survives them).
+# Files travel in the ignored `.dev/` folder of the checkout (the model is over the 64 MiB
+# carry limit, so it goes in two halves, one per call):
+#   .dev/model.part.aa, .dev/model.part.ab   split -b 48m of the default model
+#   .dev/ctxscope.gz                         gzip of target/release/ctxscope (built here)
+#   .dev/llama.cpp-src.tar.xz                ../shared/anchors/llama.cpp-src.tar.xz
+#   .gl/*.deb                                the Vulkan loader (device README)
+# Steps (one `run` each, in the checkout's root):
+#   scripts/device/h200.sh stage-a     carry .dev/model.part.aa .dev/ctxscope.gz .dev/llama.cpp-src.tar.xz
+#                                      (also starts llama.cpp's CUDA build in the background)
+#   scripts/device/h200.sh stage-b     carry .gl .dev/model.part.ab
+#   scripts/device/h200.sh bench       ctxscope bench, trusted and checked shader modules
+#   scripts/device/h200.sh llama       llama-bench, same model and lengths (waits for the build)
+#   scripts/device/h200.sh niah [N]    the example NIAH grid: N shards at once, one per GPU
+# Results go to $OUT (the device tool brings them back).
+set -euo pipefail
+W=/tmp/ctxscope-h200
+mkdir -p "$W" "${OUT:-/tmp/out}"
+OUT=${OUT:-/tmp/out}
+vulkan() {
+  for f in .gl/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
+  ldconfig
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+}
+case "${1:?step}" in
+  stage-a)
+    cp .dev/model.part.aa "$W/"
+    gunzip -c .dev/ctxscope.gz >"$W/ctxscope" && chmod +x "$W/ctxscope"
+    mkdir -p /root/lc && tar xJf .dev/llama.cpp-src.tar.xz -C /root/lc --strip-components=1
+    cd /root/lc && mkdir -p app && touch app/CMakeLists.txt
+    setsid nohup bash -c 'cmake -B build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_CCACHE=OFF \
+      -DCMAKE_BUILD_TYPE=Release && cmake --build build --target llama-bench -j 12 && touch /root/lc/BUILT' \
+      >/root/lc/build.log 2>&1 </dev/null &
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+    ;;
+  stage-b)
+    cat "$W/model.part.aa" .dev/model.part.ab >"$W/model.gguf"
+    sha256sum "$W/model.gguf"
+    vulkan
+    "$W/ctxscope" info --model "$W/model.gguf" | head -5
+    ;;
+  bench)
+    vulkan
+    b() { "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024,8192,16384,32768 --decode-tokens 128 --repeats 2 "$@"; }
+    b >"$OUT/bench-trusted.json"
+    CTXSCOPE_CHECKED_SHADERS=1 b >"$OUT/bench-checked.json"
+    cat "$OUT"/bench-*.json | grep -E '"(length|tokens_per_s|prefill|decode)' | head -40 || true
+    ;;
+  llama)
+    while [ ! -f /root/lc/BUILT ]; do
+      if ! pgrep -f "cmake --build" >/dev/null && ! pgrep -f "cmake -B" >/dev/null; then tail -30 /root/lc/build.log; exit 1; fi
+      sleep 5
+    done
+    export LD_LIBRARY_PATH=/root/lc/build/bin
+    cd /root/lc
+    build/bin/llama-bench -m "$W/model.gguf" -p 1024,8192,16384,32768 -n 0 -fa 1 -ngl 99 -r 3 -o md | tee "$OUT/llama-prefill.md"
+    build/bin/llama-bench -m "$W/model.gguf" -p 0 -n 128 -d 4096 -fa 1 -ngl 99 -r 3 -o md | tee "$OUT/llama-decode.md"
+    ;;
+  niah)
+    vulkan
+    n=${2:-1}
+    start=$(date +%s.%N)
+    for i in $(seq 0 $((n - 1))); do
+      "$W/ctxscope" sweep --config examples/niah-grid.json --backend gpu --gpu-adapter "$i" \
+        --shard "$i/$n" --out "$W/niah-$i-of-$n.json" >"$W/niah-$i.link" 2>"$W/niah-$i.log" &
+    done
+    wait
+    end=$(date +%s.%N)
+    echo "NIAH grid, $n shard(s) at once: $(echo "$end - $start" | bc) s" | tee "$OUT/niah-$n.txt"
+    "$W/ctxscope" merge "$W"/niah-*-of-$n.json -o "$OUT/niah-merged-$n.json"
+    grep -o '"result_hash": *"[0-9a-f]*"' "$OUT/niah-merged-$n.json" | tee -a "$OUT/niah-$n.txt"
+    ;;
+  *) echo "unknown step $1" >&2; exit 2 ;;
+esac
