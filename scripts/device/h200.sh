@@ -54,7 +54,7 @@ case "${1:?step}" in
       if ! pgrep -f "cmake --build" >/dev/null && ! pgrep -f "cmake -B" >/dev/null; then tail -30 /root/lc/build.log; exit 1; fi
       sleep 5
     done
-    export LD_LIBRARY_PATH=/root/lc/build/bin
+    export LD_LIBRARY_PATH=/root/lc/build/bin CUDA_VISIBLE_DEVICES=0  # one GPU, as ctxscope bench uses
     cd /root/lc
     build/bin/llama-bench -m "$W/model.gguf" -p 1024,8192,16384,32768 -n 0 -fa 1 -ngl 99 -r 3 -o md | tee "$OUT/llama-prefill.md"
     build/bin/llama-bench -m "$W/model.gguf" -p 0 -n 128 -d 4096 -fa 1 -ngl 99 -r 3 -o md | tee "$OUT/llama-decode.md"
@@ -62,14 +62,14 @@ case "${1:?step}" in
   niah)
     vulkan
     n=${2:-1}
-    start=$(date +%s.%N)
+    start=$(date +%s%N)
     for i in $(seq 0 $((n - 1))); do
-      "$W/ctxscope" sweep --config examples/niah-grid.json --backend gpu --gpu-adapter "$i" \
+      "$W/ctxscope" sweep --model "$W/model.gguf" --config examples/niah-grid.json --backend gpu --gpu-adapter "$i" \
         --shard "$i/$n" --out "$W/niah-$i-of-$n.json" >"$W/niah-$i.link" 2>"$W/niah-$i.log" &
     done
     wait
-    end=$(date +%s.%N)
-    echo "NIAH grid, $n shard(s) at once: $(echo "$end - $start" | bc) s" | tee "$OUT/niah-$n.txt"
+    end=$(date +%s%N)
+    echo "NIAH grid, $n shard(s) at once: $(( (end - start) / 1000000 )) ms" | tee "$OUT/niah-$n.txt"
     "$W/ctxscope" merge "$W"/niah-*-of-$n.json -o "$OUT/niah-merged-$n.json"
     grep -o '"result_hash": *"[0-9a-f]*"' "$OUT/niah-merged-$n.json" | tee -a "$OUT/niah-$n.txt"
     ;;

@@ -553,6 +553,14 @@ pub async fn run_sweep_shard(
     Ok(results)
 }
 
+/// Set to `0`, natively, every cell starts from an empty KV cache (for measuring what prefix
+/// reuse saves, or ruling it out when two runs differ).
+pub const PREFIX_REUSE_ENV: &str = "CTXSCOPE_PREFIX_REUSE";
+
+fn prefix_reuse() -> bool {
+    !matches!(std::env::var(PREFIX_REUSE_ENV).as_deref(), Ok("0"))
+}
+
 /// The order cells run in: the grid's experiments in turn (one model configuration at a time),
 /// and within one, cells of the same task and seed together — they share a haystack — from the
 /// deepest needle to the shallowest, so each cell's context up to its needle was already run
@@ -619,6 +627,9 @@ impl CellRunner<'_, '_> {
             self.session = Some(session);
         }
         let session = self.session.as_mut().expect("made above");
+        if !prefix_reuse() {
+            session.reset();
+        }
         let outcome = match &config.scoring {
             Scoring::TeacherForced => teacher_forced(session, &case).await,
             Scoring::Generated { max_tokens, match_mode } => {
