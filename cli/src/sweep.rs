@@ -101,6 +101,9 @@ fn read_results(path: &Path) -> Result<SweepResults, String> {
 /// preemption sends SIGTERM): the sweep stops at its next checkpoint and saves what it has. A
 /// second signal quits at once, keeping the last periodic save.
 fn cancel_on_signals() -> Result<Arc<AtomicBool>, String> {
+    // `nohup` (or a parent) may have set SIGHUP to be ignored; ctrlc would replace that, and a
+    // sweep started with `nohup … &` would then stop at logout. Keep the ignore.
+    let hangup_ignored = hangup_ignored();
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     ctrlc::set_handler(move || {
@@ -110,8 +113,32 @@ fn cancel_on_signals() -> Result<Arc<AtomicBool>, String> {
         eprintln!("\nctxscope: stopping after the current step and saving (signal again to quit at once)");
     })
     .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    if hangup_ignored {
+        ignore_hangup();
+    }
     Ok(cancel)
 }
+
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: queries SIGHUP's disposition; a null new action changes nothing.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    unsafe { libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN }
+}
+
+#[cfg(unix)]
+fn ignore_hangup() {
+    // SAFETY: sets SIGHUP back to the ignore disposition it had at startup.
+    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+}
+
+#[cfg(not(unix))]
+fn hangup_ignored() -> bool {
+    false
+}
+
+#[cfg(not(unix))]
+fn ignore_hangup() {}
 
 /// Progress on stderr: a live bar on a terminal; elsewhere a plain line per cell at most every
 /// [`LOG_EVERY_S`], so logs stay readable and small.

@@ -228,6 +228,7 @@ impl Engine {
             capacity,
             history: Vec::new(),
             key_regions: None,
+            mixed_rotation: false,
             interrupt: Interrupt::default(),
         })
     }
@@ -273,6 +274,10 @@ pub struct Session<'e> {
     history: Vec<u32>,
     /// The key regions the cached keys were rotated with.
     key_regions: Option<Vec<Region>>,
+    /// Whether cached keys were rotated under different regions or re-rotated (a cache kept
+    /// across a length change): [`Session::reuse_prefix`] then keeps nothing, since no prefix of
+    /// it is certain to be what a fresh pass computes.
+    mixed_rotation: bool,
     interrupt: Interrupt,
 }
 
@@ -300,6 +305,7 @@ impl Session<'_> {
         }
         self.history.clear();
         self.key_regions = None;
+        self.mixed_rotation = false;
     }
 
     /// Sets how a long forward pass can be cancelled and paused.
@@ -403,14 +409,18 @@ impl Session<'_> {
     }
 
     /// Prefix reuse: keeps the longest prefix of the cached tokens that `tokens` starts with,
-    /// at most `limit` tokens, and only when the keys cached so far were rotated exactly as a
-    /// fresh pass over `total` tokens would rotate them (otherwise the session is emptied).
-    /// Returns how many tokens were kept: run `tokens[kept..]` next. A sweep's cells share
-    /// their haystack up to the earlier needle, so most of a cell's prefill is already cached.
+    /// at most `limit` tokens, rounded down to whole [`PREFILL_CHUNK`]s, and only when every
+    /// cached key was rotated exactly as a fresh pass over `total` tokens would rotate it
+    /// (otherwise the session is emptied). Returns how many tokens were kept: run
+    /// `tokens[kept..]` next. Whole chunks make the result bit-identical to a fresh pass: every
+    /// position is computed in the same chunk, with the same cache before it. A sweep's cells
+    /// share their haystack up to the earlier needle, so most of a long cell's prefill is
+    /// already cached.
     pub fn reuse_prefix(&mut self, tokens: &[u32], total: usize, limit: usize) -> Result<usize> {
-        let same_rotation = self.key_regions.as_ref() == Some(&self.plan.regions(total));
+        let same_rotation = !self.mixed_rotation && self.key_regions.as_ref() == Some(&self.plan.regions(total));
         let shared = if same_rotation {
-            self.history.iter().zip(tokens).take_while(|(a, b)| a == b).count().min(limit)
+            let common = self.history.iter().zip(tokens).take_while(|(a, b)| a == b).count().min(limit);
+            common / PREFILL_CHUNK * PREFILL_CHUNK
         } else {
             0
         };
@@ -455,11 +465,15 @@ impl Session<'_> {
                     self.reset();
                     return self.run(&all, &rows, regions).await;
                 }
-                Some(KeyCache::PreRope) => match &mut self.inner {
-                    Inner::Cpu(s) => s.rerotate(&regions)?,
-                    Inner::Gpu(s) => s.rerotate(&regions)?,
-                },
-                Some(KeyCache::PostRope) | None => {}
+                Some(KeyCache::PreRope) => {
+                    match &mut self.inner {
+                        Inner::Cpu(s) => s.rerotate(&regions)?,
+                        Inner::Gpu(s) => s.rerotate(&regions)?,
+                    }
+                    // Re-rotated keys come from another code path than a fresh pass's.
+                    self.mixed_rotation = true;
+                }
+                Some(KeyCache::PostRope) | None => self.mixed_rotation = true,
             }
         }
         self.run(tokens, logit_rows, regions).await

@@ -126,7 +126,7 @@ pub fn ResultsPage() -> impl IntoView {
                 view! {
                     <p data-testid="results-summary">{format!(
                         "{} — {} cells on {} ({}), model {} ({} tokens trained), engine {}, backend {}; result_hash {}",
-                        r.config.name, r.cells.len(), r.backend, if r.complete { "complete" } else { "incomplete" },
+                        r.config.name, r.cells.len(), r.backend, match (r.complete, r.shard) { (true, None) => "complete".to_string(), (true, Some(s)) => format!("shard {s} of the sweep, complete"), (false, Some(s)) => format!("shard {s} of the sweep, incomplete"), (false, None) => "incomplete".to_string() },
                         r.model.name.clone().unwrap_or_else(|| "unnamed".into()), r.model.trained_ctx, r.engine_version, r.backend,
                         &r.result_hash[..12.min(r.result_hash.len())]
                     )}</p>

@@ -166,7 +166,9 @@ pub fn current(s: AppState, shared: Shared, run: RecallRun, inputs: SweepInputs)
     };
     let (sweep, result) = match doc {
         Some(r) => {
-            let result = r.complete.then(|| SharedResult::of(&r));
+            // A shard's file is complete for its shard only: its record would mark the other
+            // shards' cells missing (merge the shards first, `ctxscope merge`).
+            let result = (r.complete && r.shard.is_none()).then(|| SharedResult::of(&r));
             (Some(r.config), result)
         }
         None if view == View::Recall => (

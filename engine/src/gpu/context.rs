@@ -187,7 +187,7 @@ impl GpuContext {
 
     /// Whether kernels are compiled with wgpu's runtime checks (bounds clamps, loop bounding,
     /// division guards). Always in the browser, where WebGPU checks anyway. Natively the default
-    /// is unchecked ("trusted") modules, which are ~30 % faster on prefill: every launcher
+    /// is unchecked ("trusted") modules, which are 19–31 % faster on prefill (H200, BENCHMARKS.md): every launcher
     /// proves its indices in bounds on the host instead (`gpu::ops`, the SAFETY comment in
     /// `kernels::Pipelines::get`). [`CHECKED_SHADERS_ENV`] or [`Self::set_checked_shaders`]
     /// turn the checks back on.

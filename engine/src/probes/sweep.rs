@@ -171,6 +171,17 @@ impl SweepConfig {
         if depths.is_empty() || depths.iter().any(|d| !(0.0..=1.0).contains(d)) {
             return bad("depths must be a non-empty set of values in 0 … 1".into());
         }
+        // A repeated length or depth would name two cells alike: results and resumption go by
+        // a cell's key.
+        let mut lengths = self.lengths.clone();
+        lengths.sort_unstable();
+        lengths.dedup();
+        let mut sorted_depths = depths.clone();
+        sorted_depths.sort_by(f64::total_cmp);
+        sorted_depths.dedup();
+        if lengths.len() != self.lengths.len() || sorted_depths.len() != depths.len() {
+            return bad("lengths and depths must not repeat".into());
+        }
         for t in &self.tasks {
             t.task.validate()?;
         }
@@ -479,6 +490,14 @@ pub async fn run_sweep_shard(
                 ))
                 .into());
             }
+            let (backend, version) = (engine.backend().name(), env!("CARGO_PKG_VERSION"));
+            if p.backend != backend || p.engine_version != version {
+                return Err(Error::InvalidInput(format!(
+                    "the partial results were made on {} by engine {}, not on {backend} by engine {version}: their scores would not mix; start a new results file",
+                    p.backend, p.engine_version
+                ))
+                .into());
+            }
             p.cells
         }
         None => Vec::new(),
@@ -501,6 +520,8 @@ pub async fn run_sweep_shard(
         summaries: Vec::new(),
         result_hash: String::new(),
     };
+    let index = grid_positions(&all);
+    results.cells.sort_by_key(|c| grid_index(&index, &c.key));
     finish(&mut results, total);
     let todo = reuse_order(config, todo);
     let mut i = 0;
@@ -520,7 +541,11 @@ pub async fn run_sweep_shard(
             match outcome {
                 Ok(cell) => {
                     let correct = cell.outcome.correct;
-                    results.cells.push(cell);
+                    // Kept in grid order (cells run in reuse order), so that every snapshot,
+                    // its summaries and the final document are what a plain run writes.
+                    let at = grid_index(&index, &cell.key);
+                    let pos = results.cells.partition_point(|c| grid_index(&index, &c.key) < at);
+                    results.cells.insert(pos, cell);
                     ran += 1;
                     let done = results.cells.len();
                     let elapsed = clock() - start;
@@ -537,19 +562,12 @@ pub async fn run_sweep_shard(
                     finish(&mut results, total);
                     on_cell(&progress, &results);
                 }
-                Err(Error::Cancelled) => {
-                    grid_order(&mut results.cells, &all);
-                    return Ok(results);
-                }
-                Err(error) => {
-                    grid_order(&mut results.cells, &all);
-                    return Err(SweepStopped { error, partial: Some(results) });
-                }
+                Err(Error::Cancelled) => return Ok(results),
+                Err(error) => return Err(SweepStopped { error, partial: Some(results) }),
             }
         }
         i += group;
     }
-    grid_order(&mut results.cells, &all);
     Ok(results)
 }
 
@@ -579,19 +597,22 @@ fn reuse_order(config: &SweepConfig, mut todo: Vec<CellKey>) -> Vec<CellKey> {
     todo
 }
 
-/// Sorts `cells` into `grid` order: cells run in [`reuse_order`], and a resumed run appends its
-/// cells after the earlier ones (which may have gaps, e.g. a partial merge), yet every run must
-/// write what an uninterrupted run writes.
-fn grid_order(cells: &mut [Cell], grid: &[CellKey]) {
-    let index: HashMap<(&str, &str, usize, u64, u64), usize> = grid
-        .iter()
+/// Each grid cell's position in `grid`, by key (depth by its bits: the grid's own values).
+type GridIndex<'a> = HashMap<(&'a str, &'a str, usize, u64, u64), usize>;
+
+fn grid_positions(grid: &[CellKey]) -> GridIndex<'_> {
+    grid.iter()
         .enumerate()
         .map(|(i, k)| ((k.experiment.as_str(), k.task.as_str(), k.length, k.depth.to_bits(), k.seed), i))
-        .collect();
-    cells.sort_by_key(|c| {
-        let k = &c.key;
-        index.get(&(k.experiment.as_str(), k.task.as_str(), k.length, k.depth.to_bits(), k.seed)).copied()
-    });
+        .collect()
+}
+
+/// A cell's position in the grid; cells from outside it (none reach here) sort last.
+fn grid_index(index: &GridIndex, k: &CellKey) -> usize {
+    index
+        .get(&(k.experiment.as_str(), k.task.as_str(), k.length, k.depth.to_bits(), k.seed))
+        .copied()
+        .unwrap_or(usize::MAX)
 }
 
 /// Builds and scores the cells of one experiment (set on the engine by the caller) in one
@@ -618,10 +639,14 @@ impl CellRunner<'_, '_> {
         };
         let needed = case.ids.len() + answer + 64;
         if self.session.as_ref().is_none_or(|s| s.capacity() < needed) {
-            // Room for the longest cell of the sweep, so the session is made once.
+            // Room for the longest cell of the sweep, so the session is made once; if that does
+            // not fit, room for this cell (the cells that fit still run, as without reuse).
             let longest = config.lengths.iter().copied().max().unwrap_or(key.length);
             self.session = None;
-            let mut session = self.engine.session(needed.max(longest + answer + 64))?;
+            let mut session = match self.engine.session(needed.max(longest + answer + 64)) {
+                Err(Error::DoesNotFit { .. }) => self.engine.session(needed)?,
+                other => other?,
+            };
             session.set_interrupt(self.interrupt.clone());
             session.record_entropy();
             self.session = Some(session);

@@ -1,4 +1,6 @@
-//! One launcher per kernel (`shaders/<name>.wgsl` → `ops/<name>.rs`): the kernel's interface
+//! One launcher per kernel (`shaders/<name>.wgsl` → `ops/<name>.rs`; matvec shares `matmul.rs`
+//! and `linear.wgsl` with matmul, and the attention merge, which every attention call runs, lives
+//! in `attention.rs`): the kernel's interface
 //! (its uniform struct and its storage bindings, declared with [`kernel_interface!`]), the
 //! dispatch size, the host-side bounds checks, and a test against the CPU reference.
 //!
