@@ -539,7 +539,8 @@ async fn sweep_request(
     let clock = move || (now_ms() - t0) / 1000.0;
     let outcome =
         run_sweep(&config, engine, tokenizer, identity, resume, interrupt, &clock, &mut |progress, results| {
-            if let Some(cell) = results.cells.last() {
+            // Cells are kept in grid order, not run order: find the one that just finished.
+            if let Some(cell) = results.cells.iter().find(|c| c.key == progress.cell) {
                 send(EventBody::Cell { cell: cell.clone(), progress: progress.clone() });
             }
         })
