@@ -2,7 +2,7 @@
 // Chromium with real WebGPU on SwiftShader (driven by playwright-core).
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import os from "node:os";
@@ -62,6 +62,8 @@ export async function openApp(context, baseUrl, view = "") {
 export function tempDir() {
   const dir = path.join(os.tmpdir(), `ctxscope-browser-${process.pid}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
+  // Removed when the test process ends, pass or fail (they piled up in /tmp run after run).
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
