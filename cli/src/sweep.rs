@@ -60,6 +60,33 @@ pub struct SweepArgs {
     /// one shard per GPU on a multi-GPU host (docs/sharding.md).
     #[arg(long, value_name = "INDEX")]
     gpu_adapter: Option<usize>,
+    /// Split the sweep over this host's GPUs: `all` (every hardware adapter) or a count N (the
+    /// first N). Runs shard i/N on GPU i as child processes of this one, each writing its own
+    /// file and log next to --out, then merges them into --out (docs/sharding.md). --resume
+    /// resumes every shard from its file.
+    #[arg(long, value_name = "all|N", conflicts_with_all = ["shard", "gpu_adapter"])]
+    devices: Option<Devices>,
+}
+
+/// `--devices`: every hardware GPU, or the first N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Devices {
+    All,
+    First(usize),
+}
+
+impl std::str::FromStr for Devices {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            n => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Self::First(n)),
+                _ => Err(format!("expected `all` or a GPU count ≥ 1, got {s:?}")),
+            },
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -190,6 +217,9 @@ impl ProgressReport {
 }
 
 pub fn run(args: SweepArgs) -> CliResult {
+    if let Some(devices) = args.devices {
+        return run_on_devices(args, devices);
+    }
     if let Some(index) = args.gpu_adapter {
         // Read once by the GPU context this process creates below.
         std::env::set_var(ctxscope_engine::gpu::ADAPTER_ENV, index.to_string());
@@ -309,6 +339,108 @@ pub fn run(args: SweepArgs) -> CliResult {
     }
     let model_url = args.model_url.clone().or_else(|| link.as_ref().and_then(|l| l.model.as_ref()?.url.clone()));
     print_link(&results, model_url, &args.page, link.as_ref().and_then(|l| l.view.clone()))
+}
+
+/// `<out stem>.shard-I-of-N.<ext>` beside `out`: where `--devices` keeps shard I's `ext` file.
+fn shard_path(out: &Path, index: usize, count: usize, ext: &str) -> PathBuf {
+    let stem = out.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}.shard-{index}-of-{count}.{ext}"))
+}
+
+/// `--devices`: one child `ctxscope sweep --shard i/N --gpu-adapter i` per GPU, at once, each
+/// with its own results file and log; then their merge into --out and the sweep's link, as an
+/// unsharded run prints it. Child processes rather than threads: each GPU gets its own process
+/// (its own wgpu instance and device), which is what `--gpu-adapter` already runs and tests,
+/// and a failed shard cannot take the others down. A signal reaches the children too (same
+/// process group): each saves its finished cells, and the same command with --resume goes on.
+fn run_on_devices(args: SweepArgs, devices: Devices) -> CliResult {
+    if args.backend != BackendChoice::Gpu {
+        return Err("--devices runs shards on GPUs: use it with --backend gpu".into());
+    }
+    // Checked here, before any shard starts (each shard decodes it again).
+    let link = args.link.as_deref().map(SharedState::decode).transpose().map_err(err)?;
+    let gpus = ctxscope_engine::gpu::hardware_adapters();
+    let count = match devices {
+        Devices::All => gpus.len(),
+        Devices::First(n) if n <= gpus.len() => n,
+        Devices::First(n) => {
+            return Err(format!("--devices {n}, but this host has {} hardware GPU adapter(s)", gpus.len()).into())
+        }
+    };
+    if count == 0 {
+        return Err(
+            "--devices all: this host has no hardware GPU adapter (lavapipe and other software renderers do not count)"
+                .into(),
+        );
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program to run the shards: {e}"))?;
+    let cancel = cancel_on_signals()?;
+    let t0 = Instant::now();
+    let mut children = Vec::with_capacity(count);
+    for (i, gpu) in gpus.iter().take(count).enumerate() {
+        let (file, log) = (shard_path(&args.out, i, count, "json"), shard_path(&args.out, i, count, "log"));
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("sweep").arg("--model").arg(&args.model.model);
+        if let Some(config) = &args.config {
+            cmd.arg("--config").arg(config);
+        }
+        if let Some(link) = &args.link {
+            cmd.args(["--link", link]);
+        }
+        cmd.args(["--page", &args.page, "--backend", "gpu"]).arg("--out").arg(&file);
+        cmd.args(["--shard", &format!("{i}/{count}"), "--gpu-adapter", &i.to_string()]);
+        if args.resume {
+            cmd.arg("--resume");
+        }
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("cannot write the shard log {}: {e}", log.display()))?;
+        cmd.stdout(std::process::Stdio::null()).stderr(log_file);
+        let child = cmd.spawn().map_err(|e| format!("cannot start shard {i}/{count}: {e}"))?;
+        eprintln!("ctxscope: shard {i}/{count} on GPU {i} ({}) → {} (log {})", gpu.name, file.display(), log.display());
+        children.push((i, file, log, child));
+    }
+    let mut failed = Vec::new();
+    let mut interrupted = false;
+    for (i, _, log, child) in &mut children {
+        let status = child.wait().map_err(|e| format!("shard {i}/{count}: {e}"))?;
+        if status.success() {
+            eprintln!("ctxscope: shard {i}/{count} done ({:.1} s)", t0.elapsed().as_secs_f64());
+            continue;
+        }
+        interrupted |= status.code() == Some(130) || cancel.load(Ordering::Relaxed);
+        let text = std::fs::read_to_string(&*log).unwrap_or_default();
+        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string();
+        failed.push(format!("shard {i}/{count} ({status}): {last} [log {}]", log.display()));
+    }
+    if !failed.is_empty() {
+        let hint = if interrupted { "; the same command with --resume continues every shard" } else { "" };
+        let code = if interrupted { 130 } else { 1 };
+        return Err(CliError { message: format!("{}{hint}", failed.join("\n")), code });
+    }
+    let inputs = children
+        .iter()
+        .map(|(_, file, _, _)| Ok((file.display().to_string(), read_results(file)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let merged = merge_results(&inputs).map_err(err)?;
+    if !merged.missing.is_empty() {
+        return Err(format!(
+            "the shards' files lack {} cells: {}",
+            merged.missing.len(),
+            describe(&merged.missing[0].1)
+        )
+        .into());
+    }
+    let results = merged.results;
+    save(&args.out, &results)?;
+    eprintln!(
+        "{} cells on {count} GPU(s) in {:.1} s → {} (result hash {})",
+        results.cells.len(),
+        t0.elapsed().as_secs_f64(),
+        args.out.display(),
+        &results.result_hash[..12]
+    );
+    let model_url = args.model_url.clone().or_else(|| link.as_ref().and_then(|l| l.model.as_ref()?.url.clone()));
+    print_link(&results, model_url, &args.page, link.and_then(|l| l.view))
 }
 
 pub fn merge(args: MergeArgs) -> CliResult {

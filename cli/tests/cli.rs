@@ -412,6 +412,31 @@ fn sweep_shards_merge_into_the_unsharded_results() {
     assert!(!refused.status.success() && stderr.contains("the index must be below the count"), "{stderr}");
 }
 
+/// `--devices` refuses what it cannot run before starting any shard: a count of zero, another
+/// backend, an explicit shard, and (on a machine with no hardware GPU, as here: lavapipe does
+/// not count) `all`. The run itself is measured on the two-GPU device box (BENCHMARKS.md).
+#[test]
+fn sweep_devices_refuses_what_it_cannot_run() {
+    let config = temp_file(
+        "devices.json",
+        br#"{"version": 1, "name": "devices", "tasks": [{"name": "passkey", "task": {"task": "passkey"}}], "lengths": [256], "depths": [0.5], "seeds": 1}"#,
+    );
+    let out = temp_file("devices-out.json", b"");
+    let base = ["sweep", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let stderr = |extra: &[&str]| {
+        let run = ctxscope(&[&base[..], extra].concat());
+        assert!(!run.status.success(), "{extra:?} was accepted");
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    assert!(stderr(&["--devices", "0"]).contains("expected `all` or a GPU count"));
+    assert!(stderr(&["--devices", "all", "--backend", "cpu"]).contains("use it with --backend gpu"));
+    assert!(stderr(&["--devices", "all", "--shard", "0/2"]).contains("cannot be used with"));
+    if ctxscope_engine::gpu::hardware_adapters().is_empty() {
+        assert!(stderr(&["--devices", "all"]).contains("no hardware GPU adapter"));
+        assert!(stderr(&["--devices", "2"]).contains("this host has 0 hardware GPU adapter(s)"));
+    }
+}
+
 /// SIGINT after the first cell: the sweep stops, saves a valid partial file, exits 130 and says
 /// how to resume; --resume then completes it. (About 15 cells' time on the CPU: the signal is
 /// sent as soon as the first periodic save appears, so the run cannot finish first.)

@@ -11,9 +11,11 @@
 #   scripts/device/h200.sh stage-a     carry .dev/model.part.aa .dev/ctxscope.gz .dev/llama.cpp-src.tar.xz
 #                                      (also starts llama.cpp's CUDA build in the background)
 #   scripts/device/h200.sh stage-b     carry .gl .dev/model.part.ab
-#   scripts/device/h200.sh bench       ctxscope bench, trusted and checked shader modules
+#   scripts/device/h200.sh bench [trusted]  ctxscope bench, trusted and checked shader modules
+#                                      (only trusted with the argument)
 #   scripts/device/h200.sh llama       llama-bench, same model and lengths (waits for the build)
 #   scripts/device/h200.sh niah [N]    the example NIAH grid: N shards at once, one per GPU
+#   scripts/device/h200.sh devices     the same grid through `sweep --devices all`
 # Results go to $OUT (the device tool brings them back).
 set -euo pipefail
 W=/tmp/ctxscope-h200
@@ -46,7 +48,7 @@ case "${1:?step}" in
     vulkan
     b() { "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024,8192,16384,32768 --decode-tokens 128 --repeats 2 "$@"; }
     b >"$OUT/bench-trusted.json"
-    CTXSCOPE_CHECKED_SHADERS=1 b >"$OUT/bench-checked.json"
+    [ "${2:-}" = trusted ] || CTXSCOPE_CHECKED_SHADERS=1 b >"$OUT/bench-checked.json"
     cat "$OUT"/bench-*.json | grep -E '"(length|tokens_per_s|prefill|decode)' | head -40 || true
     ;;
   llama)
@@ -72,6 +74,17 @@ case "${1:?step}" in
     echo "NIAH grid, $n shard(s) at once: $(( (end - start) / 1000000 )) ms" | tee "$OUT/niah-$n.txt"
     "$W/ctxscope" merge "$W"/niah-*-of-$n.json -o "$OUT/niah-merged-$n.json"
     grep -o '"result_hash": *"[0-9a-f]*"' "$OUT/niah-merged-$n.json" | tee -a "$OUT/niah-$n.txt"
+    ;;
+  devices)
+    # The same grid with `--devices all`: one child shard per GPU, merged by the parent.
+    vulkan
+    start=$(date +%s%N)
+    "$W/ctxscope" sweep --model "$W/model.gguf" --config examples/niah-grid.json --backend gpu --devices all \
+      --out "$W/niah-devices.json" >"$W/niah-devices.link" 2>"$OUT/niah-devices.log"
+    end=$(date +%s%N)
+    echo "NIAH grid, --devices all: $(( (end - start) / 1000000 )) ms" | tee "$OUT/niah-devices.txt"
+    tail -4 "$OUT/niah-devices.log"
+    grep -o '"result_hash": *"[0-9a-f]*"' "$W/niah-devices.json" | tee -a "$OUT/niah-devices.txt"
     ;;
   *) echo "unknown step $1" >&2; exit 2 ;;
 esac

@@ -38,17 +38,44 @@ async fn adapter_from_env(instance: &wgpu::Instance, backends: wgpu::Backends) -
     let Ok(value) = std::env::var(ADAPTER_ENV) else { return Ok(None) };
     let index: usize =
         value.trim().parse().map_err(|_| Error::NoGpu(format!("{ADAPTER_ENV}={value} is not an adapter index")))?;
-    let mut hardware: Vec<wgpu::Adapter> = instance
-        .enumerate_adapters(backends)
-        .await
-        .into_iter()
-        .filter(|a| !matches!(a.get_info().device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other))
-        .collect();
+    let mut hardware = hardware(instance, backends).await;
     let count = hardware.len();
     if index >= count {
         return Err(Error::NoGpu(format!("{ADAPTER_ENV}={index}, but there are {count} hardware GPU adapter(s)")));
     }
     Ok(Some(hardware.swap_remove(index)))
+}
+
+/// The instance's hardware adapters (software renderers and CPUs excluded), in the driver's
+/// enumeration order: the order [`ADAPTER_ENV`] indexes.
+#[cfg(not(target_arch = "wasm32"))]
+async fn hardware(instance: &wgpu::Instance, backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    instance
+        .enumerate_adapters(backends)
+        .await
+        .into_iter()
+        .filter(|a| !matches!(a.get_info().device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other))
+        .collect()
+}
+
+/// The hardware GPU adapters a native run can pick with [`ADAPTER_ENV`], in index order (what
+/// `ctxscope sweep --devices all` runs one shard on each of).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn hardware_adapters() -> Vec<wgpu::AdapterInfo> {
+    quiet_headless_vulkan();
+    let (instance, backends) = native_instance();
+    pollster::block_on(hardware(&instance, backends)).iter().map(|a| a.get_info()).collect()
+}
+
+/// A native instance on the primary backends (or those `WGPU_BACKEND` names).
+#[cfg(not(target_arch = "wasm32"))]
+fn native_instance() -> (wgpu::Instance, wgpu::Backends) {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if descriptor.backends.is_empty() || descriptor.backends == wgpu::Backends::all() {
+        descriptor.backends = wgpu::Backends::PRIMARY;
+    }
+    let backends = descriptor.backends;
+    (wgpu::Instance::new(descriptor), backends)
 }
 
 fn checked_shaders_from_env() -> bool {
@@ -91,20 +118,17 @@ impl GpuContext {
     /// back to WebGPU's defaults and then to downlevel limits if the driver refuses.
     pub async fn new() -> Result<Self> {
         quiet_headless_vulkan();
-        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        if cfg!(target_arch = "wasm32") {
-            descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
-        } else if descriptor.backends.is_empty() || descriptor.backends == wgpu::Backends::all() {
-            descriptor.backends = wgpu::Backends::PRIMARY;
-        }
-        let backends = descriptor.backends;
-        let instance = wgpu::Instance::new(descriptor);
         #[cfg(not(target_arch = "wasm32"))]
-        let chosen = adapter_from_env(&instance, backends).await?;
+        let (instance, chosen) = {
+            let (instance, backends) = native_instance();
+            let chosen = adapter_from_env(&instance, backends).await?;
+            (instance, chosen)
+        };
         #[cfg(target_arch = "wasm32")]
-        let chosen: Option<wgpu::Adapter> = {
-            let _ = backends;
-            None
+        let (instance, chosen): (_, Option<wgpu::Adapter>) = {
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
+            (wgpu::Instance::new(descriptor), None)
         };
         let adapter = match chosen {
             Some(adapter) => adapter,

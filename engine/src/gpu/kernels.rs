@@ -12,7 +12,6 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::ops::rope;
-use super::profiler::Profiler;
 use super::weights::QTYPES;
 use crate::rope::RopePrecision;
 
@@ -252,7 +251,10 @@ struct CachedBind {
 pub(crate) struct BindCache {
     uniform: wgpu::Buffer,
     entries: RefCell<Vec<Option<CachedBind>>>,
+    /// The parameters of this forward pass's dispatches so far, slot by slot.
     params: RefCell<Vec<u8>>,
+    /// Bytes of `params` already written to `uniform` (a forward pass may be submitted in parts).
+    flushed: std::cell::Cell<usize>,
 }
 
 impl BindCache {
@@ -263,7 +265,12 @@ impl BindCache {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Self { uniform, entries: RefCell::new(Vec::new()), params: RefCell::new(Vec::new()) }
+        Self {
+            uniform,
+            entries: RefCell::new(Vec::new()),
+            params: RefCell::new(Vec::new()),
+            flushed: std::cell::Cell::new(0),
+        }
     }
 
     /// The bind group for the next dispatch, or None when the slots are used up.
@@ -308,35 +315,23 @@ impl BindCache {
         entries[slot].as_ref().map(|c| c.bind_group.clone())
     }
 
-    /// Drops the parameters staged since the last flush (the encoder was abandoned), so the next
-    /// forward pass starts again at slot 0.
-    pub fn discard(&self) {
+    /// Ends the forward pass (submitted whole, or abandoned on an error): the next one starts
+    /// again at slot 0.
+    pub fn reset(&self) {
         self.params.borrow_mut().clear();
+        self.flushed.set(0);
     }
 
-    /// Uploads the parameters staged since the last flush; call before submitting.
+    /// Uploads the parameters staged since the last flush; call before each submission of the
+    /// forward pass. Earlier submissions' slots are not rewritten.
     pub fn flush(&self, ctx: &GpuContext) {
-        let staged = std::mem::take(&mut *self.params.borrow_mut());
-        if !staged.is_empty() {
-            ctx.queue.write_buffer(&self.uniform, 0, &staged);
+        let staged = self.params.borrow();
+        let from = self.flushed.get();
+        if staged.len() > from {
+            ctx.queue.write_buffer(&self.uniform, from as u64, &staged[from..]);
+            self.flushed.set(staged.len());
         }
     }
-}
-
-/// Records one compute pass with one dispatch.
-pub(crate) fn dispatch(
-    profiler: Option<&Profiler>,
-    kernel: Kernel,
-    encoder: &mut wgpu::CommandEncoder,
-    pipeline: &wgpu::ComputePipeline,
-    bind_group: &wgpu::BindGroup,
-    groups: (u32, u32, u32),
-) {
-    let timestamp_writes = profiler.and_then(|p| p.writes(kernel));
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, bind_group, &[]);
-    pass.dispatch_workgroups(groups.0, groups.1, groups.2);
 }
 
 #[cfg(test)]

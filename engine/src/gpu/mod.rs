@@ -8,8 +8,11 @@ mod kernels;
 mod model;
 pub(crate) mod ops;
 mod profiler;
+mod recorder;
 mod weights;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::hardware_adapters;
 pub use context::{GpuContext, ADAPTER_ENV, CHECKED_SHADERS_ENV};
 pub use model::GpuModel;
 pub(crate) use model::{GpuSession, PREFILL_CHUNK};

@@ -11,6 +11,7 @@ use super::ops::matmul::LINEAR_IN_MULTIPLE;
 use super::ops::rope::{CacheSlot, RopeShape, RopeTables};
 use super::ops::Ops;
 use super::profiler::Profiler;
+use super::recorder::Recorder;
 use super::weights::GpuWeight;
 use crate::error::{Error, Quantity, Result};
 use crate::experiment::{Experiment, Plan};
@@ -20,6 +21,11 @@ use crate::trace::{AttentionMap, EntropyTrace};
 
 /// Tokens per prefill submission (the largest chunk [`crate::engine::Session`] hands over).
 pub(crate) const PREFILL_CHUNK: usize = 512;
+
+/// Layers recorded per submission of a forward pass (see `GpuSession::record_chunk`). Each
+/// submission costs a queue submit (tens of µs); 8 keeps that small against a decode step's
+/// ~10 ms while letting the GPU start after a quarter of SmolLM2's 30 layers.
+const LAYERS_PER_SUBMISSION: usize = 8;
 
 struct LayerWeights {
     attn_norm: wgpu::Buffer,
@@ -402,17 +408,12 @@ impl GpuSession<'_> {
         let sc = self.take_scratch(n)?;
         let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
         let chunk = self.prepare_chunk(tokens, regions, &sc)?;
-        let enc = match self.record_chunk(&sc, lb.as_ref(), rows, &chunk) {
-            Ok(enc) => enc,
-            Err(e) => {
-                // Nothing was submitted: drop the parameters staged for this chunk's dispatches.
-                self.binds.discard();
-                return Err(e);
-            }
-        };
+        let recorded = self.record_chunk(&sc, lb.as_ref(), rows, &chunk);
+        // Submitted whole or abandoned part way (a launcher refused): the next chunk's dispatches
+        // start again at slot 0. Parts already submitted only wrote positions past `len`.
+        self.binds.reset();
+        recorded?;
         let ctx = &self.model.ctx;
-        self.binds.flush(ctx);
-        ctx.queue.submit([enc.finish()]);
         ctx.check()?;
         self.len += n;
         let out = self.read_back(&sc, lb.as_ref(), rows, chunk.capture.as_ref(), n).await;
@@ -450,41 +451,39 @@ impl GpuSession<'_> {
         Ok(Chunk { start, n, tables, deltas, capture })
     }
 
-    /// Records the whole chunk: the embedding, every layer, the logits, the profiler's resolve.
-    fn record_chunk(
-        &self,
-        sc: &Scratch,
-        lb: Option<&LogitBuffers>,
-        rows: &[usize],
-        chunk: &Chunk,
-    ) -> Result<wgpu::CommandEncoder> {
+    /// Records and submits the whole chunk: the embedding, every layer, the logits, the
+    /// profiler's resolve. The chunk goes to the GPU in parts of [`LAYERS_PER_SUBMISSION`]
+    /// layers, so the GPU runs the first layers while the CPU records the rest (a decode step's
+    /// recording takes about as long as its GPU work).
+    fn record_chunk(&self, sc: &Scratch, lb: Option<&LogitBuffers>, rows: &[usize], chunk: &Chunk) -> Result<()> {
         let m = self.model;
         let ctx = &m.ctx;
         let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref(), binds: Some(&self.binds) };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        ops.embed(&mut enc, &sc.ids, &m.token_embd, &sc.x, chunk.n)?;
+        let submit = |rec: Recorder| {
+            self.binds.flush(ctx);
+            ctx.queue.submit([rec.finish()]);
+        };
+        let mut rec = Recorder::new(&ctx.device);
+        ops.embed(&mut rec, &sc.ids, &m.token_embd, &sc.x, chunk.n)?;
         for l in 0..m.layers.len() {
-            self.record_layer(&ops, &mut enc, l, sc, chunk)?;
+            self.record_layer(&ops, &mut rec, l, sc, chunk)?;
+            if (l + 1) % LAYERS_PER_SUBMISSION == 0 && l + 1 < m.layers.len() {
+                submit(std::mem::replace(&mut rec, Recorder::new(&ctx.device)));
+            }
         }
         if let Some(lb) = lb {
-            self.record_logits(&ops, &mut enc, sc, lb, rows)?;
+            self.record_logits(&ops, &mut rec, sc, lb, rows)?;
         }
         if let Some(p) = &m.profiler {
-            p.resolve(&mut enc);
+            p.resolve(rec.encoder());
         }
-        Ok(enc)
+        submit(rec);
+        Ok(())
     }
 
     /// Records layer `l`: attention (norm, q/k/v, RoPE and the cache write, attention, any map
     /// rows, the output projection with the residual), then the feed-forward block.
-    fn record_layer(
-        &self,
-        ops: &Ops<'_>,
-        enc: &mut wgpu::CommandEncoder,
-        l: usize,
-        sc: &Scratch,
-        chunk: &Chunk,
-    ) -> Result<()> {
+    fn record_layer(&self, ops: &Ops<'_>, enc: &mut Recorder, l: usize, sc: &Scratch, chunk: &Chunk) -> Result<()> {
         let s = &self.model.spec;
         let w = &self.model.layers[l];
         let (n, d) = (chunk.n, s.embedding_length);
@@ -494,7 +493,7 @@ impl GpuSession<'_> {
         ops.matmul(enc, &sc.h, &w.attn_v, &sc.v, n, None)?;
         if let Some(raw) = self.raw_k.get(l) {
             let kv_bytes = (s.head_count_kv * s.head_dim * 4) as u64;
-            enc.copy_buffer_to_buffer(&sc.k, 0, raw, chunk.start as u64 * kv_bytes, n as u64 * kv_bytes);
+            enc.encoder().copy_buffer_to_buffer(&sc.k, 0, raw, chunk.start as u64 * kv_bytes, n as u64 * kv_bytes);
         }
         let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: chunk.start, capacity: self.capacity };
         let rope = RopeShape {
@@ -554,7 +553,7 @@ impl GpuSession<'_> {
     fn record_logits(
         &self,
         ops: &Ops<'_>,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         sc: &Scratch,
         lb: &LogitBuffers,
         rows: &[usize],
@@ -563,7 +562,13 @@ impl GpuSession<'_> {
         let d = m.spec.embedding_length;
         let row_bytes = (d * 4) as u64;
         for (i, &row) in rows.iter().enumerate() {
-            enc.copy_buffer_to_buffer(&sc.x, row as u64 * row_bytes, &lb.rows, i as u64 * row_bytes, row_bytes);
+            enc.encoder().copy_buffer_to_buffer(
+                &sc.x,
+                row as u64 * row_bytes,
+                &lb.rows,
+                i as u64 * row_bytes,
+                row_bytes,
+            );
         }
         ops.rms_norm(enc, &lb.rows, &m.output_norm, &lb.normed, rows.len(), d, m.spec.rms_norm_eps)?;
         let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
@@ -618,7 +623,7 @@ impl GpuSession<'_> {
         let table_buf = buffers::upload(ctx, "re-rotation tables", bytemuck::cast_slice(&tables.data))?;
         let unused_q = buffers::storage(ctx, "unused q", 16)?;
         let ops = Ops { ctx, pipes: &m.pipes, prof: None, binds: None };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = Recorder::new(&ctx.device);
         let shape = RopeShape {
             n: self.len,
             heads: 0,

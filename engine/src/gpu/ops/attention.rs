@@ -3,6 +3,7 @@
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
 use crate::gpu::kernels::{grid, key_tile, Kernel, ATTENTION_HEAD_DIM};
+use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
     params AttentionParams for [Attention] {
@@ -130,7 +131,7 @@ impl Ops<'_> {
     /// Indexed extents: q [regions, n, heads, d], the cache [regions, kv_heads, capacity, d] (V:
     /// one region), mask [layer + 1, heads] pairs, the partials [regions · splits, n, heads, d]
     /// and [regions · splits, n, heads, 4], out [n, heads, d], entropy and lse [layer + 1, heads, n].
-    pub fn attention(&self, enc: &mut wgpu::CommandEncoder, s: &AttentionShape, io: &AttentionIo<'_>) -> Result<()> {
+    pub fn attention(&self, enc: &mut Recorder, s: &AttentionShape, io: &AttentionIo<'_>) -> Result<()> {
         s.check(Kernel::Attention, self.pipes.head_dim())?;
         let regions = s.regions.len();
         let (n, heads, kv_heads, d) = (s.n, s.heads, s.kv_heads, s.head_dim);

@@ -5,6 +5,7 @@ use super::attention::{AttentionIo, AttentionShape};
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
+use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
     params RowParams for [AttentionRow] {
@@ -38,7 +39,7 @@ impl Ops<'_> {
     #[allow(clippy::too_many_arguments)]
     pub fn attention_row(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         s: &AttentionShape,
         io: &AttentionIo<'_>,
         head: usize,

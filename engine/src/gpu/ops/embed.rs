@@ -3,6 +3,7 @@
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
+use crate::gpu::recorder::Recorder;
 use crate::gpu::weights::GpuWeight;
 
 kernel_interface! {
@@ -18,7 +19,7 @@ impl Ops<'_> {
     /// table as its whole [rows, cols] matrix.
     pub fn embed(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         ids: &wgpu::Buffer,
         table: &GpuWeight,
         x: &wgpu::Buffer,

@@ -5,6 +5,7 @@
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
+use crate::gpu::recorder::Recorder;
 use crate::gpu::weights::GpuWeight;
 
 kernel_interface! {
@@ -25,7 +26,7 @@ impl Ops<'_> {
     /// [n, in], y and the residual as [n, out]. `y` must not alias `x` or `residual`.
     pub fn matmul(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &wgpu::Buffer,
         w: &GpuWeight,
         y: &wgpu::Buffer,

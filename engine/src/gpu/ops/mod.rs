@@ -26,8 +26,9 @@ mod contract;
 pub(crate) mod testutil;
 
 use super::context::GpuContext;
-use super::kernels::{dispatch, one_off_bind_group, BindCache, Kernel, Pipelines};
+use super::kernels::{one_off_bind_group, BindCache, Kernel, Pipelines};
 use super::profiler::Profiler;
+use super::recorder::Recorder;
 use crate::error::{Error, Result};
 
 /// How a kernel accesses a storage binding: `var<storage, read>` or `var<storage, read_write>`.
@@ -179,7 +180,7 @@ impl Ops<'_> {
     /// if a buffer is smaller than the bytes the kernel will index in it.
     fn launch<P: KernelParams>(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         kernel: Kernel,
         qtype: u32,
         params: &P,
@@ -203,7 +204,7 @@ impl Ops<'_> {
         let pipeline = self.pipes.get(self.ctx, kernel, qtype);
         let cached = self.binds.and_then(|cache| cache.bind_group(self.ctx, &pipeline, params, &buffers));
         let bind_group = cached.unwrap_or_else(|| one_off_bind_group(self.ctx, &pipeline, params, &buffers));
-        dispatch(self.prof, kernel, enc, &pipeline, &bind_group, groups);
+        enc.dispatch(self.prof, kernel, &pipeline, &bind_group, groups);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
+use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
     params RmsNormParams for [RmsNorm] { n: u32, dim: u32, eps: f32, _pad: u32 }
@@ -14,7 +15,7 @@ impl Ops<'_> {
     /// y = rmsnorm(x) · weight, row by row: x and y are indexed as [n, dim], weight as [dim].
     pub fn rms_norm(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         x: &wgpu::Buffer,
         weight: &wgpu::Buffer,
         y: &wgpu::Buffer,

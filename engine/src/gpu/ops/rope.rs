@@ -4,6 +4,7 @@
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
+use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
     params RopeParams for [Rope] {
@@ -98,7 +99,7 @@ impl Ops<'_> {
     #[allow(clippy::too_many_arguments)]
     pub fn rope_and_cache(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Recorder,
         q: &wgpu::Buffer,
         k: &wgpu::Buffer,
         v: &wgpu::Buffer,

@@ -3,6 +3,7 @@
 use super::{kernel_interface, Bound, Ops};
 use crate::error::Result;
 use crate::gpu::kernels::{grid, Kernel};
+use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
     params SwiGluParams for [SwiGlu] { len: u32 }
@@ -11,13 +12,7 @@ kernel_interface! {
 
 impl Ops<'_> {
     /// gate = silu(gate) · up over `len` elements (both buffers are indexed below `len`).
-    pub fn swiglu(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        gate: &wgpu::Buffer,
-        up: &wgpu::Buffer,
-        len: usize,
-    ) -> Result<()> {
+    pub fn swiglu(&self, enc: &mut Recorder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) -> Result<()> {
         let params = SwiGluParams { len: len as u32 };
         let buffers = SwiGluBuffers { gate: Bound::words(gate, &[len]), up: Bound::words(up, &[len]) };
         let (gx, gy) = grid(len.div_ceil(256) as u32);

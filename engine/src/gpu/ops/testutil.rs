@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::gpu::buffers;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Pipelines;
+use crate::gpu::recorder::Recorder;
 use crate::gpu::weights::{gpu_layout, GpuWeight};
 
 pub(crate) struct TestGpu {
@@ -64,10 +65,15 @@ impl TestGpu {
         pollster::block_on(buffers::read_f32(&self.ctx, b, 0, b.size())).unwrap()
     }
 
+    /// The launchers, without a profiler or bind-group cache.
+    pub fn ops(&self) -> Ops<'_> {
+        Ops { ctx: &self.ctx, pipes: &self.pipes, prof: None, binds: None }
+    }
+
     /// Records what `f` launches and submits it; panics on a launcher or device error.
-    pub fn run(&self, f: impl FnOnce(&Ops<'_>, &mut wgpu::CommandEncoder) -> Result<()>) {
-        let ops = Ops { ctx: &self.ctx, pipes: &self.pipes, prof: None, binds: None };
-        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+    pub fn run(&self, f: impl FnOnce(&Ops<'_>, &mut Recorder) -> Result<()>) {
+        let ops = self.ops();
+        let mut enc = Recorder::new(&self.ctx.device);
         f(&ops, &mut enc).unwrap();
         self.ctx.queue.submit([enc.finish()]);
         self.ctx.check().unwrap();
@@ -75,9 +81,9 @@ impl TestGpu {
 
     /// Asserts that the launcher `f` calls refuses, with a message containing `needle`, before
     /// it records anything (nothing is submitted).
-    pub fn expect_error(&self, f: impl FnOnce(&Ops<'_>, &mut wgpu::CommandEncoder) -> Result<()>, needle: &str) {
-        let ops = Ops { ctx: &self.ctx, pipes: &self.pipes, prof: None, binds: None };
-        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+    pub fn expect_error(&self, f: impl FnOnce(&Ops<'_>, &mut Recorder) -> Result<()>, needle: &str) {
+        let ops = self.ops();
+        let mut enc = Recorder::new(&self.ctx.device);
         match f(&ops, &mut enc) {
             Ok(()) => panic!("expected an error mentioning {needle:?}, the launch was accepted"),
             Err(e) => assert!(e.to_string().contains(needle), "expected an error mentioning {needle:?}, got: {e}"),
