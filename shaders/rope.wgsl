@@ -5,6 +5,9 @@
 //   q [n, heads, d]        → q_out [regions, n, heads, d], times the query's logit scale
 //   k [n, kv_heads, d]     → k_cache [regions, kv_heads, capacity, d] at rows start .. start + n
 //   v [n, kv_heads, d]     → v_cache [kv_heads, capacity, d]            (if WRITE_V)
+//   k, unrotated           → k_raw [capacity, kv_heads, d]              (if WRITE_RAW_K)
+// q, k and v are read at row strides and offsets (in pairs), so they may be one buffer: the
+// output of the stacked q/k/v projection, [n, heads + 2·kv_heads, d].
 //   tables: (cos, sin) pairs: [regions, n, d/2] for queries at q_table, the same for keys at
 //           k_table, and (scale, 0) per query at scale_at.
 //
@@ -24,7 +27,11 @@ struct Params {
     q_table: u32,
     k_table: u32,
     scale_at: u32,
-    flags: u32,      // bit 0: scale queries; bit 1: write v
+    flags: u32,      // SCALE_QUERIES | WRITE_V | WRITE_RAW_K
+    q_stride: u32,   // pairs from one token's q to the next's
+    kv_stride: u32,  // the same for k and v
+    k_offset: u32,   // pairs before token 0's k
+    v_offset: u32,   // pairs before token 0's v
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,8 +42,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> q_out: array<vec2<f32>>;
 @group(0) @binding(6) var<storage, read_write> k_cache: array<vec2<f32>>;
 @group(0) @binding(7) var<storage, read_write> v_cache: array<vec2<f32>>;
+@group(0) @binding(8) var<storage, read_write> k_raw: array<vec2<f32>>;
 
-// SCALE_QUERIES, WRITE_V (flags) and FORMAT_BF16, FORMAT_F16 (number formats) are generated
+// SCALE_QUERIES, WRITE_V, WRITE_RAW_K (flags) and FORMAT_BF16, FORMAT_F16 (number formats) are generated
 // from Rust (kernels.rs).
 
 fn round_bf16(x: f32) -> f32 {
@@ -75,26 +83,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let k_pair = rest % pairs;
     if (h < p.heads) {
         let at = (i * p.heads + h) * pairs + k_pair;
+        let src = i * p.q_stride + h * pairs + k_pair;
         var scale = 1.0;
         if ((p.flags & SCALE_QUERIES) != 0u) {
             scale = tables[p.scale_at + i].x;
         }
-        let x = q[at];
+        let x = q[src];
         for (var r = 0u; r < p.regions; r++) {
             let cs = tables[p.q_table + (r * p.n + i) * pairs + k_pair];
             q_out[r * p.n * p.heads * pairs + at] = rotate(x, cs) * scale;
         }
     } else {
         let kh = h - p.heads;
-        let src = (i * p.kv_heads + kh) * pairs + k_pair;
+        let src = i * p.kv_stride + kh * pairs + k_pair;
         let dst = (kh * p.capacity + p.start + i) * pairs + k_pair;
-        let x = k[src];
+        let x = k[p.k_offset + src];
         for (var r = 0u; r < p.regions; r++) {
             let cs = tables[p.k_table + (r * p.n + i) * pairs + k_pair];
             k_cache[r * p.kv_heads * p.capacity * pairs + dst] = rotate(x, cs);
         }
         if ((p.flags & WRITE_V) != 0u) {
-            v_cache[dst] = v[src];
+            v_cache[dst] = v[p.v_offset + src];
+        }
+        if ((p.flags & WRITE_RAW_K) != 0u) {
+            k_raw[((p.start + i) * p.kv_heads + kh) * pairs + k_pair] = x;
         }
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
+use candle_core::quantized::GgmlDType;
 use common::TinyLlama;
 use ctxscope_engine::backend::block_on;
 use ctxscope_engine::experiment::{Experiment, KeyCache};
@@ -27,11 +28,13 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// GQA shapes, and one model whose V projection is stored in another format than Q and K (the
+/// GPU stacks q/k/v into one matrix: mixed formats are stacked as f32).
 #[test]
 fn tiny_models_match_cpu_in_one_pass_and_incremental_decode() {
     let ctx = ctx();
-    for (heads, kv_heads, seed) in [(4, 2, 1), (4, 4, 2), (4, 1, 3)] {
-        let file = ModelFile::from_bytes(tiny(heads, kv_heads, seed).to_gguf()).unwrap();
+    for (heads, kv_heads, seed, v_type) in [(4, 2, 1, None), (4, 4, 2, None), (4, 1, 3, Some(GgmlDType::Q8_0))] {
+        let file = ModelFile::from_bytes(TinyLlama { v_type, ..tiny(heads, kv_heads, seed) }.to_gguf()).unwrap();
         let cpu = Engine::cpu(&file).unwrap();
         let gpu = Engine::gpu(ctx.clone(), &file).unwrap();
         let ids: Vec<u32> = (0..70).map(|i| (i * 37 + seed as u32) % 250).collect();

@@ -20,6 +20,9 @@ pub struct GpuContext {
     faults: Arc<Mutex<Faults>>,
     /// Whether kernels are compiled with wgpu's runtime checks (see [`Self::checked_shaders`]).
     checked_shaders: bool,
+    /// A 16-byte storage buffer bound where a kernel's writable binding is unused this dispatch
+    /// (WebGPU forbids binding a buffer another binding of the dispatch uses as writable).
+    pub(crate) placeholder: wgpu::Buffer,
 }
 
 /// Set to anything but `0` or empty, compiles every kernel with wgpu's runtime checks natively
@@ -168,7 +171,13 @@ impl GpuContext {
                         }
                     }));
                     let checked_shaders = checked_shaders_from_env();
-                    return Ok(Self { device, queue, adapter_info, limits, faults, checked_shaders });
+                    let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("unused binding"),
+                        size: 16,
+                        usage: wgpu::BufferUsages::STORAGE,
+                        mapped_at_creation: false,
+                    });
+                    return Ok(Self { device, queue, adapter_info, limits, faults, checked_shaders, placeholder });
                 }
                 Err(e) => last_error = e.to_string(),
             }

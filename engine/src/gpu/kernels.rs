@@ -87,6 +87,7 @@ fn generated_constants(kernel: Kernel, head_dim: usize) -> String {
         consts.push(("FORMAT_F16".into(), RopePrecision::F16.kernel_code()));
         consts.push(("SCALE_QUERIES".into(), rope::SCALE_QUERIES));
         consts.push(("WRITE_V".into(), rope::WRITE_V));
+        consts.push(("WRITE_RAW_K".into(), rope::WRITE_RAW_K));
     }
     consts.iter().map(|(name, value)| format!("const {name}: u32 = {value}u;\n")).collect()
 }

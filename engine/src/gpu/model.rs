@@ -8,7 +8,7 @@ use super::context::GpuContext;
 use super::kernels::{BindCache, Pipelines, ATTENTION_HEAD_DIM};
 use super::ops::attention::{max_splits, AttentionIo, AttentionShape};
 use super::ops::matmul::LINEAR_IN_MULTIPLE;
-use super::ops::rope::{CacheSlot, RopeShape, RopeTables};
+use super::ops::rope::{CacheSlot, QkvLayout, RopeShape, RopeTables};
 use super::ops::Ops;
 use super::profiler::Profiler;
 use super::recorder::Recorder;
@@ -29,14 +29,19 @@ const LAYERS_PER_SUBMISSION: usize = 8;
 
 struct LayerWeights {
     attn_norm: wgpu::Buffer,
-    attn_q: GpuWeight,
-    attn_k: GpuWeight,
-    attn_v: GpuWeight,
+    /// attn_q, attn_k and attn_v stacked: [heads·d + 2·kv_heads·d, embedding].
+    attn_qkv: GpuWeight,
     attn_output: GpuWeight,
     ffn_norm: wgpu::Buffer,
-    ffn_gate: GpuWeight,
-    ffn_up: GpuWeight,
+    /// ffn_gate and ffn_up stacked: [2·feed_forward_length, embedding].
+    ffn_gate_up: GpuWeight,
     ffn_down: GpuWeight,
+}
+
+impl LayerWeights {
+    fn matrices(&self) -> [&GpuWeight; 4] {
+        [&self.attn_qkv, &self.attn_output, &self.ffn_gate_up, &self.ffn_down]
+    }
 }
 
 /// A model's weights on the GPU.
@@ -67,15 +72,16 @@ impl GpuModel {
         let layers = (0..spec.block_count)
             .map(|l| {
                 let n = |t: &str| format!("blk.{l}.{t}.weight");
+                let stacked = |names: &[&str]| {
+                    let names: Vec<String> = names.iter().map(|t| n(t)).collect();
+                    GpuWeight::load_stacked(&ctx, file, &names.iter().map(String::as_str).collect::<Vec<_>>())
+                };
                 Ok(LayerWeights {
                     attn_norm: f(&n("attn_norm"))?,
-                    attn_q: w(&n("attn_q"))?,
-                    attn_k: w(&n("attn_k"))?,
-                    attn_v: w(&n("attn_v"))?,
+                    attn_qkv: stacked(&["attn_q", "attn_k", "attn_v"])?,
                     attn_output: w(&n("attn_output"))?,
                     ffn_norm: f(&n("ffn_norm"))?,
-                    ffn_gate: w(&n("ffn_gate"))?,
-                    ffn_up: w(&n("ffn_up"))?,
+                    ffn_gate_up: stacked(&["ffn_gate", "ffn_up"])?,
                     ffn_down: w(&n("ffn_down"))?,
                 })
             })
@@ -86,9 +92,7 @@ impl GpuModel {
         ctx.check()?;
         // The linear kernels read whole 32-element blocks of each row (`ops::matmul`); refuse
         // other row lengths here, where `Auto` can still fall back to the CPU.
-        let linear = layers
-            .iter()
-            .flat_map(|l| [&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down]);
+        let linear = layers.iter().flat_map(LayerWeights::matrices);
         let projection = output.as_ref().unwrap_or(&token_embd);
         if let Some(w) = linear.chain([projection]).find(|w| !w.cols.is_multiple_of(LINEAR_IN_MULTIPLE)) {
             return Err(Error::UnsupportedOnGpu(format!(
@@ -99,12 +103,8 @@ impl GpuModel {
         let mut weight_bytes =
             token_embd.buffer.size() + output.as_ref().map_or(0, |o| o.buffer.size()) + output_norm.size();
         for l in &layers {
-            weight_bytes += [&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down]
-                .iter()
-                .map(|w| w.buffer.size())
-                .sum::<u64>()
-                + l.attn_norm.size()
-                + l.ffn_norm.size();
+            weight_bytes +=
+                l.matrices().iter().map(|w| w.buffer.size()).sum::<u64>() + l.attn_norm.size() + l.ffn_norm.size();
         }
         let plan = Plan::standard(&spec);
         Ok(Self {
@@ -167,7 +167,7 @@ impl GpuModel {
                 + (1 + regions) * s.head_count * s.head_dim
                 + 2 * s.head_count_kv * s.head_dim
                 + 2 * (2 * regions + 1) * s.head_dim / 2
-                + 2 * s.feed_forward_length
+                + 3 * s.feed_forward_length
                 + s.head_dim
                 + 2 * s.block_count * s.head_count
                 + splits * s.head_count * (s.head_dim + 4));
@@ -234,14 +234,15 @@ struct Scratch {
     x: wgpu::Buffer,
     x2: wgpu::Buffer,
     h: wgpu::Buffer,
-    q: wgpu::Buffer,
+    /// The stacked q/k/v projection: [n, heads + 2·kv_heads, d].
+    qkv: wgpu::Buffer,
     /// q rotated for each key region: [regions, n, heads, d].
     q_rot: wgpu::Buffer,
-    k: wgpu::Buffer,
-    v: wgpu::Buffer,
     attn: wgpu::Buffer,
-    gate: wgpu::Buffer,
-    up: wgpu::Buffer,
+    /// The stacked gate/up projection: [n, 2·feed_forward_length].
+    gate_up: wgpu::Buffer,
+    /// silu(gate) · up: [n, feed_forward_length].
+    act: wgpu::Buffer,
     /// See [`RopeTables`].
     tables: wgpu::Buffer,
     entropy: wgpu::Buffer,
@@ -379,13 +380,11 @@ impl GpuSession<'_> {
             x: f("x", n * s.embedding_length)?,
             x2: f("x2", n * s.embedding_length)?,
             h: f("h", n * s.embedding_length)?,
-            q: f("q", n * q_dim)?,
+            qkv: f("qkv", n * (q_dim + 2 * kv_dim))?,
             q_rot: f("rotated q", regions * n * q_dim)?,
-            k: f("k", n * kv_dim)?,
-            v: f("v", n * kv_dim)?,
             attn: f("attn", n * q_dim)?,
-            gate: f("gate", n * s.feed_forward_length)?,
-            up: f("up", n * s.feed_forward_length)?,
+            gate_up: f("gate and up", n * 2 * s.feed_forward_length)?,
+            act: f("swiglu", n * s.feed_forward_length)?,
             tables: f("rope tables", 2 * (2 * regions * n * s.head_dim / 2 + n))?,
             entropy: f("entropy", s.block_count * s.head_count * n)?,
             lse: f("lse", s.block_count * s.head_count * n)?,
@@ -488,14 +487,14 @@ impl GpuSession<'_> {
         let w = &self.model.layers[l];
         let (n, d) = (chunk.n, s.embedding_length);
         ops.rms_norm(enc, &sc.x, &w.attn_norm, &sc.h, n, d, s.rms_norm_eps)?;
-        ops.matmul(enc, &sc.h, &w.attn_q, &sc.q, n, None)?;
-        ops.matmul(enc, &sc.h, &w.attn_k, &sc.k, n, None)?;
-        ops.matmul(enc, &sc.h, &w.attn_v, &sc.v, n, None)?;
-        if let Some(raw) = self.raw_k.get(l) {
-            let kv_bytes = (s.head_count_kv * s.head_dim * 4) as u64;
-            enc.encoder().copy_buffer_to_buffer(&sc.k, 0, raw, chunk.start as u64 * kv_bytes, n as u64 * kv_bytes);
-        }
-        let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: chunk.start, capacity: self.capacity };
+        ops.matmul(enc, &sc.h, &w.attn_qkv, &sc.qkv, n, None)?;
+        let slot = CacheSlot {
+            k: &self.k_cache[l],
+            v: &self.v_cache[l],
+            k_raw: self.raw_k.get(l),
+            start: chunk.start,
+            capacity: self.capacity,
+        };
         let rope = RopeShape {
             n,
             heads: s.head_count,
@@ -508,8 +507,9 @@ impl GpuSession<'_> {
             scale_at: chunk.tables.scale_at,
             scale_queries: self.plan.logit_scale().applies_to(l),
             write_v: true,
+            layout: QkvLayout::Stacked,
         };
-        ops.rope_and_cache(enc, &sc.q, &sc.k, &sc.v, &sc.tables, &sc.q_rot, slot, &rope)?;
+        ops.rope_and_cache(enc, &sc.qkv, &sc.qkv, &sc.qkv, &sc.tables, &sc.q_rot, slot, &rope)?;
         let shape = AttentionShape {
             n,
             start: chunk.start,
@@ -542,10 +542,9 @@ impl GpuSession<'_> {
         }
         ops.matmul(enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x))?;
         ops.rms_norm(enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps)?;
-        ops.matmul(enc, &sc.h, &w.ffn_gate, &sc.gate, n, None)?;
-        ops.matmul(enc, &sc.h, &w.ffn_up, &sc.up, n, None)?;
-        ops.swiglu(enc, &sc.gate, &sc.up, n * s.feed_forward_length)?;
-        ops.matmul(enc, &sc.gate, &w.ffn_down, &sc.x, n, Some(&sc.x2))
+        ops.matmul(enc, &sc.h, &w.ffn_gate_up, &sc.gate_up, n, None)?;
+        ops.swiglu(enc, &sc.gate_up, &sc.act, n, s.feed_forward_length)?;
+        ops.matmul(enc, &sc.act, &w.ffn_down, &sc.x, n, Some(&sc.x2))
     }
 
     /// Records the logits of `rows`: gathers those rows of the final hidden state, normalises
@@ -636,10 +635,12 @@ impl GpuSession<'_> {
             scale_at: 0,
             scale_queries: false,
             write_v: false,
+            layout: QkvLayout::Separate,
         };
         for l in 0..s.block_count {
             let raw = &self.raw_k[l];
-            let slot = CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], start: 0, capacity: self.capacity };
+            let slot =
+                CacheSlot { k: &self.k_cache[l], v: &self.v_cache[l], k_raw: None, start: 0, capacity: self.capacity };
             ops.rope_and_cache(&mut enc, raw, raw, raw, &table_buf, &unused_q, slot, &shape)?;
         }
         ctx.queue.submit([enc.finish()]);

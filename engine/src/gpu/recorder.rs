@@ -94,32 +94,28 @@ mod tests {
         x / (1.0 + (-x).exp())
     }
 
-    /// Dependent dispatches share one pass and still see each other's writes; a copy between
-    /// them ends the pass and sees the first two, and the dispatch after it sees the copy.
+    /// A copy ends the pass and sees the dispatch before it; the next two dispatches share a
+    /// pass and the second sees the first's writes.
     #[test]
     fn dispatches_share_a_pass_and_see_each_others_writes() {
         let gpu = TestGpu::new();
-        let len = 300;
-        let (g, u) = (random(len, 1, 2.0), random(len, 2, 2.0));
-        let (gate, up) = (gpu.buffer(&g), gpu.buffer(&u));
+        let ff = 300;
+        let (g, u) = (random(ff, 1, 2.0), random(ff, 2, 2.0));
+        let gate_up = gpu.buffer(&[g.clone(), u.clone()].concat());
+        let (act, out) = (gpu.zeros(ff), gpu.zeros(ff / 2));
         let ops = gpu.ops();
         let mut rec = Recorder::new(&gpu.ctx.device);
-        ops.swiglu(&mut rec, &gate, &up, len).unwrap();
-        ops.swiglu(&mut rec, &gate, &up, len).unwrap();
-        rec.encoder().copy_buffer_to_buffer(&gate, 0, &up, 0, (len * 4) as u64);
-        ops.swiglu(&mut rec, &gate, &up, len).unwrap();
+        ops.swiglu(&mut rec, &gate_up, &act, 1, ff).unwrap();
+        rec.encoder().copy_buffer_to_buffer(&act, 0, &gate_up, 0, (ff * 4) as u64);
+        ops.swiglu(&mut rec, &gate_up, &act, 1, ff).unwrap();
+        ops.swiglu(&mut rec, &act, &out, 1, ff / 2).unwrap();
         assert_eq!(rec.counts(), (3, 2), "(dispatches, passes)");
         gpu.ctx.queue.submit([rec.finish()]);
         gpu.ctx.check().unwrap();
 
-        let expected: Vec<f32> = g
-            .iter()
-            .zip(&u)
-            .map(|(&g, &u)| {
-                let g2 = silu(silu(g) * u) * u;
-                silu(g2) * g2
-            })
-            .collect();
-        assert_close(&gpu.read(&gate), &expected, 1e-5, "swiglu ∘ swiglu, copy, swiglu");
+        let a1: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| silu(g) * u).collect();
+        let a2: Vec<f32> = a1.iter().zip(&u).map(|(&a, &u)| silu(a) * u).collect();
+        let expected: Vec<f32> = a2[..ff / 2].iter().zip(&a2[ff / 2..]).map(|(&a, &b)| silu(a) * b).collect();
+        assert_close(&gpu.read(&out), &expected, 1e-5, "swiglu, copy, swiglu, swiglu");
     }
 }

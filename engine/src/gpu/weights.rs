@@ -9,7 +9,7 @@ use super::buffers;
 use super::context::GpuContext;
 use super::kernels::Kernel;
 use super::ops::{unrunnable, Bound};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gguf::ModelFile;
 
 /// Format ids (ggml's type ids), the value of the kernels' `QTYPE` override.
@@ -99,6 +99,44 @@ impl GpuWeight {
             }
         };
         Ok(Self { buffer: buffers::upload(ctx, name, &bytes)?, qtype, rows, cols })
+    }
+
+    /// Tensors `names`, each [rows_i, cols] with the same cols, stacked row-wise into one
+    /// [Σ rows_i, cols] matrix, so one matmul computes all their projections (q/k/v, gate/up):
+    /// one dispatch instead of several, which is what a decode step's time is made of. Rows
+    /// are independent in every format, so stacking is concatenating the bytes; tensors stored
+    /// in different formats are dequantized to f32 first (their blocks could not share a
+    /// kernel specialisation).
+    pub fn load_stacked(ctx: &GpuContext, file: &ModelFile, names: &[&str]) -> Result<Self> {
+        let mut parts = Vec::with_capacity(names.len());
+        for name in names {
+            let (dtype, dims, raw) = file.tensor_data(name)?;
+            let cols = *dims.last().unwrap_or(&1);
+            let rows = dims.iter().rev().skip(1).product::<usize>().max(1);
+            parts.push((*name, dtype, rows, cols, gpu_layout(dtype, raw)));
+        }
+        let cols = parts[0].3;
+        if let Some(p) = parts.iter().find(|p| p.3 != cols) {
+            return Err(Error::UnsupportedOnGpu(format!(
+                "{} has rows of {} values and {} of {cols}: they cannot be stacked into one projection",
+                p.0, p.3, parts[0].0
+            )));
+        }
+        let same_layout = parts.iter().all(|p| p.4.as_ref().map(|l| l.0) == parts[0].4.as_ref().map(|l| l.0));
+        let (qtype, bytes) = match (&parts[0].4, same_layout) {
+            (Some((qtype, _)), true) => {
+                (*qtype, parts.iter().flat_map(|p| p.4.as_ref().map_or(&[][..], |l| &l.1[..])).copied().collect())
+            }
+            _ => {
+                let mut all = Vec::new();
+                for p in &parts {
+                    all.extend(file.qtensor(p.0)?.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?);
+                }
+                (QTYPE_F32, bytemuck::cast_slice(&all).to_vec())
+            }
+        };
+        let rows = parts.iter().map(|p| p.2).sum();
+        Ok(Self { buffer: buffers::upload(ctx, &names.join("+"), &bytes)?, qtype, rows, cols })
     }
 
     /// A 1-D f32 tensor (norm weights) as a plain f32 buffer.

@@ -55,6 +55,8 @@ pub struct TinyLlama {
     pub extra_tensors: Vec<(String, Vec<f32>, GgmlDType)>,
     /// Multiplies every projection weight (1: a well-behaved model).
     pub weight_scale: f32,
+    /// attn_v's type when it differs from `weight_type` (Q4_K_M files store V in Q6_K).
+    pub v_type: Option<GgmlDType>,
 }
 
 impl Default for TinyLlama {
@@ -73,6 +75,7 @@ impl Default for TinyLlama {
             extra_metadata: Vec::new(),
             extra_tensors: Vec::new(),
             weight_scale: 1.0,
+            v_type: None,
         }
     }
 }
@@ -128,7 +131,7 @@ impl TinyLlama {
             named.push((b("attn_norm"), norm(self.d, self.seed + 2000 + l as u64)));
             named.push((b("attn_q"), tensor(&[self.heads * hd, self.d], w, s)));
             named.push((b("attn_k"), tensor(&[self.kv_heads * hd, self.d], w, s)));
-            named.push((b("attn_v"), tensor(&[self.kv_heads * hd, self.d], w, s)));
+            named.push((b("attn_v"), tensor(&[self.kv_heads * hd, self.d], self.v_type.unwrap_or(w), s)));
             named.push((b("attn_output"), tensor(&[self.d, self.heads * hd], w, s)));
             named.push((b("ffn_norm"), norm(self.d, self.seed + 3000 + l as u64)));
             named.push((b("ffn_gate"), tensor(&[self.ffn, self.d], w, s)));

@@ -20,8 +20,21 @@ kernel_interface! {
         k_table: u32,
         scale_at: u32,
         flags: u32,
+        q_stride: u32,
+        kv_stride: u32,
+        k_offset: u32,
+        v_offset: u32,
     }
-    buffers RopeBuffers { q: Read, k: Read, v: Read, tables: Read, q_out: ReadWrite, k_cache: ReadWrite, v_cache: ReadWrite }
+    buffers RopeBuffers {
+        q: Read,
+        k: Read,
+        v: Read,
+        tables: Read,
+        q_out: ReadWrite,
+        k_cache: ReadWrite,
+        v_cache: ReadWrite,
+        k_raw: ReadWrite,
+    }
 }
 
 /// Where this chunk's K and V go.
@@ -29,8 +42,21 @@ pub(crate) struct CacheSlot<'a> {
     /// [regions, kv_heads, capacity, d]: keys rotated for each region.
     pub k: &'a wgpu::Buffer,
     pub v: &'a wgpu::Buffer,
+    /// [capacity, kv_heads, d]: the keys before RoPE, kept for methods that re-rotate the cache
+    /// (dynamic NTK, LongRoPE); None otherwise.
+    pub k_raw: Option<&'a wgpu::Buffer>,
     pub start: usize,
     pub capacity: usize,
+}
+
+/// How q, k and v are laid out in the buffers `rope_and_cache` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QkvLayout {
+    /// Three buffers: q [n, heads, d], k and v [n, kv_heads, d].
+    Separate,
+    /// One buffer (passed as q, k and v) written by the stacked q/k/v projection:
+    /// [n, heads + 2·kv_heads, d], each token's q heads, then its k heads, then its v heads.
+    Stacked,
 }
 
 /// Shapes and table offsets of one `rope.wgsl` launch.
@@ -49,11 +75,13 @@ pub(crate) struct RopeShape {
     pub scale_at: usize,
     pub scale_queries: bool,
     pub write_v: bool,
+    pub layout: QkvLayout,
 }
 
 /// Flags of `rope.wgsl` (generated into it by `kernels::assemble`).
 pub(crate) const SCALE_QUERIES: u32 = 1;
 pub(crate) const WRITE_V: u32 = 2;
+pub(crate) const WRITE_RAW_K: u32 = 4;
 
 /// The (cos, sin) table buffer `rope.wgsl` reads: query tables [regions, n, pairs], key tables
 /// [regions, n, pairs], then one (scale, 0) per query.
@@ -89,13 +117,16 @@ impl RopeTables {
 
 impl Ops<'_> {
     /// Rotates q ([n, heads, d]) into `q_out` once per region (scaled per query), and stores
-    /// k rotated per region and plain v ([n, kv_heads, d]) at cache rows `start ..`.
+    /// k rotated per region and plain v ([n, kv_heads, d]) at cache rows `start ..`, and the
+    /// unrotated k in `slot.k_raw` if given. q, k and v are laid out as `shape.layout` says
+    /// (with [`QkvLayout::Stacked`], pass the one buffer three times).
     ///
-    /// Indexed extents: q [n, heads, d], k and v [n, kv_heads, d] (v only with `write_v`),
-    /// q_out [regions, n, heads, d], the cache [regions, kv_heads, capacity, d] (V: one region,
-    /// only with `write_v`), and in `tables` (cos, sin) pairs up to the end of the query tables
-    /// (`q_table + regions·n·d/2`) and scales (`scale_at + n`) when there are query heads, and of
-    /// the key tables (`k_table + regions·n·d/2`). Needs `start + n <= capacity`.
+    /// Indexed extents: q [n, heads, d], k and v [n, kv_heads, d] (v only with `write_v`), or
+    /// all three [n, heads + 2·kv_heads, d] stacked; q_out [regions, n, heads, d], the cache
+    /// [regions, kv_heads, capacity, d] (V: one region, only with `write_v`), k_raw
+    /// [capacity, kv_heads, d], and in `tables` (cos, sin) pairs up to the end of the query
+    /// tables (`q_table + regions·n·d/2`) and scales (`scale_at + n`) when there are query
+    /// heads, and of the key tables (`k_table + regions·n·d/2`). Needs `start + n <= capacity`.
     #[allow(clippy::too_many_arguments)]
     pub fn rope_and_cache(
         &self,
@@ -116,7 +147,17 @@ impl Ops<'_> {
         require(slot.start + n <= slot.capacity, Kernel::Rope, || {
             format!("cache rows {}..{} of {}", slot.start, slot.start + n, slot.capacity)
         })?;
-        let flags = if s.scale_queries { SCALE_QUERIES } else { 0 } | if s.write_v { WRITE_V } else { 0 };
+        let flags = if s.scale_queries { SCALE_QUERIES } else { 0 }
+            | if s.write_v { WRITE_V } else { 0 }
+            | if slot.k_raw.is_some() { WRITE_RAW_K } else { 0 };
+        let pairs = d / 2;
+        let (q_stride, kv_stride, k_offset, v_offset) = match s.layout {
+            QkvLayout::Separate => (s.heads * pairs, kv_heads * pairs, 0, 0),
+            QkvLayout::Stacked => {
+                let row = (s.heads + 2 * kv_heads) * pairs;
+                (row, row, s.heads * pairs, (s.heads + kv_heads) * pairs)
+            }
+        };
         let params = RopeParams {
             n: n as u32,
             heads: s.heads as u32,
@@ -130,8 +171,11 @@ impl Ops<'_> {
             k_table: s.k_table as u32,
             scale_at: s.scale_at as u32,
             flags,
+            q_stride: q_stride as u32,
+            kv_stride: kv_stride as u32,
+            k_offset: k_offset as u32,
+            v_offset: v_offset as u32,
         };
-        let pairs = d / 2;
         let mut table_pairs = s.k_table + regions * n * pairs;
         if s.heads > 0 {
             table_pairs = table_pairs.max(s.q_table + regions * n * pairs);
@@ -141,14 +185,31 @@ impl Ops<'_> {
         }
         let v_rows = if s.write_v { n } else { 0 };
         let v_cache_rows = if s.write_v { slot.capacity } else { 0 };
+        // A bound per binding: with the stacked layout every one of q, k, v is the whole row.
+        let (q_bound, k_bound, v_bound) = match s.layout {
+            QkvLayout::Separate => (
+                Bound::words(q, &[n, s.heads, d]),
+                Bound::words(k, &[n, kv_heads, d]),
+                Bound::words(v, &[v_rows, kv_heads, d]),
+            ),
+            QkvLayout::Stacked => {
+                let rows = |b| Bound::words(b, &[n, s.heads + 2 * kv_heads, d]);
+                (rows(q), rows(k), if s.write_v { rows(v) } else { Bound::bytes(v, 0) })
+            }
+        };
+        let k_raw = match slot.k_raw {
+            Some(raw) => Bound::words(raw, &[slot.capacity, kv_heads, d]),
+            None => Bound::bytes(&self.ctx.placeholder, 0),
+        };
         let buffers = RopeBuffers {
-            q: Bound::words(q, &[n, s.heads, d]),
-            k: Bound::words(k, &[n, kv_heads, d]),
-            v: Bound::words(v, &[v_rows, kv_heads, d]),
+            q: q_bound,
+            k: k_bound,
+            v: v_bound,
             tables: Bound::words(tables, &[table_pairs, 2]),
             q_out: Bound::words(q_out, &[regions, n, s.heads, d]),
             k_cache: Bound::words(slot.k, &[regions, kv_heads, slot.capacity, d]),
             v_cache: Bound::words(slot.v, &[kv_heads, v_cache_rows, d]),
+            k_raw,
         };
         let threads = n * (s.heads + kv_heads) * pairs;
         let (gx, gy) = grid(threads.div_ceil(64) as u32);
@@ -159,7 +220,7 @@ impl Ops<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use super::{CacheSlot, RopeShape, RopeTables};
+    use super::{CacheSlot, QkvLayout, RopeShape, RopeTables};
     use crate::rope::{RopeFrequencies, RopePrecision};
 
     /// Adjacent-pair rotation as the CPU reference does it (`RopePrecision::rotate`), times the
@@ -184,14 +245,22 @@ mod tests {
         out
     }
 
-    /// Two regions with different frequencies and positions, query scales, every precision.
+    /// [n, heads + 2·kv_heads, d]: each token's q, k and v rows one after another.
+    fn stack(q: &[f32], k: &[f32], v: &[f32], n: usize) -> Vec<f32> {
+        let (qs, ks) = (q.len() / n, k.len() / n);
+        (0..n).flat_map(|t| [&q[t * qs..][..qs], &k[t * ks..][..ks], &v[t * ks..][..ks]].concat()).collect()
+    }
+
+    /// Two regions with different frequencies and positions, query scales, every precision;
+    /// q, k and v in three buffers, and stacked in one with the raw keys kept.
     #[test]
     fn rope_rotates_each_region_and_fills_the_cache() {
         let gpu = TestGpu::new();
         let (n, heads, kv_heads, d, start, capacity) = (5, 4, 2, 16, 3, 12);
         let near = RopeFrequencies::standard(10_000.0, d);
         let far = RopeFrequencies { attention_scaling: 1.3, ..RopeFrequencies::standard(500.0, d) };
-        for precision in RopePrecision::ALL {
+        let cases = RopePrecision::ALL.into_iter().flat_map(|p| [(p, QkvLayout::Separate), (p, QkvLayout::Stacked)]);
+        for (precision, layout) in cases {
             let positions = |shift: f64| (start..start + n).map(move |p| p as f64 * 1.5 + shift);
             let qt = [precision.tables(&near, positions(0.0)), precision.tables(&far, positions(40.0))];
             let kt = [precision.tables(&near, positions(0.0)), precision.tables(&far, positions(-2.0))];
@@ -200,10 +269,19 @@ mod tests {
             let q = random(n * heads * d, 1, 1.0);
             let k = random(n * kv_heads * d, 2, 1.0);
             let v = random(n * kv_heads * d, 3, 1.0);
-            let (qb, kb, vb, tb) = (gpu.buffer(&q), gpu.buffer(&k), gpu.buffer(&v), gpu.buffer(&tables.data));
+            let (qb, kb, vb) = match layout {
+                QkvLayout::Separate => (gpu.buffer(&q), gpu.buffer(&k), gpu.buffer(&v)),
+                QkvLayout::Stacked => {
+                    let b = gpu.buffer(&stack(&q, &k, &v, n));
+                    (b.clone(), b.clone(), b)
+                }
+            };
+            let tb = gpu.buffer(&tables.data);
             let q_out = gpu.zeros(2 * n * heads * d);
             let kc = gpu.buffer(&vec![-7.0; 2 * kv_heads * capacity * d]);
             let vc = gpu.buffer(&vec![-7.0; kv_heads * capacity * d]);
+            let raw = gpu.buffer(&vec![-7.0; capacity * kv_heads * d]);
+            let keep_raw = layout == QkvLayout::Stacked;
             let shape = RopeShape {
                 n,
                 heads,
@@ -216,11 +294,22 @@ mod tests {
                 scale_at: tables.scale_at,
                 scale_queries: true,
                 write_v: true,
+                layout,
             };
             gpu.run(|ops, enc| {
-                let slot = CacheSlot { k: &kc, v: &vc, start, capacity };
+                let slot = CacheSlot { k: &kc, v: &vc, k_raw: keep_raw.then_some(&raw), start, capacity };
                 ops.rope_and_cache(enc, &qb, &kb, &vb, &tb, &q_out, slot, &shape)
             });
+            let raw = gpu.read(&raw);
+            for row in 0..capacity {
+                let at = row * kv_heads * d;
+                let got = &raw[at..at + kv_heads * d];
+                if keep_raw && (start..start + n).contains(&row) {
+                    assert_eq!(got, &k[(row - start) * kv_heads * d..][..kv_heads * d], "raw k row {row}");
+                } else {
+                    assert!(got.iter().all(|&x| x == -7.0), "raw k row {row} was written");
+                }
+            }
             let (got_q, k_cache, v_cache) = (gpu.read(&q_out), gpu.read(&kc), gpu.read(&vc));
             // f16 rounding on the GPU may differ by one ulp from `half` in rare ties.
             let tol = if precision == RopePrecision::F32 { 1e-6 } else { 2e-3 };
@@ -285,9 +374,10 @@ mod tests {
                 scale_at: tables.scale_at,
                 scale_queries: false,
                 write_v: heads > 0,
+                layout: QkvLayout::Separate,
             };
             gpu.run(|ops, enc| {
-                let slot = CacheSlot { k: &kc, v: &vc, start, capacity };
+                let slot = CacheSlot { k: &kc, v: &vc, k_raw: None, start, capacity };
                 ops.rope_and_cache(enc, &qb, &kb, &kb, &tb, &q_out, slot, &shape)
             });
             let k_rot = rotate(&k, &table.0, &table.1, kv_heads, d, precision, &vec![1.0; n]);
@@ -328,14 +418,29 @@ mod tests {
             scale_at: 0,
             scale_queries: true,
             write_v: true,
+            layout: QkvLayout::Separate,
         };
         let tables = b(2 * n * d / 2 + 2 * n);
-        let slot = |start| CacheSlot { k: &kc, v: &vc, start, capacity: 8 };
+        let slot = |start| CacheSlot { k: &kc, v: &vc, k_raw: None, start, capacity: 8 };
         gpu.expect_error(|ops, enc| ops.rope_and_cache(enc, &q, &k, &k, &tables, &q_out, slot(7), &shape(0)), "cache");
         gpu.expect_error(
             |ops, enc| ops.rope_and_cache(enc, &q, &k, &k, &tables, &q_out, slot(0), &shape(5)),
             "'tables' buffer",
         );
         gpu.expect_error(|ops, enc| ops.rope_and_cache(enc, &q, &k, &k, &tables, &b(3), slot(0), &shape(0)), "'q_out'");
+        // Stacked, each binding must hold whole [n, heads + 2·kv_heads, d] rows; a raw-key
+        // buffer must hold the whole cache.
+        let stacked = RopeShape { layout: QkvLayout::Stacked, ..shape(0) };
+        let short = b(n * (heads + 2 * kv_heads) * d - 1);
+        gpu.expect_error(
+            |ops, enc| ops.rope_and_cache(enc, &short, &short, &short, &tables, &q_out, slot(0), &stacked),
+            "'q' buffer",
+        );
+        let small_raw = b(7 * kv_heads * d);
+        let raw_slot = CacheSlot { k_raw: Some(&small_raw), ..slot(0) };
+        gpu.expect_error(
+            |ops, enc| ops.rope_and_cache(enc, &q, &k, &k, &tables, &q_out, raw_slot, &shape(0)),
+            "'k_raw'",
+        );
     }
 }

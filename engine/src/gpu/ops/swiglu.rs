@@ -1,4 +1,4 @@
-//! gate = silu(gate) · up, in place (`shaders/swiglu.wgsl`).
+//! act = silu(gate) · up from the stacked gate/up projection (`shaders/swiglu.wgsl`).
 
 use super::{kernel_interface, Bound, Ops};
 use crate::error::Result;
@@ -6,16 +6,24 @@ use crate::gpu::kernels::{grid, Kernel};
 use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
-    params SwiGluParams for [SwiGlu] { len: u32 }
-    buffers SwiGluBuffers { gate: ReadWrite, up: Read }
+    params SwiGluParams for [SwiGlu] { n: u32, ff: u32 }
+    buffers SwiGluBuffers { gate_up: Read, act: ReadWrite }
 }
 
 impl Ops<'_> {
-    /// gate = silu(gate) · up over `len` elements (both buffers are indexed below `len`).
-    pub fn swiglu(&self, enc: &mut Recorder, gate: &wgpu::Buffer, up: &wgpu::Buffer, len: usize) -> Result<()> {
-        let params = SwiGluParams { len: len as u32 };
-        let buffers = SwiGluBuffers { gate: Bound::words(gate, &[len]), up: Bound::words(up, &[len]) };
-        let (gx, gy) = grid(len.div_ceil(256) as u32);
+    /// act[t, j] = silu(gate_up[t, j]) · gate_up[t, ff + j]: `gate_up` is indexed as [n, 2·ff]
+    /// (one matmul over the stacked gate and up weights wrote it), `act` as [n, ff].
+    pub fn swiglu(
+        &self,
+        enc: &mut Recorder,
+        gate_up: &wgpu::Buffer,
+        act: &wgpu::Buffer,
+        n: usize,
+        ff: usize,
+    ) -> Result<()> {
+        let params = SwiGluParams { n: n as u32, ff: ff as u32 };
+        let buffers = SwiGluBuffers { gate_up: Bound::words(gate_up, &[n, 2, ff]), act: Bound::words(act, &[n, ff]) };
+        let (gx, gy) = grid((n * ff).div_ceil(256) as u32);
         self.launch(enc, Kernel::SwiGlu, 0, &params, &buffers, (gx, gy, 1))
     }
 }
@@ -24,24 +32,32 @@ impl Ops<'_> {
 mod tests {
     use super::super::testutil::*;
 
-    /// Lengths around the 256-thread workgroup and the 65535-workgroup grid edge.
+    /// The CPU reference of the stacked layout: [n, 2·ff] → [n, ff].
+    pub(crate) fn swiglu(gate_up: &[f32], ff: usize) -> Vec<f32> {
+        gate_up
+            .chunks(2 * ff)
+            .flat_map(|row| row[..ff].iter().zip(&row[ff..]).map(|(g, u)| g / (1.0 + (-g).exp()) * u))
+            .collect()
+    }
+
+    /// Small and odd shapes, and one past 65,535 workgroups (the grid's second dimension).
     #[test]
     fn swiglu_matches_cpu() {
         let gpu = TestGpu::new();
-        for len in [1, 255, 1000, 65535 * 256 + 3] {
-            let g = random(len, 5, 6.0);
-            let u = random(len, 6, 2.0);
-            let (gb, ub) = (gpu.buffer(&g), gpu.buffer(&u));
-            gpu.run(|ops, enc| ops.swiglu(enc, &gb, &ub, len));
-            let expected: Vec<f32> = g.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
-            assert_close(&gpu.read(&gb), &expected, 1e-5, &format!("swiglu len={len}"));
+        for (n, ff) in [(1, 1), (1, 255), (3, 333), (7, 1536), (2, 65535 * 128 + 3)] {
+            let gu = random(n * 2 * ff, 5, 6.0);
+            let (gub, act) = (gpu.buffer(&gu), gpu.zeros(n * ff));
+            gpu.run(|ops, enc| ops.swiglu(enc, &gub, &act, n, ff));
+            assert_close(&gpu.read(&act), &swiglu(&gu, ff), 1e-5, &format!("swiglu n={n} ff={ff}"));
         }
     }
 
     #[test]
     fn swiglu_refuses_a_short_buffer() {
         let gpu = TestGpu::new();
-        let (gb, ub) = (gpu.zeros(100), gpu.zeros(99));
-        gpu.expect_error(|ops, enc| ops.swiglu(enc, &gb, &ub, 100), "'up' buffer");
+        let (gu, act) = (gpu.zeros(2 * 100 - 1), gpu.zeros(100));
+        gpu.expect_error(|ops, enc| ops.swiglu(enc, &gu, &act, 1, 100), "'gate_up' buffer");
+        let (gu, act) = (gpu.zeros(2 * 100), gpu.zeros(99));
+        gpu.expect_error(|ops, enc| ops.swiglu(enc, &gu, &act, 1, 100), "'act' buffer");
     }
 }
