@@ -37,7 +37,7 @@ macro_rules! kernels {
     };
 }
 
-kernels!(Matmul, Matvec, Embed, RmsNorm, SwiGlu, Rope, Attention, AttentionMerge, AttentionRow);
+kernels!(Matmul, Matvec, MatvecNorm, Embed, RmsNorm, SwiGlu, Rope, Attention, AttentionMerge, AttentionRow);
 
 /// The head size `shaders/attention.wgsl` is written for (a query row is 16 named vec4s).
 pub(crate) const ATTENTION_HEAD_DIM: usize = 64;
@@ -47,6 +47,7 @@ impl Kernel {
         match self {
             Self::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Self::Matvec => include_str!("../../../shaders/matvec.wgsl"),
+            Self::MatvecNorm => include_str!("../../../shaders/matvec_norm.wgsl"),
             Self::Embed => include_str!("../../../shaders/embed.wgsl"),
             Self::RmsNorm => include_str!("../../../shaders/rmsnorm.wgsl"),
             Self::SwiGlu => include_str!("../../../shaders/swiglu.wgsl"),
@@ -59,7 +60,7 @@ impl Kernel {
 
     /// Whether the kernel reads a weight matrix (and is specialised per format by `QTYPE`).
     pub(crate) fn reads_weights(self) -> bool {
-        matches!(self, Self::Matmul | Self::Matvec | Self::Embed)
+        matches!(self, Self::Matmul | Self::Matvec | Self::MatvecNorm | Self::Embed)
     }
 }
 

@@ -485,9 +485,8 @@ impl GpuSession<'_> {
     fn record_layer(&self, ops: &Ops<'_>, enc: &mut Recorder, l: usize, sc: &Scratch, chunk: &Chunk) -> Result<()> {
         let s = &self.model.spec;
         let w = &self.model.layers[l];
-        let (n, d) = (chunk.n, s.embedding_length);
-        ops.rms_norm(enc, &sc.x, &w.attn_norm, &sc.h, n, d, s.rms_norm_eps)?;
-        ops.matmul(enc, &sc.h, &w.attn_qkv, &sc.qkv, n, None)?;
+        let n = chunk.n;
+        self.norm_project(ops, enc, &sc.x, &w.attn_norm, &w.attn_qkv, &sc.qkv, &sc.h, n)?;
         let slot = CacheSlot {
             k: &self.k_cache[l],
             v: &self.v_cache[l],
@@ -541,8 +540,7 @@ impl GpuSession<'_> {
             }
         }
         ops.matmul(enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x))?;
-        ops.rms_norm(enc, &sc.x2, &w.ffn_norm, &sc.h, n, d, s.rms_norm_eps)?;
-        ops.matmul(enc, &sc.h, &w.ffn_gate_up, &sc.gate_up, n, None)?;
+        self.norm_project(ops, enc, &sc.x2, &w.ffn_norm, &w.ffn_gate_up, &sc.gate_up, &sc.h, n)?;
         ops.swiglu(enc, &sc.gate_up, &sc.act, n, s.feed_forward_length)?;
         ops.matmul(enc, &sc.act, &w.ffn_down, &sc.x, n, Some(&sc.x2))
     }
@@ -569,9 +567,30 @@ impl GpuSession<'_> {
                 row_bytes,
             );
         }
-        ops.rms_norm(enc, &lb.rows, &m.output_norm, &lb.normed, rows.len(), d, m.spec.rms_norm_eps)?;
         let out_w = m.output.as_ref().unwrap_or(&m.token_embd);
-        ops.matmul(enc, &lb.normed, out_w, &lb.logits, rows.len(), None)
+        self.norm_project(ops, enc, &lb.rows, &m.output_norm, out_w, &lb.logits, &lb.normed, rows.len())
+    }
+
+    /// `y = w · (rmsnorm(x) · gamma)` for `n` rows of x: one fused dispatch for a single row (a
+    /// decode step), else RMSNorm into `normed` and the tiled matmul.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_project(
+        &self,
+        ops: &Ops<'_>,
+        enc: &mut Recorder,
+        x: &wgpu::Buffer,
+        gamma: &wgpu::Buffer,
+        w: &GpuWeight,
+        y: &wgpu::Buffer,
+        normed: &wgpu::Buffer,
+        n: usize,
+    ) -> Result<()> {
+        let s = &self.model.spec;
+        if n == 1 {
+            return ops.matvec_norm(enc, x, gamma, w, y, s.rms_norm_eps);
+        }
+        ops.rms_norm(enc, x, gamma, normed, n, s.embedding_length, s.rms_norm_eps)?;
+        ops.matmul(enc, normed, w, y, n, None)
     }
 
     /// After the submission: the profile, the chunk's entropy, the captured map rows, and the

@@ -14,6 +14,7 @@ use super::attention::{AttentionParams, MergeParams};
 use super::attention_row::RowParams;
 use super::embed::EmbedParams;
 use super::matmul::LinearParams;
+use super::matvec_norm::MatvecNormParams;
 use super::rmsnorm::RmsNormParams;
 use super::rope::RopeParams;
 use super::swiglu::SwiGluParams;
@@ -47,6 +48,7 @@ impl Contract {
 fn contract(kernel: Kernel) -> Contract {
     match kernel {
         Kernel::Matmul | Kernel::Matvec => Contract::of::<LinearParams>(),
+        Kernel::MatvecNorm => Contract::of::<MatvecNormParams>(),
         Kernel::Embed => Contract::of::<EmbedParams>(),
         Kernel::RmsNorm => Contract::of::<RmsNormParams>(),
         Kernel::SwiGlu => Contract::of::<SwiGluParams>(),

@@ -16,6 +16,7 @@ pub(crate) mod attention;
 pub(crate) mod attention_row;
 pub(crate) mod embed;
 pub(crate) mod matmul;
+pub(crate) mod matvec_norm;
 pub(crate) mod rmsnorm;
 pub(crate) mod rope;
 pub(crate) mod swiglu;
