@@ -37,7 +37,19 @@ macro_rules! kernels {
     };
 }
 
-kernels!(Matmul, Matvec, MatvecNorm, Embed, RmsNorm, SwiGlu, Rope, Attention, AttentionMerge, AttentionRow);
+kernels!(
+    Matmul,
+    Matvec,
+    MatvecNorm,
+    Embed,
+    RmsNorm,
+    SwiGlu,
+    Rope,
+    Attention,
+    AttentionDecode,
+    AttentionMerge,
+    AttentionRow
+);
 
 /// The head size `shaders/attention.wgsl` is written for (a query row is 16 named vec4s).
 pub(crate) const ATTENTION_HEAD_DIM: usize = 64;
@@ -53,6 +65,7 @@ impl Kernel {
             Self::SwiGlu => include_str!("../../../shaders/swiglu.wgsl"),
             Self::Rope => include_str!("../../../shaders/rope.wgsl"),
             Self::Attention => include_str!("../../../shaders/attention.wgsl"),
+            Self::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
             Self::AttentionMerge => include_str!("../../../shaders/attention_merge.wgsl"),
             Self::AttentionRow => include_str!("../../../shaders/attention_row.wgsl"),
         }
@@ -79,7 +92,7 @@ fn generated_constants(kernel: Kernel, head_dim: usize) -> String {
         consts.push((format!("QTYPE_{name}"), id));
         consts.push((format!("BLOCK_WORDS_{name}"), block_words));
     }
-    if matches!(kernel, Kernel::Attention | Kernel::AttentionMerge | Kernel::AttentionRow) {
+    if matches!(kernel, Kernel::Attention | Kernel::AttentionDecode | Kernel::AttentionMerge | Kernel::AttentionRow) {
         consts.push(("HEAD_DIM".into(), head_dim as u32));
         consts.push(("KEY_TILE".into(), key_tile(head_dim) as u32));
     }

@@ -1,4 +1,6 @@
-//! Flash attention with logical masks and per-query entropy (`shaders/attention.wgsl`).
+//! Flash attention with logical masks and per-query entropy: `shaders/attention.wgsl` for
+//! prefill chunks, `shaders/attention_decode.wgsl` for decode steps (flash-decoding), both merged
+//! by `shaders/attention_merge.wgsl`.
 
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
@@ -6,7 +8,7 @@ use crate::gpu::kernels::{grid, key_tile, Kernel, ATTENTION_HEAD_DIM};
 use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
-    params AttentionParams for [Attention] {
+    params AttentionParams for [Attention, AttentionDecode] {
         n: u32,
         start: u32,
         heads: u32,
@@ -41,31 +43,78 @@ kernel_interface! {
 
 /// Queries per workgroup in `attention.wgsl`.
 const QUERY_TILE: usize = 64;
+/// Calls with at most this many queries run `attention_decode.wgsl`: one workgroup per query
+/// row, its 64 threads sharing the row's keys, where `attention.wgsl` would keep 64 − n threads
+/// of each workgroup idle. The decode kernel reads each key once per row instead of once per
+/// tile of 64 rows, so its advantage shrinks as rows are added; 4 covers decode (n = 1) and
+/// short speculative or multi-token steps while the K/V re-reads stay a few times one pass.
+/// Not tuned by measurement at n = 2..4.
+pub(crate) const DECODE_MAX_QUERIES: usize = 4;
+/// Keys one `attention_decode.wgsl` workgroup folds per step (its `CHUNK`: one per thread).
+const DECODE_CHUNK: usize = 64;
 /// Workgroups the key split aims for: a few per SM on large GPUs (an H200 has 132 SMs).
 const TARGET_WORKGROUPS: usize = 528;
 /// Upper bound on key splits (bounds the partial-result scratch); at most the 64 threads of an
 /// `attention_merge.wgsl` workgroup, one per split.
 pub(crate) const MAX_SPLITS: usize = 64;
 
-/// Most splits one pass of a call with `n` queries and `regions` key regions can use.
-fn splits_per_pass(n: usize, heads: usize, regions: usize) -> usize {
-    let base = n.div_ceil(QUERY_TILE) * heads;
+/// The kernel [`Ops::attention`] runs for `n` queries.
+pub(crate) fn attention_kernel(n: usize) -> Kernel {
+    if n <= DECODE_MAX_QUERIES {
+        Kernel::AttentionDecode
+    } else {
+        Kernel::Attention
+    }
+}
+
+/// Workgroups `kernel` runs per (head, split) for `n` queries: a tile of 64 queries each for
+/// `attention.wgsl`, one query each for `attention_decode.wgsl`.
+fn row_groups(kernel: Kernel, n: usize) -> usize {
+    if kernel == Kernel::AttentionDecode {
+        n
+    } else {
+        n.div_ceil(QUERY_TILE)
+    }
+}
+
+/// Keys a split of `kernel` holds a whole number of: the K/V tile of `attention.wgsl`, the key
+/// chunk of `attention_decode.wgsl` (splits of whole chunks leave no thread idle but the last
+/// chunk's past the window).
+fn key_step(kernel: Kernel, head_dim: usize) -> usize {
+    if kernel == Kernel::AttentionDecode {
+        DECODE_CHUNK
+    } else {
+        key_tile(head_dim)
+    }
+}
+
+/// Most splits one pass of `kernel` over `n` queries and `regions` key regions can use.
+fn splits_per_pass(kernel: Kernel, n: usize, heads: usize, regions: usize) -> usize {
+    let base = row_groups(kernel, n) * heads;
     (TARGET_WORKGROUPS.div_ceil(base.max(1)).clamp(1, MAX_SPLITS) / regions.max(1)).max(1)
 }
 
-/// Partial-result slots any call with `n` queries and `regions` key regions can use (sizes the
-/// partials scratch; at most [`MAX_SPLITS`]).
+/// Partial-result slots any call with `n` queries and `regions` key regions can use, whichever
+/// attention kernel runs it (sizes the partials scratch; at most [`MAX_SPLITS`]).
 pub(crate) fn max_splits(n: usize, heads: usize, regions: usize) -> usize {
-    splits_per_pass(n, heads, regions) * regions.max(1)
+    let most = [Kernel::Attention, Kernel::AttentionDecode].map(|k| splits_per_pass(k, n, heads, regions));
+    most[0].max(most[1]) * regions.max(1)
 }
 
-/// (splits, keys per split) for one pass of `n` queries over `keys` keys: enough workgroups to
-/// fill the GPU, each split a whole number of key tiles.
-pub(crate) fn split_plan(n: usize, keys: usize, heads: usize, head_dim: usize, regions: usize) -> (usize, usize) {
-    let tile = key_tile(head_dim);
-    let tiles = keys.div_ceil(tile).max(1);
-    let splits = splits_per_pass(n, heads, regions).min(tiles);
-    let keys_per_split = tiles.div_ceil(splits) * tile;
+/// (splits, keys per split) for one pass of `kernel` over `n` queries and `keys` keys: enough
+/// workgroups to fill the GPU, each split a whole number of the kernel's key steps.
+pub(crate) fn split_plan(
+    kernel: Kernel,
+    n: usize,
+    keys: usize,
+    heads: usize,
+    head_dim: usize,
+    regions: usize,
+) -> (usize, usize) {
+    let step = key_step(kernel, head_dim);
+    let steps = keys.div_ceil(step).max(1);
+    let splits = splits_per_pass(kernel, n, heads, regions).min(steps);
+    let keys_per_split = steps.div_ceil(splits) * step;
     (keys.div_ceil(keys_per_split).max(1), keys_per_split)
 }
 
@@ -126,16 +175,30 @@ impl AttentionShape {
 }
 
 impl Ops<'_> {
-    /// Split-key flash attention, one pass per key region, then the merge of every split.
+    /// Split-key flash attention, one pass per key region, then the merge of every split: the
+    /// decode kernel for at most [`DECODE_MAX_QUERIES`] queries, the tiled kernel otherwise.
+    pub fn attention(&self, enc: &mut Recorder, s: &AttentionShape, io: &AttentionIo<'_>) -> Result<()> {
+        self.attention_with(enc, attention_kernel(s.n), s, io)
+    }
+
+    /// [`Self::attention`] with `kernel` ([`Kernel::Attention`] or [`Kernel::AttentionDecode`],
+    /// which take the same parameters and write the same partials) for the key splits.
     ///
     /// Indexed extents: q [regions, n, heads, d], the cache [regions, kv_heads, capacity, d] (V:
     /// one region), mask [layer + 1, heads] pairs, the partials [regions · splits, n, heads, d]
     /// and [regions · splits, n, heads, 4], out [n, heads, d], entropy and lse [layer + 1, heads, n].
-    pub fn attention(&self, enc: &mut Recorder, s: &AttentionShape, io: &AttentionIo<'_>) -> Result<()> {
-        s.check(Kernel::Attention, self.pipes.head_dim())?;
+    /// The decode kernel's workgroup x is its query row (< n), and it reads keys j <= start + row.
+    fn attention_with(
+        &self,
+        enc: &mut Recorder,
+        kernel: Kernel,
+        s: &AttentionShape,
+        io: &AttentionIo<'_>,
+    ) -> Result<()> {
+        s.check(kernel, self.pipes.head_dim())?;
         let regions = s.regions.len();
         let (n, heads, kv_heads, d) = (s.n, s.heads, s.kv_heads, s.head_dim);
-        let (splits, keys_per_split) = split_plan(n, s.start + n, heads, d, regions);
+        let (splits, keys_per_split) = split_plan(kernel, n, s.start + n, heads, d, regions);
         let all_splits = splits * regions;
         require(all_splits <= MAX_SPLITS, Kernel::AttentionMerge, || format!("{all_splits} key splits"))?;
         let quads = d / 4;
@@ -168,8 +231,8 @@ impl Ops<'_> {
                 part_o,
                 part_stats,
             };
-            let groups = (n.div_ceil(QUERY_TILE) as u32, heads as u32, splits as u32);
-            self.launch(enc, Kernel::Attention, 0, &params, &buffers, groups)?;
+            let groups = (row_groups(kernel, n) as u32, heads as u32, splits as u32);
+            self.launch(enc, kernel, 0, &params, &buffers, groups)?;
         }
 
         let merge = MergeParams { n: n as u32, heads: heads as u32, splits: all_splits as u32, layer: s.layer as u32 };
@@ -188,26 +251,53 @@ impl Ops<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::testutil::*;
-    use super::{max_splits, split_plan, AttentionIo, AttentionShape};
+    use super::{attention_kernel, max_splits, split_plan, AttentionIo, AttentionShape, DECODE_MAX_QUERIES};
+    use crate::gpu::kernels::Kernel;
 
+    /// Both kernels' plans, at the query counts each runs (and the tiled kernel's at decode
+    /// sizes, which the comparison tests force): every key in exactly one split, whole key steps,
+    /// and the partial slots within what [`max_splits`] sizes the scratch for.
     #[test]
     fn split_plan_covers_every_key_once() {
+        let decode = [(1, 1), (1, 63), (1, 64), (1, 65), (1, 4096), (2, 1000), (3, 103), (4, 5000), (1, 100_000)];
+        let tiled = [(512, 8192), (130, 130), (5, 40)];
         for regions in [1, 2] {
-            for (n, keys) in [(1, 1), (1, 4096), (3, 103), (512, 8192), (130, 130), (1, 100_000)] {
-                let (splits, per) = split_plan(n, keys, 9, 64, regions);
-                assert!(splits >= 1 && splits * regions <= max_splits(n, 9, regions), "n={n} keys={keys}: {splits}");
-                assert!(max_splits(n, 9, regions) <= super::MAX_SPLITS);
-                assert_eq!(per % 32, 0);
-                assert!(splits * per >= keys && (splits - 1) * per < keys, "n={n} keys={keys}: {splits} × {per}");
+            for heads in [2, 9, 32] {
+                for (kernel, n, keys) in decode
+                    .iter()
+                    .flat_map(|&(n, keys)| [(Kernel::AttentionDecode, n, keys), (Kernel::Attention, n, keys)])
+                    .chain(tiled.iter().map(|&(n, keys)| (Kernel::Attention, n, keys)))
+                {
+                    let what = format!("{kernel:?} n={n} keys={keys} heads={heads} regions={regions}");
+                    let (splits, per) = split_plan(kernel, n, keys, heads, 64, regions);
+                    assert!(splits >= 1 && splits * regions <= max_splits(n, heads, regions), "{what}: {splits}");
+                    assert!(max_splits(n, heads, regions) <= super::MAX_SPLITS, "{what}");
+                    assert_eq!(per % if kernel == Kernel::AttentionDecode { 64 } else { 32 }, 0, "{what}");
+                    assert!(splits * per >= keys && (splits - 1) * per < keys, "{what}: {splits} × {per}");
+                }
             }
         }
-        assert!(split_plan(1, 4096, 9, 64, 1).0 > 1, "decode is split");
+        assert_eq!(attention_kernel(1), Kernel::AttentionDecode);
+        assert_eq!(attention_kernel(DECODE_MAX_QUERIES + 1), Kernel::Attention);
+        assert!(split_plan(Kernel::AttentionDecode, 1, 4096, 9, 64, 1).0 > 1, "decode is split");
+    }
+
+    /// What [`reference`] computes.
+    pub(crate) struct Reference {
+        /// [n, heads, d].
+        pub out: Vec<f32>,
+        /// [heads, n], in nats.
+        pub entropy: Vec<f32>,
+        /// [heads, n]: ln Σ e^s over the visible scores.
+        pub lse: Vec<f32>,
+        /// [head][row] → probabilities over keys 0..=start + row.
+        pub rows: Vec<Vec<Vec<f64>>>,
     }
 
     /// Explicit softmax over the union of regions with the visibility evaluated per (i, j, region),
-    /// as the reference: the output, the entropies and every probability row ([head][row] → p over
-    /// keys 0..=i). `q`: [regions, n, heads, d]; `k`: [regions, kv_heads, capacity, d].
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    /// as the reference: the output, the entropies, the log-sum-exps and every probability row.
+    /// `q`: [regions, n, heads, d]; `k`: [regions, kv_heads, capacity, d].
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn reference(
         q: &[f32],
         k: &[f32],
@@ -221,9 +311,10 @@ pub(crate) mod tests {
         mask: &[(u32, u32)],
         regions: &[(u32, u32)],
         scale: f32,
-    ) -> (Vec<f32>, Vec<f32>, Vec<Vec<Vec<f64>>>) {
+    ) -> Reference {
         let mut out = vec![0.0; n * heads * d];
         let mut entropy = vec![0.0; heads * n];
+        let mut lse = vec![0.0; heads * n];
         let mut rows = vec![vec![Vec::new(); n]; heads];
         for h in 0..heads {
             let kvh = h / (heads / kv_heads);
@@ -256,9 +347,10 @@ pub(crate) mod tests {
                     }
                 }
                 entropy[h * n + r] = h_sum as f32;
+                lse[h * n + r] = (max + z.ln()) as f32;
             }
         }
-        (out, entropy, rows)
+        Reference { out, entropy, lse, rows }
     }
 
     const ALL: (u32, u32) = (0, u32::MAX);
@@ -285,9 +377,8 @@ pub(crate) mod tests {
         ]
     }
 
-    /// One case run through [`Ops::attention`](super::Ops::attention) at layer 1 of 2 (the
-    /// kernels must index the mask and the entropy by layer), with its inputs, buffers and the
-    /// reference's output, entropies and rows.
+    /// One attention call at layer 1 of 2 (the kernels must index the mask and the entropy by
+    /// layer): its inputs, buffers and the reference's results.
     pub(crate) struct Fixture {
         pub shape: AttentionShape,
         pub q: wgpu::Buffer,
@@ -299,10 +390,7 @@ pub(crate) mod tests {
         pub lse: wgpu::Buffer,
         pub part_o: wgpu::Buffer,
         pub part_stats: wgpu::Buffer,
-        pub expected_out: Vec<f32>,
-        pub expected_entropy: Vec<f32>,
-        /// [head][row] → probabilities over keys 0..=start + row.
-        pub rows: Vec<Vec<Vec<f64>>>,
+        pub expected: Reference,
     }
 
     impl Fixture {
@@ -320,17 +408,33 @@ pub(crate) mod tests {
             }
         }
 
+        /// One of [`cases`], on 4 query heads over 2 KV heads, through [`Ops::attention`](super::Ops::attention).
         pub fn run(gpu: &TestGpu, case: usize, (n, start, head_masks, regions): Case) -> Self {
+            let fixture = Self::new(gpu, case as u64 * 10, n, start, (4, 2), &head_masks, regions);
+            gpu.run(|ops, enc| ops.attention(enc, &fixture.shape, &fixture.io()));
+            fixture
+        }
+
+        /// Random inputs for `n` queries at `start` on (heads, kv_heads) with one (window, sinks)
+        /// per head, zeroed outputs and the reference's results; nothing launched yet.
+        pub fn new(
+            gpu: &TestGpu,
+            seed: u64,
+            n: usize,
+            start: usize,
+            (heads, kv_heads): (usize, usize),
+            head_masks: &[(u32, u32)],
+            regions: Vec<(u32, u32)>,
+        ) -> Self {
             let d = 64;
-            let (heads, kv_heads) = (4, 2);
             let capacity = start + n + 3;
-            let seed = case as u64 * 10;
             let g = regions.len();
             let q = random(g * n * heads * d, seed, 1.0);
             let k = random(g * kv_heads * capacity * d, seed + 1, 1.0);
             let v = random(kv_heads * capacity * d, seed + 2, 1.0);
-            let mut mask_words = vec![999u32, 999, 999, 999, 999, 999, 999, 999];
-            for (w, s) in head_masks {
+            // Layer 0's masks, which the kernels must not read, then layer 1's.
+            let mut mask_words = vec![999u32; 2 * heads];
+            for &(w, s) in head_masks {
                 mask_words.extend([w, s]);
             }
             let scale = 1.0 / (d as f32).sqrt() * 3.0;
@@ -346,9 +450,8 @@ pub(crate) mod tests {
                 head_dim: d,
                 regions: regions.clone(),
             };
-            let (expected_out, expected_entropy, rows) =
-                reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, &head_masks, &regions, scale);
-            let fixture = Self {
+            let expected = reference(&q, &k, &v, n, start, heads, kv_heads, capacity, d, head_masks, &regions, scale);
+            Self {
                 shape,
                 q: gpu.buffer(&q),
                 k: gpu.buffer(&k),
@@ -359,12 +462,8 @@ pub(crate) mod tests {
                 lse: gpu.zeros(2 * heads * n),
                 part_o: gpu.zeros(splits * n * heads * d),
                 part_stats: gpu.zeros(splits * n * heads * 4),
-                expected_out,
-                expected_entropy,
-                rows,
-            };
-            gpu.run(|ops, enc| ops.attention(enc, &fixture.shape, &fixture.io()));
-            fixture
+                expected,
+            }
         }
     }
 
@@ -374,10 +473,69 @@ pub(crate) mod tests {
         for (case, c) in cases().into_iter().enumerate() {
             let f = Fixture::run(&gpu, case, c);
             let (n, heads) = (f.shape.n, f.shape.heads);
-            assert_close(&gpu.read(&f.out), &f.expected_out, 2e-5, &format!("case {case} output"));
+            assert_close(&gpu.read(&f.out), &f.expected.out, 2e-5, &format!("case {case} output"));
             let entropy = gpu.read(&f.entropy);
-            assert_close(&entropy[heads * n..], &f.expected_entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
+            assert_close(&entropy[heads * n..], &f.expected.entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
+            let lse = gpu.read(&f.lse);
+            assert_close(&lse[heads * n..], &f.expected.lse, 2e-5, &format!("case {case} lse (layer 1)"));
         }
+    }
+
+    /// The decode kernel against the reference and against the tiled kernel (forced at the same
+    /// sizes, into separate outputs), over query counts, positions around a key chunk's edges and
+    /// deep enough for splits of several chunks (4000 on 9 heads: 2–3 chunks a split), GQA
+    /// ratios, one and two key regions (disjoint, and overlapping as STRING's reference quirk),
+    /// and per-head masks rotating through full, windows narrower than a chunk (so whole splits
+    /// see nothing), windows with sinks, and a one-key window.
+    #[test]
+    fn decode_attention_matches_the_reference_and_the_tiled_kernel() {
+        let gpu = TestGpu::new();
+        let masks = [(0, 0), (7, 0), (7, 3), (40, 1), (1, 0), (100, 4), (0, 0), (3, 70), (65, 0)];
+        let region_sets = [vec![ALL], vec![(0, 20), (20, u32::MAX)], vec![(0, 33), (32, u32::MAX)]];
+        let mut case = 0;
+        for n in 1..=3 {
+            for start in [0, 5, 31, 32, 33, 200, 1000, 4000] {
+                for (heads, kv_heads) in [(9, 3), (4, 4), (2, 1)] {
+                    for regions in [1, 2] {
+                        case += 1;
+                        if start == 4000 && heads != 9 {
+                            continue;
+                        }
+                        let head_masks: Vec<(u32, u32)> = (0..heads).map(|h| masks[(h + case) % masks.len()]).collect();
+                        let region_set = region_sets[if regions == 1 { 0 } else { 1 + case % 2 }].clone();
+                        let what = format!(
+                            "n={n} start={start} heads={heads}/{kv_heads} regions={region_set:?} masks={head_masks:?}"
+                        );
+                        let f = Fixture::new(&gpu, case as u64, n, start, (heads, kv_heads), &head_masks, region_set);
+                        assert_eq!(attention_kernel(n), Kernel::AttentionDecode);
+                        if start == 4000 {
+                            let (_, per) = split_plan(Kernel::AttentionDecode, n, start + n, heads, 64, regions);
+                            assert!(per > 64, "{what}: splits of one chunk ({per} keys)");
+                        }
+                        let decode = run_kernel(&gpu, &f, Kernel::AttentionDecode);
+                        let tiled = run_kernel(&gpu, &f, Kernel::Attention);
+                        let expected = [&f.expected.out, &f.expected.entropy, &f.expected.lse];
+                        for (k, name) in ["output", "entropy", "lse"].into_iter().enumerate() {
+                            assert_close(&decode[k], expected[k], 2e-5, &format!("{what}: decode {name} vs reference"));
+                            assert_close(&decode[k], &tiled[k], 2e-5, &format!("{what}: decode {name} vs tiled"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// (output, layer 1's entropies, layer 1's lse) of `f`'s call run with `kernel`, into fresh
+    /// outputs and partials.
+    fn run_kernel(gpu: &TestGpu, f: &Fixture, kernel: Kernel) -> [Vec<f32>; 3] {
+        let (n, heads) = (f.shape.n, f.shape.heads);
+        let splits = max_splits(n, heads, f.shape.regions.len());
+        let (out, entropy, lse) = (gpu.zeros(n * heads * 64), gpu.zeros(2 * heads * n), gpu.zeros(2 * heads * n));
+        let (part_o, part_stats) = (gpu.zeros(splits * n * heads * 64), gpu.zeros(splits * n * heads * 4));
+        let io =
+            AttentionIo { out: &out, entropy: &entropy, lse: &lse, part_o: &part_o, part_stats: &part_stats, ..f.io() };
+        gpu.run(|ops, enc| ops.attention_with(enc, kernel, &f.shape, &io));
+        [gpu.read(&out), gpu.read(&entropy)[heads * n..].to_vec(), gpu.read(&lse)[heads * n..].to_vec()]
     }
 
     /// Every buffer one too small, and shapes the kernels cannot index: each is an error before

@@ -96,7 +96,7 @@ mod tests {
         for (case, c) in cases().into_iter().enumerate() {
             let f = Fixture::run(&gpu, case, c);
             let (n, start) = (f.shape.n, f.shape.start);
-            for (head, head_rows) in f.rows.iter().enumerate() {
+            for (head, head_rows) in f.expected.rows.iter().enumerate() {
                 for row in [0, n - 1] {
                     // Written after `pad` untouched floats, as rows of a map are.
                     let pad = 3;

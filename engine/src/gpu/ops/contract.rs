@@ -53,7 +53,7 @@ fn contract(kernel: Kernel) -> Contract {
         Kernel::RmsNorm => Contract::of::<RmsNormParams>(),
         Kernel::SwiGlu => Contract::of::<SwiGluParams>(),
         Kernel::Rope => Contract::of::<RopeParams>(),
-        Kernel::Attention => Contract::of::<AttentionParams>(),
+        Kernel::Attention | Kernel::AttentionDecode => Contract::of::<AttentionParams>(),
         Kernel::AttentionMerge => Contract::of::<MergeParams>(),
         Kernel::AttentionRow => Contract::of::<RowParams>(),
     }
