@@ -10,6 +10,6 @@ pub(crate) mod ops;
 mod profiler;
 mod weights;
 
-pub use context::{GpuContext, ADAPTER_ENV, CHECKED_SHADERS_ENV};
+pub use context::{GpuContext, PrecisionKernels, ADAPTER_ENV, CHECKED_SHADERS_ENV, PRECISION_KERNELS_ENV};
 pub use model::GpuModel;
 pub(crate) use model::{GpuSession, PREFILL_CHUNK};
