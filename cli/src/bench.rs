@@ -67,13 +67,18 @@ pub fn run(args: BenchArgs) -> CliResult {
     let mut engine = Engine::load_blocking(&file, args.backend).map_err(err)?.engine;
     let experiment = args.experiment.experiment()?;
     engine.set_experiment(&experiment).map_err(err)?;
-    let (adapter, profiling) = match engine.gpu_model_mut() {
+    // Which prefill matmul ran (`coop_f16` or `f32`) and the tensor-core configurations the
+    // adapter offers, so that a measurement says what it measured.
+    let (adapter, kernels, profiling) = match engine.gpu_model_mut() {
         Some(model) => {
-            let info = &model.context().adapter_info;
+            let ctx = model.context();
+            let info = &ctx.adapter_info;
             let adapter = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
-            (adapter, args.profile && model.enable_profiling())
+            let kernels = json!({ "matmul_kernel": ctx.matmul_kernel_name(),
+                "cooperative_matrices": ctx.cooperative_matrix_configs() });
+            (adapter, kernels, args.profile && model.enable_profiling())
         }
-        None => (engine.device_label(), false),
+        None => (engine.device_label(), json!({ "matmul_kernel": null, "cooperative_matrices": [] }), false),
     };
     let load_s = load_start.elapsed().as_secs_f64();
     let spec = engine.spec().clone();
@@ -115,6 +120,8 @@ pub fn run(args: BenchArgs) -> CliResult {
     print_json(&json!({
         "backend": engine.backend().name(),
         "adapter": adapter,
+        "matmul_kernel": kernels["matmul_kernel"],
+        "cooperative_matrices": kernels["cooperative_matrices"],
         "experiment": experiment,
         "model": spec.name,
         "weights_load_seconds": load_s,

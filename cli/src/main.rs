@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use ctxscope_engine::backend::{block_on, BackendChoice, Engine, Interrupt};
 use ctxscope_engine::experiment::{Experiment, Plan};
 use ctxscope_engine::generate::generate_greedy;
+use ctxscope_engine::gpu::{PrecisionKernels, PRECISION_KERNELS_ENV};
 use ctxscope_engine::probes::entropy_scan::{entropy_scan, EntropyScanConfig};
 use ctxscope_engine::probes::haystack::Haystack;
 use ctxscope_engine::rope::precision::{deviation_probe, ProbeConfig};
@@ -31,6 +32,11 @@ use serde_json::json;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// GPU prefill matmul: fast (on the tensor cores, inputs rounded to f16, sums in f32, where
+    /// the device has cooperative matrices; the f32 kernel elsewhere) or f32 (exact f32 kernels
+    /// everywhere). The same as setting CTXSCOPE_PRECISION_KERNELS; default fast.
+    #[arg(long, global = true, value_name = "f32|fast")]
+    precision_kernels: Option<PrecisionKernels>,
 }
 
 #[derive(clap::Args)]
@@ -437,7 +443,14 @@ fn print_rope_table(t: &RopeTable) {
 
 fn main() -> ExitCode {
     restore_sigpipe();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Some(choice) = cli.precision_kernels {
+        // The engine reads its GPU options from the environment when it creates the device;
+        // the flag is that variable's command-line spelling. Set here, before any thread or
+        // device exists.
+        std::env::set_var(PRECISION_KERNELS_ENV, choice.name());
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ctxscope: {}", e.message);

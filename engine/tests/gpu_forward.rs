@@ -9,14 +9,18 @@ use common::TinyLlama;
 use ctxscope_engine::backend::block_on;
 use ctxscope_engine::experiment::{Experiment, KeyCache};
 use ctxscope_engine::generate::generate_greedy;
-use ctxscope_engine::gpu::GpuContext;
+use ctxscope_engine::gpu::{GpuContext, PrecisionKernels};
 use ctxscope_engine::pattern::{AttentionPattern, MswaPreset, SinkPositions};
 use ctxscope_engine::rope::{RopeMethod, RopePrecision};
 use ctxscope_engine::score::score;
 use ctxscope_engine::{Engine, ModelFile, Session, TextTokenizer};
 
+/// The exact f32 kernels (the tolerances below are f32's), whatever the device offers.
 fn ctx() -> Arc<GpuContext> {
-    Arc::new(GpuContext::new_blocking().expect("GPU tests need an adapter (lavapipe: apt install mesa-vulkan-drivers)"))
+    let mut ctx =
+        GpuContext::new_blocking().expect("GPU tests need an adapter (lavapipe: apt install mesa-vulkan-drivers)");
+    ctx.set_precision_kernels(PrecisionKernels::F32);
+    Arc::new(ctx)
 }
 
 /// A tiny model with head_dim 64, the size the GPU attention kernel is written for.

@@ -23,6 +23,85 @@ pub struct GpuContext {
     /// A 16-byte storage buffer bound where a kernel's writable binding is unused this dispatch
     /// (WebGPU forbids binding a buffer another binding of the dispatch uses as writable).
     pub(crate) placeholder: wgpu::Buffer,
+    /// Whether the device can run `matmul_coop.wgsl` (see [`coop_matmul_supported`]).
+    coop_supported: bool,
+    /// The adapter's cooperative-matrix configurations, for reports.
+    coop_configs: Vec<wgpu::CooperativeMatrixProperties>,
+    /// Which kernels may trade exactness for speed (see [`Self::coop_matmul`]).
+    precision_kernels: PrecisionKernels,
+}
+
+/// Environment variable choosing the matmul kernels: `fast` (the default) uses the
+/// cooperative-matrix prefill matmul where the device has it, `f32` always runs the exact f32
+/// kernels. See [`PrecisionKernels`].
+pub const PRECISION_KERNELS_ENV: &str = "CTXSCOPE_PRECISION_KERNELS";
+
+/// Which prefill matmul runs where the device has tensor cores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrecisionKernels {
+    /// The f32 tiled matmul everywhere: every product and sum in f32, as the CPU reference.
+    F32,
+    /// The cooperative-matrix matmul (`matmul_coop.wgsl`) where the device supports it: inputs
+    /// rounded to f16 (relative error ≤ 2⁻¹¹ each), sums in f32; the f32 kernel elsewhere.
+    #[default]
+    Fast,
+}
+
+impl PrecisionKernels {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Fast => "fast",
+        }
+    }
+}
+
+impl std::str::FromStr for PrecisionKernels {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "f32" => Ok(Self::F32),
+            "fast" => Ok(Self::Fast),
+            other => Err(format!("unknown precision kernels '{other}' (f32 or fast)")),
+        }
+    }
+}
+
+/// [`PRECISION_KERNELS_ENV`], or the default (`fast`) when unset or empty.
+fn precision_kernels_from_env() -> Result<PrecisionKernels> {
+    match std::env::var(PRECISION_KERNELS_ENV) {
+        Ok(v) if !v.trim().is_empty() => {
+            v.parse().map_err(|e: String| Error::Gpu(format!("{PRECISION_KERNELS_ENV}={v}: {e}")))
+        }
+        _ => Ok(PrecisionKernels::default()),
+    }
+}
+
+/// The device features `matmul_coop.wgsl` needs: f16 arithmetic for its workgroup tiles and
+/// cooperative matrices (`VK_KHR_cooperative_matrix` on Vulkan; wgpu marks them experimental).
+const COOP_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16.union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+
+/// Subgroup size `matmul_coop.wgsl` is written for: it takes invocations 32s..32s+31 as
+/// subgroup s, so the adapter's subgroups must be exactly 32 wide (NVIDIA's warps; CUDA C++
+/// Programming Guide, "SIMT Architecture": a warp is 32 threads of consecutive thread ids).
+const COOP_SUBGROUP: u32 = 32;
+
+/// Whether `adapter` can run `matmul_coop.wgsl`: both [`COOP_FEATURES`], a 16×16×16
+/// configuration with f16 A and B and an f32 accumulator among its cooperative-matrix
+/// properties (`vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR`, subgroup scope), and
+/// subgroups of exactly [`COOP_SUBGROUP`]. An f16 accumulator is not accepted: 576+-term sums
+/// in f16 lose the precision the f32 accumulator keeps. Never in the browser (the feature is
+/// native only).
+fn coop_matmul_supported(adapter: &wgpu::Adapter) -> bool {
+    let info = adapter.get_info();
+    adapter.features().contains(COOP_FEATURES)
+        && info.subgroup_min_size == COOP_SUBGROUP
+        && info.subgroup_max_size == COOP_SUBGROUP
+        && adapter.cooperative_matrix_properties().iter().any(|p| {
+            (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        })
 }
 
 /// Set to anything but `0` or empty, compiles every kernel with wgpu's runtime checks natively
@@ -144,15 +223,32 @@ impl GpuContext {
                 .map_err(|e| Error::NoGpu(format!("no GPU adapter found ({e})")))?,
         };
         let adapter_info = adapter.get_info();
+        let coop_supported = !cfg!(target_arch = "wasm32") && coop_matmul_supported(&adapter);
+        let coop_configs = adapter.cooperative_matrix_properties();
+        let precision_kernels = precision_kernels_from_env()?;
         let ladder = [adapter.limits(), wgpu::Limits::default(), wgpu::Limits::downlevel_defaults()];
         let mut last_error = String::new();
         for limits in ladder {
             // Timestamp queries only feed the optional kernel profiler; take them when offered.
-            let required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+            // The cooperative-matrix features only change the kernels that use them: naga
+            // declares the Vulkan memory model only in a module with cooperative matrices.
+            let mut required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+            if coop_supported {
+                required_features |= COOP_FEATURES;
+            }
             let request = adapter.request_device(&wgpu::DeviceDescriptor {
                 label: Some("ctxscope"),
                 required_features,
                 required_limits: limits.clone(),
+                // SAFETY: the one experimental feature requested is cooperative matrices, used
+                // by `matmul_coop.wgsl` alone (uniform control flow, in-range workgroup
+                // pointers aligned as VK_KHR_cooperative_matrix requires); its results are
+                // checked against the f32 kernel by `matmul_coop_matches_f32_tiled`.
+                experimental_features: if coop_supported {
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
                 ..Default::default()
             });
             match request.await {
@@ -177,7 +273,18 @@ impl GpuContext {
                         usage: wgpu::BufferUsages::STORAGE,
                         mapped_at_creation: false,
                     });
-                    return Ok(Self { device, queue, adapter_info, limits, faults, checked_shaders, placeholder });
+                    return Ok(Self {
+                        device,
+                        queue,
+                        adapter_info,
+                        limits,
+                        faults,
+                        checked_shaders,
+                        coop_supported,
+                        coop_configs,
+                        precision_kernels,
+                        placeholder,
+                    });
                 }
                 Err(e) => last_error = e.to_string(),
             }
@@ -232,6 +339,46 @@ impl GpuContext {
     /// before loading a model; in the browser kernels are always checked).
     pub fn set_checked_shaders(&mut self, checked: bool) {
         self.checked_shaders = checked || cfg!(target_arch = "wasm32");
+    }
+
+    /// Whether the device can run the cooperative-matrix matmul (whatever the precision choice).
+    pub fn coop_matmul_supported(&self) -> bool {
+        self.coop_supported
+    }
+
+    /// The adapter's cooperative-matrix configurations as `MxNxK AB->CR` (e.g.
+    /// `16x16x16 F16->F32`); empty without the feature.
+    pub fn cooperative_matrix_configs(&self) -> Vec<String> {
+        self.coop_configs
+            .iter()
+            .map(|p| format!("{}x{}x{} {:?}->{:?}", p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type))
+            .collect()
+    }
+
+    /// The precision choice ([`PRECISION_KERNELS_ENV`] or [`Self::set_precision_kernels`]).
+    pub fn precision_kernels(&self) -> PrecisionKernels {
+        self.precision_kernels
+    }
+
+    /// Chooses the matmul kernels for launches from now on (pipelines of both are cached).
+    pub fn set_precision_kernels(&mut self, choice: PrecisionKernels) {
+        self.precision_kernels = choice;
+    }
+
+    /// Whether prefill matmuls (n > 1) run `matmul_coop.wgsl`: the device supports it and
+    /// [`PrecisionKernels::Fast`] is chosen.
+    pub fn coop_matmul(&self) -> bool {
+        self.coop_supported && self.precision_kernels == PrecisionKernels::Fast
+    }
+
+    /// The prefill matmul kernel in use, for reports: `coop_f16` (f16 inputs, f32 sums on the
+    /// tensor cores) or `f32`.
+    pub fn matmul_kernel_name(&self) -> &'static str {
+        if self.coop_matmul() {
+            "coop_f16"
+        } else {
+            "f32"
+        }
     }
 
     /// Largest buffer a single binding may cover.

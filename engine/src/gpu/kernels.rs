@@ -1,8 +1,10 @@
 //! WGSL sources and compiled pipelines. Each kernel is one file in `shaders/`; the loader puts
-//! the shared prelude (and, for kernels that read weights, `weights.wgsl`; for the two linear
+//! the shared prelude (and, for kernels that read weights, `weights.wgsl`; for the linear
 //! kernels, their shared interface `linear.wgsl`) in front, preceded by the constants Rust
-//! owns ([`generated_constants`]), so no number is written on both sides. Pipelines are cached by (kernel, QTYPE,
-//! head_dim) and specialised through WGSL `override` constants.
+//! owns ([`generated_constants`]), so no number is written on both sides. A kernel's own
+//! `enable` directives (only `matmul_coop.wgsl` has any) go first of all, as WGSL requires, so
+//! the other kernels stay plain WebGPU. Pipelines are cached by (kernel, QTYPE, head_dim) and
+//! specialised through WGSL `override` constants.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -39,6 +41,7 @@ macro_rules! kernels {
 
 kernels!(
     Matmul,
+    MatmulCoop,
     Matvec,
     MatvecNorm,
     Embed,
@@ -58,6 +61,7 @@ impl Kernel {
     fn source(self) -> &'static str {
         match self {
             Self::Matmul => include_str!("../../../shaders/matmul.wgsl"),
+            Self::MatmulCoop => include_str!("../../../shaders/matmul_coop.wgsl"),
             Self::Matvec => include_str!("../../../shaders/matvec.wgsl"),
             Self::MatvecNorm => include_str!("../../../shaders/matvec_norm.wgsl"),
             Self::Embed => include_str!("../../../shaders/embed.wgsl"),
@@ -73,7 +77,12 @@ impl Kernel {
 
     /// Whether the kernel reads a weight matrix (and is specialised per format by `QTYPE`).
     pub(crate) fn reads_weights(self) -> bool {
-        matches!(self, Self::Matmul | Self::Matvec | Self::MatvecNorm | Self::Embed)
+        matches!(self, Self::Matmul | Self::MatmulCoop | Self::Matvec | Self::MatvecNorm | Self::Embed)
+    }
+
+    /// Whether the kernel implements the linear interface (`linear.wgsl`).
+    pub(crate) fn is_linear(self) -> bool {
+        matches!(self, Self::Matmul | Self::MatmulCoop | Self::Matvec)
     }
 }
 
@@ -106,22 +115,29 @@ fn generated_constants(kernel: Kernel, head_dim: usize) -> String {
     consts.iter().map(|(name, value)| format!("const {name}: u32 = {value}u;\n")).collect()
 }
 
-/// Full WGSL text of a kernel: generated constants, the prelude, `weights.wgsl` and
-/// `linear.wgsl` where the kernel needs them, then the kernel's own file.
+/// Full WGSL text of a kernel: the kernel's `enable` directives (WGSL allows them only before
+/// every declaration), generated constants, the prelude, `weights.wgsl` and `linear.wgsl` where
+/// the kernel needs them, then the rest of the kernel's own file.
 pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
-    let mut src = generated_constants(kernel, head_dim);
+    let (enables, body): (Vec<&str>, Vec<&str>) =
+        kernel.source().lines().partition(|line| line.trim_start().starts_with("enable "));
+    let mut src: String = enables.iter().map(|line| format!("{line}\n")).collect();
+    src.push_str(&generated_constants(kernel, head_dim));
     src.push('\n');
     src.push_str(PRELUDE);
     if kernel.reads_weights() {
         src.push('\n');
         src.push_str(WEIGHTS);
     }
-    if matches!(kernel, Kernel::Matmul | Kernel::Matvec) {
+    if kernel.is_linear() {
         src.push('\n');
         src.push_str(LINEAR);
     }
     src.push('\n');
-    src.push_str(kernel.source());
+    for line in body {
+        src.push_str(line);
+        src.push('\n');
+    }
     src
 }
 

@@ -13,6 +13,6 @@ mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use context::hardware_adapters;
-pub use context::{GpuContext, ADAPTER_ENV, CHECKED_SHADERS_ENV};
+pub use context::{GpuContext, PrecisionKernels, ADAPTER_ENV, CHECKED_SHADERS_ENV, PRECISION_KERNELS_ENV};
 pub use model::GpuModel;
 pub(crate) use model::{GpuSession, PREFILL_CHUNK};

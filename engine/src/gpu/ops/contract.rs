@@ -47,7 +47,7 @@ impl Contract {
 /// added without saying which interface it has.
 fn contract(kernel: Kernel) -> Contract {
     match kernel {
-        Kernel::Matmul | Kernel::Matvec => Contract::of::<LinearParams>(),
+        Kernel::Matmul | Kernel::MatmulCoop | Kernel::Matvec => Contract::of::<LinearParams>(),
         Kernel::MatvecNorm => Contract::of::<MatvecNormParams>(),
         Kernel::Embed => Contract::of::<EmbedParams>(),
         Kernel::RmsNorm => Contract::of::<RmsNormParams>(),
@@ -70,10 +70,17 @@ fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize)> {
     }
 }
 
-/// What wgpu's validator allows a device with no optional shader features (the engine asks for
-/// none) and WebGPU's downlevel flags: `unpack2x16float` and friends, nothing more.
-fn capabilities() -> Capabilities {
-    Capabilities::SHADER_FLOAT16_IN_FLOAT32
+/// What wgpu's validator allows a device with no optional shader features and WebGPU's downlevel
+/// flags: `unpack2x16float` and friends, nothing more; so every kernel but one runs in browsers.
+/// `matmul_coop.wgsl` alone gets what the devices it is selected on have: f16 arithmetic
+/// (`Features::SHADER_F16`) and cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`),
+/// the capabilities wgpu derives from those features.
+fn capabilities(kernel: Kernel) -> Capabilities {
+    let plain = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    match kernel {
+        Kernel::MatmulCoop => plain | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX,
+        _ => plain,
+    }
 }
 
 fn wgsl_scalar(inner: &TypeInner) -> Option<&'static str> {
@@ -94,7 +101,7 @@ fn check(kernel: Kernel, qtype: Option<u32>, head_dim: usize, c: &Contract) -> V
         Ok(m) => m,
         Err(e) => return vec![format!("{what}: WGSL does not parse:\n{}", e.emit_to_string(&source))],
     };
-    let mut validator = Validator::new(ValidationFlags::all(), capabilities());
+    let mut validator = Validator::new(ValidationFlags::all(), capabilities(kernel));
     let info = match validator.validate(&module) {
         Ok(info) => info,
         Err(e) => return vec![format!("{what}: WGSL does not validate:\n{}", e.emit_to_string(&source))],
@@ -112,7 +119,7 @@ fn check(kernel: Kernel, qtype: Option<u32>, head_dim: usize, c: &Contract) -> V
         Ok(processed) => processed,
         Err(e) => return vec![format!("{what}: overrides do not resolve: {e}")],
     };
-    if let Err(e) = Validator::new(ValidationFlags::all(), capabilities()).validate_resolved_overrides(&module) {
+    if let Err(e) = Validator::new(ValidationFlags::all(), capabilities(kernel)).validate_resolved_overrides(&module) {
         return vec![format!("{what}: the specialised module does not validate:\n{}", e.emit_to_string(&source))];
     }
 

@@ -1,6 +1,8 @@
-//! Y[n, out] = X[n, in] · Wᵀ (+ R) straight from quantized weights: one launcher for the two
-//! linear kernels, which share their interface (`shaders/linear.wgsl`): the tiled
-//! `matmul.wgsl` for prefill and `matvec.wgsl` for a single token.
+//! Y[n, out] = X[n, in] · Wᵀ (+ R) straight from quantized weights: one launcher for the three
+//! linear kernels, which share their interface (`shaders/linear.wgsl`): for prefill the tiled
+//! f32 `matmul.wgsl`, or `matmul_coop.wgsl` on the tensor cores where the device has them
+//! ([`GpuContext::coop_matmul`](crate::gpu::GpuContext::coop_matmul)), and `matvec.wgsl` for a
+//! single token.
 
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
@@ -9,21 +11,23 @@ use crate::gpu::recorder::Recorder;
 use crate::gpu::weights::GpuWeight;
 
 kernel_interface! {
-    params LinearParams for [Matmul, Matvec] { n: u32, in_dim: u32, out_dim: u32, add_residual: u32 }
+    params LinearParams for [Matmul, MatmulCoop, Matvec] { n: u32, in_dim: u32, out_dim: u32, add_residual: u32 }
     buffers LinearBuffers { x: Read, w: Read, y: ReadWrite, r: Read }
 }
 
-/// Output tile edge of `matmul.wgsl`.
+/// Output tile edge of `matmul.wgsl` and of `matmul_coop.wgsl`.
 const TILE: u32 = 64;
 /// Output rows per workgroup of `matvec.wgsl`.
 const MATVEC_ROWS: u32 = 8;
-/// `in` must be whole quant blocks: `matmul.wgsl` steps through it 16 at a time and
-/// `matvec.wgsl` 4 at a time, with no tail.
+/// `in` must be whole quant blocks: `matmul.wgsl` steps through it 16 at a time,
+/// `matmul_coop.wgsl` 32 at a time and `matvec.wgsl` 4 at a time, with no tail.
 pub(crate) const LINEAR_IN_MULTIPLE: usize = 32;
 
 impl Ops<'_> {
     /// `y = x · wᵀ`, or `y = residual + x · wᵀ`, for a [out, in] weight `w`: x is indexed as
-    /// [n, in], y and the residual as [n, out]. `y` must not alias `x` or `residual`.
+    /// [n, in], y and the residual as [n, out]. `y` must not alias `x` or `residual`. Every
+    /// kernel guards rows past n and columns past out itself (the cooperative one loads zeros
+    /// for them and skips their stores), so these are the bytes indexed for any n and out.
     pub fn matmul(
         &self,
         enc: &mut Recorder,
@@ -34,7 +38,11 @@ impl Ops<'_> {
         residual: Option<&wgpu::Buffer>,
     ) -> Result<()> {
         let (in_dim, out_dim) = (w.cols, w.rows);
-        let kernel = if n == 1 { Kernel::Matvec } else { Kernel::Matmul };
+        let kernel = match n {
+            1 => Kernel::Matvec,
+            _ if self.ctx.coop_matmul() => Kernel::MatmulCoop,
+            _ => Kernel::Matmul,
+        };
         require(in_dim.is_multiple_of(LINEAR_IN_MULTIPLE), kernel, || {
             format!("in = {in_dim} (a multiple of {LINEAR_IN_MULTIPLE} is needed)")
         })?;
@@ -70,12 +78,16 @@ mod tests {
     use candle_core::quantized::GgmlDType;
 
     use super::super::testutil::*;
+    use crate::gpu::PrecisionKernels;
 
-    /// Every weight format, shapes around the tile edges, n = 1 (matvec) and n > 1 (tiled).
+    const FORMATS: [GgmlDType; 5] = [GgmlDType::F32, GgmlDType::F16, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0];
+
+    /// Every weight format, shapes around the tile edges, n = 1 (matvec) and n > 1 (the f32
+    /// tiled kernel: `TestGpu` runs the f32 kernels).
     #[test]
     fn matmul_matches_cpu_for_every_format_and_shape() {
         let gpu = TestGpu::new();
-        let formats = [GgmlDType::F32, GgmlDType::F16, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0];
+        let formats = FORMATS;
         let shapes = [(1, 32, 1), (1, 96, 70), (3, 64, 5), (64, 32, 64), (70, 96, 130), (2, 32, 3), (65, 64, 63)];
         for (f, dtype) in formats.into_iter().enumerate() {
             for (s, &(n, in_dim, out_dim)) in shapes.iter().enumerate() {
@@ -99,6 +111,69 @@ mod tests {
                         1e-4,
                         &format!("{dtype:?} n={n} in={in_dim} out={out_dim} residual={with_residual}"),
                     );
+                }
+            }
+        }
+    }
+
+    /// The cooperative-matrix kernel and the f32 tiled kernel against the CPU reference, for
+    /// every weight format and shapes that are not multiples of its 16×16 fragments or 64×64
+    /// tiles, where the test adapter has the 16×16×16 f16 → f32 configuration (elsewhere, e.g.
+    /// on lavapipe, it says so and passes; CTXSCOPE_GPU_ADAPTER picks the adapter).
+    ///
+    /// Tolerance of the cooperative kernel, per output: 2e-3 · Σ_c |x_c|·|w_c| (+ 1e-6 for the
+    /// f32 residual add). Rounding x and w to f16 (unit roundoff u = 2⁻¹¹ ≈ 4.9e-4) changes
+    /// each product by at most (2u + u²)·|x_c||w_c| ≈ 9.8e-4·|x_c||w_c|; the f32 sums add at
+    /// most in·2⁻²⁴ ≈ 3.4e-5 of the same sum for in = 576. So 2e-3 is twice the worst case,
+    /// and an indexing or tiling bug (a wrong, missing or doubled term) is far outside it. The
+    /// f32 kernel keeps the tight tolerance of `matmul_matches_cpu_for_every_format_and_shape`.
+    #[test]
+    fn matmul_coop_matches_f32_tiled() {
+        let mut gpu = TestGpu::new();
+        if !gpu.ctx.coop_matmul_supported() {
+            eprintln!(
+                "matmul_coop_matches_f32_tiled: skipped: {} has no 16×16×16 f16 × f16 → f32 cooperative matrices on 32-wide subgroups",
+                gpu.ctx.adapter_label()
+            );
+            return;
+        }
+        let mut case = 0u64;
+        for dtype in FORMATS {
+            for n in [2, 17, 64, 130] {
+                for out_dim in [16, 63, 130] {
+                    for in_dim in [32, 96, 576] {
+                        case += 1;
+                        let (w, w_f32) = gpu.weight(dtype, out_dim, in_dim, case);
+                        let x = random(n * in_dim, case + 1000, 1.0);
+                        let r = random(n * out_dim, case + 2000, 1.0);
+                        let (x_abs, w_abs): (Vec<f32>, Vec<f32>) =
+                            (x.iter().map(|v| v.abs()).collect(), w_f32.iter().map(|v| v.abs()).collect());
+                        let magnitude = cpu_matmul(&x_abs, &w_abs, n, in_dim, out_dim);
+                        let with_residual = case.is_multiple_of(2);
+                        let mut expected = cpu_matmul(&x, &w_f32, n, in_dim, out_dim);
+                        if with_residual {
+                            expected.iter_mut().zip(&r).for_each(|(e, r)| *e += r);
+                        }
+                        let what = format!("{dtype:?} n={n} in={in_dim} out={out_dim} residual={with_residual}");
+                        let mut run = |choice: PrecisionKernels| {
+                            gpu.ctx.set_precision_kernels(choice);
+                            let (xb, rb, yb) = (gpu.buffer(&x), gpu.buffer(&r), gpu.zeros(n * out_dim));
+                            gpu.run(|ops, enc| ops.matmul(enc, &xb, &w, &yb, n, with_residual.then_some(&rb)));
+                            gpu.read(&yb)
+                        };
+                        let exact = run(PrecisionKernels::F32);
+                        let fast = run(PrecisionKernels::Fast);
+                        assert!(gpu.ctx.coop_matmul(), "the fast choice must select the cooperative kernel");
+                        assert_close(&exact, &expected, 1e-4, &format!("f32 tiled, {what}"));
+                        for (i, ((g, e), m)) in fast.iter().zip(&expected).zip(&magnitude).enumerate() {
+                            let bound = 2e-3 * m + 1e-6;
+                            assert!(
+                                (g - e).abs() <= bound,
+                                "coop, {what}: element {i}: GPU {g} vs CPU {e} (tolerance {bound}; f32 kernel {})",
+                                exact[i]
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -10,6 +10,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Pipelines;
 use crate::gpu::recorder::Recorder;
 use crate::gpu::weights::{gpu_layout, GpuWeight};
+use crate::gpu::PrecisionKernels;
 
 pub(crate) struct TestGpu {
     pub ctx: GpuContext,
@@ -43,9 +44,13 @@ pub(crate) fn cpu_matmul(x: &[f32], w: &[f32], n: usize, in_dim: usize, out_dim:
 }
 
 impl TestGpu {
+    /// The adapter `GpuContext` picks (CTXSCOPE_GPU_ADAPTER honoured), running the exact f32
+    /// kernels whatever CTXSCOPE_PRECISION_KERNELS says: kernel tests hold them to f32
+    /// tolerances; a test of the fast kernels switches them on itself.
     pub fn new() -> Self {
-        let ctx = GpuContext::new_blocking()
+        let mut ctx = GpuContext::new_blocking()
             .expect("kernel tests need a GPU adapter (lavapipe: apt install mesa-vulkan-drivers)");
+        ctx.set_precision_kernels(PrecisionKernels::F32);
         Self { ctx, pipes: Pipelines::new(64) }
     }
 
