@@ -22,6 +22,8 @@
 #   scripts/device/h200.sh llama       llama-bench, same model and lengths (waits for the build)
 #   scripts/device/h200.sh niah [N]    the example NIAH grid: N shards at once, one per GPU
 #   scripts/device/h200.sh devices     the same grid through `sweep --devices all`
+#   scripts/device/h200.sh all         after stage-a (carry .gl .dev/model.part.ab): stage-b,
+#                                      the GPU kernel tests, bench f32/fast, scores, devices
 # Results go to $OUT (the device tool brings them back).
 set -euo pipefail
 W=/tmp/ctxscope-h200
@@ -37,12 +39,15 @@ case "${1:?step}" in
     cp .dev/model.part.aa "$W/"
     gunzip -c .dev/ctxscope.gz >"$W/ctxscope" && chmod +x "$W/ctxscope"
     if [ -f .dev/engine-tests.gz ]; then gunzip -c .dev/engine-tests.gz >"$W/engine-tests" && chmod +x "$W/engine-tests"; fi
-    mkdir -p /root/lc && tar xJf .dev/llama.cpp-src.tar.xz -C /root/lc --strip-components=1
-    cd /root/lc && mkdir -p app && touch app/CMakeLists.txt
-    setsid nohup bash -c 'cmake -B build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_CCACHE=OFF \
-      -DCMAKE_BUILD_TYPE=Release && cmake --build build --target llama-bench -j 12 && touch /root/lc/BUILT' \
-      >/root/lc/build.log 2>&1 </dev/null &
+    # llama.cpp's CUDA build (for the `llama` step) only when its source was carried.
+    if [ -f .dev/llama.cpp-src.tar.xz ]; then
+      mkdir -p /root/lc && tar xJf .dev/llama.cpp-src.tar.xz -C /root/lc --strip-components=1
+      cd /root/lc && mkdir -p app && touch app/CMakeLists.txt
+      setsid nohup bash -c 'cmake -B build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_CCACHE=OFF \
+        -DCMAKE_BUILD_TYPE=Release && cmake --build build --target llama-bench -j 12 && touch /root/lc/BUILT' \
+        >/root/lc/build.log 2>&1 </dev/null &
+    fi
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
     ;;
   stage-b)
@@ -109,6 +114,34 @@ case "${1:?step}" in
     echo "NIAH grid, $n shard(s) at once: $(( (end - start) / 1000000 )) ms" | tee "$OUT/niah-$n.txt"
     "$W/ctxscope" merge "$W"/niah-*-of-$n.json -o "$OUT/niah-merged-$n.json"
     grep -o '"result_hash": *"[0-9a-f]*"' "$OUT/niah-merged-$n.json" | tee -a "$OUT/niah-$n.txt"
+    ;;
+  all)
+    # One call after stage-a for a short device budget: stage-b, then the GPU kernel tests,
+    # bench with the exact f32 kernels and the default (tensor-core matmul), CPU-vs-GPU scores
+    # of ~8k tokens in both modes, and the NIAH grid with --devices all.
+    "$0" stage-b
+    vulkan
+    tests=0
+    "$W/engine-tests" gpu:: 2>&1 | tail -40 | tee "$OUT/engine-tests-gpu.txt" || tests=$?
+    b() { "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024,8192,16384,32768 --decode-tokens 128 --repeats 2 "$@"; }
+    CTXSCOPE_PRECISION_KERNELS=f32 b >"$OUT/bench-f32.json"
+    b >"$OUT/bench-fast.json"
+    for m in f32 fast; do
+      echo "bench-$m: $(grep -o '"matmul_kernel":[^,]*' "$OUT/bench-$m.json")"
+      grep -o '"tokens_per_s":[^,}]*' "$OUT/bench-$m.json" | tr '\n' ' '; echo
+    done
+    cat docs/*.md ARCHITECTURE.md README.md | head -c 36000 >"$W/prompt.txt"
+    cat docs/*.md ARCHITECTURE.md README.md | tail -c +36001 | head -c 2000 >"$W/continuation.txt"
+    s() { "$W/ctxscope" score --model "$W/model.gguf" --prompt-file "$W/prompt.txt" --continuation-file "$W/continuation.txt" "$@"; }
+    s --backend cpu >"$OUT/score-cpu.json" &
+    CTXSCOPE_PRECISION_KERNELS=f32 s --backend gpu >"$OUT/score-gpu-f32.json"
+    s --backend gpu >"$OUT/score-gpu-fast.json"
+    wait
+    for f in cpu gpu-f32 gpu-fast; do
+      echo "score-$f: $(grep -o '"prompt_tokens":[0-9]*' "$OUT/score-$f.json") $(grep -o '"logprob_sum":[^,}]*' "$OUT/score-$f.json")"
+    done
+    "$0" devices
+    [ "$tests" = 0 ] || { echo "engine GPU tests FAILED (exit $tests)"; exit "$tests"; }
     ;;
   devices)
     # The same grid with `--devices all`: one child shard per GPU, merged by the parent.
