@@ -71,7 +71,7 @@ impl std::str::FromStr for PrecisionKernels {
 fn precision_kernels_from_env() -> Result<PrecisionKernels> {
     match std::env::var(PRECISION_KERNELS_ENV) {
         Ok(v) if !v.trim().is_empty() => {
-            v.parse().map_err(|e: String| Error::Gpu(format!("{PRECISION_KERNELS_ENV}={v}: {e}")))
+            v.parse().map_err(|e: String| Error::InvalidInput(format!("{PRECISION_KERNELS_ENV}={v}: {e}")))
         }
         _ => Ok(PrecisionKernels::default()),
     }
@@ -89,9 +89,9 @@ const COOP_SUBGROUP: u32 = 32;
 /// Whether `adapter` can run `matmul_coop.wgsl`: both [`COOP_FEATURES`], a 16×16×16
 /// configuration with f16 A and B and an f32 accumulator among its cooperative-matrix
 /// properties (`vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR`, subgroup scope), and
-/// subgroups of exactly [`COOP_SUBGROUP`]. An f16 accumulator is not accepted: 576+-term sums
-/// in f16 lose the precision the f32 accumulator keeps. Never in the browser (the feature is
-/// native only).
+/// subgroups of exactly [`COOP_SUBGROUP`]. An f16 accumulator is not accepted: a sum of
+/// hundreds or thousands of products rounded to 11 bits at every step loses what an f32 sum
+/// keeps. Never in the browser (the feature is native only).
 fn coop_matmul_supported(adapter: &wgpu::Adapter) -> bool {
     let info = adapter.get_info();
     adapter.features().contains(COOP_FEATURES)
