@@ -15,15 +15,15 @@
 #   scripts/device/h200.sh stage-b     carry .gl .dev/model.part.ab
 #   scripts/device/h200.sh bench [trusted]  ctxscope bench, trusted and checked shader modules
 #                                      (only trusted with the argument)
-#   scripts/device/h200.sh coop        the tensor-core matmul: its kernel tests, bench with
-#                                      CTXSCOPE_PRECISION_KERNELS=f32 and the default (fast), and
-#                                      GPU-vs-CPU logprobs of a ~2k-token text in both modes
-#                                      (carry .dev/engine-tests.gz unless stage-a had it)
 #   scripts/device/h200.sh llama       llama-bench, same model and lengths (waits for the build)
 #   scripts/device/h200.sh niah [N]    the example NIAH grid: N shards at once, one per GPU
 #   scripts/device/h200.sh devices     the same grid through `sweep --devices all`
 #   scripts/device/h200.sh all         after stage-a (carry .gl .dev/model.part.ab): stage-b,
-#                                      the GPU kernel tests, bench f32/fast, scores, devices
+#                                      tests-bench, scores, devices
+#   scripts/device/h200.sh tests-bench the engine's GPU kernel tests (.dev/engine-tests.gz, carried
+#                                      with stage-a), bench with the f32 and the fast matmul
+#   scripts/device/h200.sh scores      ~12k-token prompt scored on the GPU with both matmuls and
+#                                      on the CPU (the CPU run is slow: give it the time)
 # Results go to $OUT (the device tool brings them back).
 set -euo pipefail
 W=/tmp/ctxscope-h200
@@ -63,34 +63,6 @@ case "${1:?step}" in
     [ "${2:-}" = trusted ] || CTXSCOPE_CHECKED_SHADERS=1 b >"$OUT/bench-checked.json"
     cat "$OUT"/bench-*.json | grep -E '"(length|tokens_per_s|prefill|decode)' | head -40 || true
     ;;
-  coop)
-    vulkan
-    if [ -f .dev/engine-tests.gz ]; then gunzip -c .dev/engine-tests.gz >"$W/engine-tests" && chmod +x "$W/engine-tests"; fi
-    unset CTXSCOPE_PRECISION_KERNELS
-    # The matmul kernel tests on the H200 (the coop test says "skipped" if the adapter lacks
-    # 16x16x16 f16->f32 cooperative matrices). A failure is reported at the end, after the rest ran.
-    tests=0
-    "$W/engine-tests" matmul --nocapture 2>&1 | tee "$OUT/engine-tests-matmul.txt" || tests=$?
-    b() { "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024,8192,16384 --decode-tokens 16 --repeats 2 "$@"; }
-    CTXSCOPE_PRECISION_KERNELS=f32 b >"$OUT/bench-f32.json"
-    b >"$OUT/bench-fast.json"
-    for m in f32 fast; do
-      echo "bench-$m: $(grep -o '"matmul_kernel":[^,]*' "$OUT/bench-$m.json") $(grep -o '"cooperative_matrices":\[[^]]*\]' "$OUT/bench-$m.json")"
-      grep -o '"tokens_per_s":[^,}]*' "$OUT/bench-$m.json" | tr '\n' ' '; echo "(prefill by length, then decode)"
-    done
-    # Teacher-forced logprobs of ~2k tokens of this repository's ARCHITECTURE.md (~1.5k prompt,
-    # ~0.5k continuation) on the CPU reference and on the GPU in both modes.
-    head -c 6000 ARCHITECTURE.md >"$W/prompt.txt"
-    tail -c +6001 ARCHITECTURE.md | head -c 2000 >"$W/continuation.txt"
-    s() { "$W/ctxscope" score --model "$W/model.gguf" --prompt-file "$W/prompt.txt" --continuation-file "$W/continuation.txt" "$@"; }
-    s --backend cpu >"$OUT/score-cpu.json"
-    CTXSCOPE_PRECISION_KERNELS=f32 s --backend gpu >"$OUT/score-gpu-f32.json"
-    s --backend gpu >"$OUT/score-gpu-fast.json"
-    for f in cpu gpu-f32 gpu-fast; do
-      echo "score-$f: $(grep -o '"prompt_tokens":[0-9]*' "$OUT/score-$f.json") $(grep -o '"logprob_sum":[^,}]*' "$OUT/score-$f.json")"
-    done
-    [ "$tests" = 0 ] || { echo "engine matmul tests FAILED (exit $tests)"; exit "$tests"; }
-    ;;
   llama)
     while [ ! -f /root/lc/BUILT ]; do
       if ! pgrep -f "cmake --build" >/dev/null && ! pgrep -f "cmake -B" >/dev/null; then tail -30 /root/lc/build.log; exit 1; fi
@@ -129,7 +101,7 @@ case "${1:?step}" in
     "$W/engine-tests" gpu:: 2>&1 | tail -40 | tee "$OUT/engine-tests-gpu.txt"
     b() { "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024,8192,16384,32768 --decode-tokens 128 --repeats 2 "$@"; }
     CTXSCOPE_PRECISION_KERNELS=f32 b >"$OUT/bench-f32.json"
-    b >"$OUT/bench-fast.json"
+    CTXSCOPE_PRECISION_KERNELS=fast b >"$OUT/bench-fast.json"
     for m in f32 fast; do
       echo "bench-$m: $(grep -o '"matmul_kernel":[^,]*' "$OUT/bench-$m.json")"
       grep -o '"tokens_per_s":[^,}]*' "$OUT/bench-$m.json" | tr '\n' ' '; echo
@@ -143,7 +115,7 @@ case "${1:?step}" in
     s() { "$W/ctxscope" score --model "$W/model.gguf" --prompt-file "$W/prompt.txt" --continuation-file "$W/continuation.txt" "$@"; }
     s --backend cpu >"$OUT/score-cpu.json" &
     CTXSCOPE_PRECISION_KERNELS=f32 s --backend gpu >"$OUT/score-gpu-f32.json"
-    s --backend gpu >"$OUT/score-gpu-fast.json"
+    CTXSCOPE_PRECISION_KERNELS=fast s --backend gpu >"$OUT/score-gpu-fast.json"
     wait
     for f in cpu gpu-f32 gpu-fast; do
       echo "score-$f: $(grep -o '"prompt_tokens":[0-9]*' "$OUT/score-$f.json") $(grep -o '"logprob_sum":[^,}]*' "$OUT/score-$f.json")"

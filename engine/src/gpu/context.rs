@@ -31,19 +31,26 @@ pub struct GpuContext {
     precision_kernels: PrecisionKernels,
 }
 
-/// Environment variable choosing the matmul kernels: `fast` (the default) uses the
-/// cooperative-matrix prefill matmul where the device has it, `f32` always runs the exact f32
-/// kernels. See [`PrecisionKernels`].
+/// Environment variable choosing the matmul kernels: `f32` (the default) always runs the exact
+/// f32 kernels, `fast` uses the cooperative-matrix prefill matmul where the device has it. See
+/// [`PrecisionKernels`].
 pub const PRECISION_KERNELS_ENV: &str = "CTXSCOPE_PRECISION_KERNELS";
 
 /// Which prefill matmul runs where the device has tensor cores.
+///
+/// The default is exact: a playground result must not depend on which GPU ran it (a share link
+/// replayed in a browser, which has no cooperative matrices, must give the same cells). On an
+/// H200 the fast kernel moved the teacher-forced log-probabilities of a 634-token continuation
+/// after an 11,902-token prompt by 0.0033 nats a token on average (at most 0.019) against the
+/// f32 kernels, for 5–22 % more prefill throughput (BENCHMARKS.md): worth it for large sweeps
+/// whose results are compared among themselves, not against the reference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PrecisionKernels {
     /// The f32 tiled matmul everywhere: every product and sum in f32, as the CPU reference.
+    #[default]
     F32,
     /// The cooperative-matrix matmul (`matmul_coop.wgsl`) where the device supports it: inputs
     /// rounded to f16 (relative error ≤ 2⁻¹¹ each), sums in f32; the f32 kernel elsewhere.
-    #[default]
     Fast,
 }
 
@@ -67,7 +74,7 @@ impl std::str::FromStr for PrecisionKernels {
     }
 }
 
-/// [`PRECISION_KERNELS_ENV`], or the default (`fast`) when unset or empty.
+/// [`PRECISION_KERNELS_ENV`], or the default (`f32`) when unset or empty.
 fn precision_kernels_from_env() -> Result<PrecisionKernels> {
     match std::env::var(PRECISION_KERNELS_ENV) {
         Ok(v) if !v.trim().is_empty() => {
