@@ -42,7 +42,7 @@ pub const PRECISION_KERNELS_ENV: &str = "CTXSCOPE_PRECISION_KERNELS";
 /// replayed in a browser, which has no cooperative matrices, must give the same cells). On an
 /// H200 the fast kernel moved the teacher-forced log-probabilities of a 634-token continuation
 /// after an 11,902-token prompt by 0.0033 nats a token on average (at most 0.019) against the
-/// f32 kernels, for 5–22 % more prefill throughput (BENCHMARKS.md): worth it for large sweeps
+/// f32 kernels, for 4–22 % more prefill throughput (BENCHMARKS.md): worth it for large sweeps
 /// whose results are compared among themselves, not against the reference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PrecisionKernels {
