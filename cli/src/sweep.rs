@@ -311,10 +311,12 @@ pub fn run(args: SweepArgs) -> CliResult {
             return Err(err(stopped.error).into());
         }
     };
-    if let Some(e) = save_error {
-        return Err(e.into());
-    }
+    // A periodic save that failed (a full disk, a moved directory) loses nothing if this one
+    // succeeds: say so and go on; if this one fails too, its error is the one that matters.
     save(&args.out, &results)?;
+    if let Some(e) = save_error {
+        eprintln!("ctxscope: note: a periodic save failed during the run ({e}); the final save succeeded");
+    }
     if !results.complete && cancel.load(Ordering::Relaxed) {
         return Err(CliError {
             message: format!(

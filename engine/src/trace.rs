@@ -14,22 +14,29 @@ pub struct EntropyTrace {
     /// `values[(layer * heads + head) * positions + position]`, in nats.
     pub values: Vec<f32>,
     pub positions: usize,
+    /// The session position of recorded position 0 (recording may start after a prompt).
+    #[serde(default)]
+    pub start: usize,
 }
 
 impl EntropyTrace {
-    /// An empty trace for a model of `layers` × `heads`.
-    pub fn new(layers: usize, heads: usize) -> Self {
-        Self { layers, heads, values: Vec::new(), positions: 0 }
+    /// An empty trace for a model of `layers` × `heads`, whose first position will be session
+    /// position `start`.
+    pub fn new(layers: usize, heads: usize, start: usize) -> Self {
+        Self { layers, heads, values: Vec::new(), positions: 0, start }
     }
 
-    /// Forgets every recorded position (recording stays on).
+    /// Forgets every recorded position (recording stays on, from session position 0: the
+    /// session was emptied).
     pub fn clear(&mut self) {
         self.values.clear();
         self.positions = 0;
+        self.start = 0;
     }
 
-    /// Keeps the first `n` positions (a session cut back to a shared prefix).
+    /// Keeps session positions before `n` (a session cut back to a shared prefix).
     pub fn truncate(&mut self, n: usize) {
+        let n = n.saturating_sub(self.start);
         if n >= self.positions {
             return;
         }
@@ -142,5 +149,24 @@ impl AttentionMap {
         let i = position.checked_sub(self.first)?;
         let probs = self.rows.get(i)?.clone();
         Some(AttentionRow { layer: self.layer, head: self.head, position, probs: Some(probs) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntropyTrace;
+
+    /// A trace started after a 5-token prompt cut back to session position 7 keeps its first two
+    /// positions; cut back into the prompt, it keeps none.
+    #[test]
+    fn truncate_counts_session_positions_from_the_start_of_recording() {
+        let mut trace = EntropyTrace::new(1, 2, 5);
+        trace.append(&[0.0, 1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 13.0], 4);
+        trace.truncate(7);
+        assert_eq!((trace.positions, trace.values.clone()), (2, vec![0.0, 1.0, 10.0, 11.0]));
+        trace.truncate(3);
+        assert_eq!((trace.positions, trace.values.len()), (0, 0));
+        trace.clear();
+        assert_eq!(trace.start, 0);
     }
 }

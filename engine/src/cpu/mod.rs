@@ -195,7 +195,7 @@ impl<'m> CpuSession<'m> {
 
     pub(crate) fn record_entropy(&mut self) {
         let s = &self.model.spec;
-        self.entropy = Some(EntropyTrace::new(s.block_count, s.head_count));
+        self.entropy = Some(EntropyTrace::new(s.block_count, s.head_count, self.len));
     }
 
     pub(crate) fn entropy(&self) -> Option<&EntropyTrace> {

@@ -338,7 +338,7 @@ impl GpuSession<'_> {
     /// Starts recording attention entropy for every position run from now on.
     pub(crate) fn record_entropy(&mut self) {
         let s = &self.model.spec;
-        self.entropy = Some(EntropyTrace::new(s.block_count, s.head_count));
+        self.entropy = Some(EntropyTrace::new(s.block_count, s.head_count, self.len));
     }
 
     pub(crate) fn entropy(&self) -> Option<&EntropyTrace> {
