@@ -349,12 +349,27 @@ fn shard_path(out: &Path, index: usize, count: usize, ext: &str) -> PathBuf {
     out.with_file_name(format!("{stem}.shard-{index}-of-{count}.{ext}"))
 }
 
+/// Asks a shard to stop at its next step and save (SIGINT, as Ctrl-C would); elsewhere than
+/// Unix, ends it.
+fn interrupt_child(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        // SAFETY: sends a signal to our own child by its pid; it has not been waited for, so
+        // the pid is still ours.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = child.kill();
+    }
+}
+
 /// `--devices`: one child `ctxscope sweep --shard i/N --gpu-adapter i` per GPU, at once, each
 /// with its own results file and log; then their merge into --out and the sweep's link, as an
 /// unsharded run prints it. Child processes rather than threads: each GPU gets its own process
 /// (its own wgpu instance and device), which is what `--gpu-adapter` already runs and tests,
-/// and a failed shard cannot take the others down. A signal reaches the children too (same
-/// process group): each saves its finished cells, and the same command with --resume goes on.
+/// and a failed shard cannot take the others down. A signal to this process is passed on to the
+/// children: each saves its finished cells, and the same command with --resume goes on.
 fn run_on_devices(args: SweepArgs, devices: Devices) -> CliResult {
     if args.backend != BackendChoice::Gpu {
         return Err("--devices runs shards on GPUs: use it with --backend gpu".into());
@@ -394,23 +409,66 @@ fn run_on_devices(args: SweepArgs, devices: Devices) -> CliResult {
         if args.resume {
             cmd.arg("--resume");
         }
-        let log_file =
-            std::fs::File::create(&log).map_err(|e| format!("cannot write the shard log {}: {e}", log.display()))?;
-        cmd.stdout(std::process::Stdio::null()).stderr(log_file);
-        let child = cmd.spawn().map_err(|e| format!("cannot start shard {i}/{count}: {e}"))?;
+        // Its own process group: a Ctrl-C at the terminal reaches this process only, which
+        // passes it on once (two signals would make a shard quit without its final save).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // Appended to, so a --resume keeps the interrupted run's log above the new one.
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("cannot write the shard log {}: {e}", log.display()));
+        let child = log_file.and_then(|log_file| {
+            cmd.stdout(std::process::Stdio::null()).stderr(log_file);
+            cmd.spawn().map_err(|e| format!("cannot start shard {i}/{count}: {e}"))
+        });
+        let child = match child {
+            Ok(child) => child,
+            Err(e) => {
+                // Leave no shard running unwatched: stop those already started (they save).
+                for (_, _, _, started) in &mut children {
+                    interrupt_child(started);
+                    let _ = started.wait();
+                }
+                return Err(e.into());
+            }
+        };
         eprintln!("ctxscope: shard {i}/{count} on GPU {i} ({}) → {} (log {})", gpu.name, file.display(), log.display());
         children.push((i, file, log, child));
     }
+    // Wait for every shard, polling, so that a signal to this process (Ctrl-C, `kill`, a
+    // container runtime's SIGTERM) is passed on to the shards, which save their finished cells.
+    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
+    let mut forwarded = false;
+    while statuses.iter().any(Option::is_none) {
+        if cancel.load(Ordering::Relaxed) && !forwarded {
+            forwarded = true;
+            for ((_, _, _, child), status) in children.iter_mut().zip(&statuses) {
+                if status.is_none() {
+                    interrupt_child(child);
+                }
+            }
+        }
+        for ((i, _, _, child), status) in children.iter_mut().zip(statuses.iter_mut()) {
+            if status.is_none() {
+                *status = child.try_wait().map_err(|e| format!("shard {i}/{count}: {e}"))?;
+                if status.is_some_and(|s| s.success()) {
+                    eprintln!("ctxscope: shard {i}/{count} done ({:.1} s)", t0.elapsed().as_secs_f64());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let mut failed = Vec::new();
     let mut interrupted = false;
-    for (i, _, log, child) in &mut children {
-        let status = child.wait().map_err(|e| format!("shard {i}/{count}: {e}"))?;
+    for ((i, _, log, _), status) in children.iter().zip(&statuses) {
+        let status = status.expect("every shard has exited");
         if status.success() {
-            eprintln!("ctxscope: shard {i}/{count} done ({:.1} s)", t0.elapsed().as_secs_f64());
             continue;
         }
-        interrupted |= status.code() == Some(130) || cancel.load(Ordering::Relaxed);
-        let text = std::fs::read_to_string(&*log).unwrap_or_default();
+        interrupted |= status.code() == Some(130);
+        let text = std::fs::read_to_string(log).unwrap_or_default();
         let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string();
         failed.push(format!("shard {i}/{count} ({status}): {last} [log {}]", log.display()));
     }

@@ -36,7 +36,15 @@ impl EntropyTrace {
 
     /// Keeps session positions before `n` (a session cut back to a shared prefix).
     pub fn truncate(&mut self, n: usize) {
-        let n = n.saturating_sub(self.start);
+        if n < self.start {
+            // Cut back into the part before recording began: nothing recorded survives, and the
+            // next position run is session position n.
+            self.values.clear();
+            self.positions = 0;
+            self.start = n;
+            return;
+        }
+        let n = n - self.start;
         if n >= self.positions {
             return;
         }
@@ -165,7 +173,11 @@ mod tests {
         trace.truncate(7);
         assert_eq!((trace.positions, trace.values.clone()), (2, vec![0.0, 1.0, 10.0, 11.0]));
         trace.truncate(3);
-        assert_eq!((trace.positions, trace.values.len()), (0, 0));
+        assert_eq!((trace.positions, trace.values.len(), trace.start), (0, 0, 3));
+        // Positions 3 and 4 run again and are recorded from session position 3.
+        trace.append(&[20.0, 21.0, 30.0, 31.0], 2);
+        trace.truncate(4);
+        assert_eq!((trace.positions, trace.values.clone()), (1, vec![20.0, 30.0]));
         trace.clear();
         assert_eq!(trace.start, 0);
     }

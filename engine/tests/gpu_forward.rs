@@ -199,6 +199,34 @@ fn every_method_pattern_and_precision_matches_cpu() {
     }
 }
 
+/// A model deeper than one submission's 8 layers: a forward pass goes to the GPU in three parts
+/// (the bind-group cache's uniforms flushed per part, slots reused by every decode step), and
+/// with dynamic NTK the pre-RoPE keys the RoPE kernel keeps are re-rotated across those parts.
+#[test]
+fn forward_passes_split_over_several_submissions_match_cpu() {
+    let file = ModelFile::from_bytes(TinyLlama { layers: 17, ..tiny(4, 2, 13) }.to_gguf()).unwrap();
+    let mut cpu = Engine::cpu(&file).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
+    let ids: Vec<u32> = (0..70).map(|i| (i * 29 + 3) % 250).collect();
+    let dynamic = Experiment {
+        rope: RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) },
+        key_cache: KeyCache::PreRope,
+        ..Experiment::default()
+    };
+    for e in [Experiment::default(), dynamic] {
+        cpu.set_experiment(&e).unwrap();
+        gpu.set_experiment(&e).unwrap();
+        let (cpu_one, cpu_inc) = one_pass_and_incremental(&mut cpu.session(80).unwrap(), &ids);
+        let (gpu_one, gpu_inc) = one_pass_and_incremental(&mut gpu.session(70).unwrap(), &ids);
+        for (what, a, b) in [("one pass", &cpu_one, &gpu_one), ("incremental", &cpu_inc, &gpu_inc)] {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let d = max_abs_diff(x, y);
+                assert!(d < 2e-3, "{:?} {what}, position {i}: GPU vs CPU max |Δlogit| {d}", e.rope);
+            }
+        }
+    }
+}
+
 /// HF-style post-RoPE caching keeps stale frequencies: dynamic NTK's last incremental step then
 /// differs from one pass, while the pre-RoPE cache re-rotates every key and reproduces it. One
 /// layer, so cached pre-RoPE K and V do not depend on earlier steps' frequencies (in deeper

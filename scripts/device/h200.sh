@@ -89,8 +89,8 @@ case "${1:?step}" in
     ;;
   all)
     # One call after stage-a for a short device budget: stage-b, then the GPU kernel tests,
-    # bench with the exact f32 kernels and the default (tensor-core matmul), CPU-vs-GPU scores
-    # of ~8k tokens in both modes, and the NIAH grid with --devices all.
+    # bench with the exact f32 kernels (the default) and the tensor-core matmul, scores of a
+    # ~12k-token prompt, and the NIAH grid with --devices all.
     "$0" stage-b
     "$0" tests-bench
     "$0" scores

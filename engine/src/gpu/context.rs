@@ -135,15 +135,21 @@ async fn adapter_from_env(instance: &wgpu::Instance, backends: wgpu::Backends) -
     Ok(Some(hardware.swap_remove(index)))
 }
 
-/// The instance's hardware adapters (software renderers and CPUs excluded), in the driver's
-/// enumeration order: the order [`ADAPTER_ENV`] indexes.
+/// Set to `1`, software adapters (lavapipe, SwiftShader) count as GPUs for [`ADAPTER_ENV`] and
+/// `sweep --devices`: what lets the tests run the multi-GPU paths on a machine without a GPU.
+pub const SOFTWARE_ADAPTERS_ENV: &str = "CTXSCOPE_SOFTWARE_ADAPTERS";
+
+/// The instance's hardware adapters (software renderers and CPUs excluded, unless
+/// [`SOFTWARE_ADAPTERS_ENV`] is `1`), in the driver's enumeration order: the order
+/// [`ADAPTER_ENV`] indexes.
 #[cfg(not(target_arch = "wasm32"))]
 async fn hardware(instance: &wgpu::Instance, backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let software = std::env::var(SOFTWARE_ADAPTERS_ENV).is_ok_and(|v| v == "1");
     instance
         .enumerate_adapters(backends)
         .await
         .into_iter()
-        .filter(|a| !matches!(a.get_info().device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other))
+        .filter(|a| software || !matches!(a.get_info().device_type, wgpu::DeviceType::Cpu | wgpu::DeviceType::Other))
         .collect()
 }
 
@@ -235,7 +241,13 @@ impl GpuContext {
         let precision_kernels = precision_kernels_from_env()?;
         let ladder = [adapter.limits(), wgpu::Limits::default(), wgpu::Limits::downlevel_defaults()];
         let mut last_error = String::new();
-        for limits in ladder {
+        // Each rung with the cooperative-matrix features first (where the adapter has them),
+        // then without: a driver that refuses the experimental features still gives a device,
+        // one that runs the f32 kernels.
+        let attempts = ladder.into_iter().flat_map(|limits| {
+            [true, false].into_iter().filter(|&coop| coop_supported || !coop).map(move |coop| (limits.clone(), coop))
+        });
+        for (limits, coop_supported) in attempts {
             // Timestamp queries only feed the optional kernel profiler; take them when offered.
             // The cooperative-matrix features only change the kernels that use them: naga
             // declares the Vulkan memory model only in a module with cooperative matrices.

@@ -12,7 +12,7 @@ mod recorder;
 mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use context::hardware_adapters;
+pub use context::{hardware_adapters, SOFTWARE_ADAPTERS_ENV};
 pub use context::{GpuContext, PrecisionKernels, ADAPTER_ENV, CHECKED_SHADERS_ENV, PRECISION_KERNELS_ENV};
 pub use model::GpuModel;
 pub(crate) use model::{GpuSession, PREFILL_CHUNK};

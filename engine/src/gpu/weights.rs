@@ -88,25 +88,19 @@ impl GpuWeight {
 
     /// Uploads tensor `name` of `file` as a [rows, cols] matrix (1-D tensors: one row).
     pub fn load(ctx: &GpuContext, file: &ModelFile, name: &str) -> Result<Self> {
-        let (dtype, dims, raw) = file.tensor_data(name)?;
-        let cols = *dims.last().unwrap_or(&1);
-        let rows = dims.iter().rev().skip(1).product::<usize>().max(1);
-        let (qtype, bytes) = match gpu_layout(dtype, raw) {
-            Some(layout) => layout,
-            None => {
-                let t = file.qtensor(name)?.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-                (QTYPE_F32, bytemuck::cast_slice(&t).to_vec())
-            }
-        };
-        Ok(Self { buffer: buffers::upload(ctx, name, &bytes)?, qtype, rows, cols })
+        Self::load_stacked(ctx, file, &[name])
     }
 
     /// Tensors `names`, each [rows_i, cols] with the same cols, stacked row-wise into one
     /// [Σ rows_i, cols] matrix, so one matmul computes all their projections (q/k/v, gate/up):
     /// one dispatch instead of several, which is what a decode step's time is made of. Rows
-    /// are independent in every format, so stacking is concatenating the bytes; tensors stored
-    /// in different formats are dequantized to f32 first (their blocks could not share a
-    /// kernel specialisation).
+    /// are independent in every format, so stacking is concatenating the bytes. Tensors stored
+    /// in different GPU formats are dequantized to f32 first (their blocks could not share a
+    /// kernel specialisation; f32 is the only format every one converts to exactly): that
+    /// costs 4–8× their quantized bytes, but GGUF files mix formats within q/k/v or gate/up
+    /// only in the k-quant schemes (Q4_K_M keeps V in Q6_K), which the GPU reads as f32 anyway.
+    /// A stack past the device's binding limit fails here with [`Error::DoesNotFit`] (from
+    /// the upload), so `auto` falls back to the CPU.
     pub fn load_stacked(ctx: &GpuContext, file: &ModelFile, names: &[&str]) -> Result<Self> {
         let mut parts = Vec::with_capacity(names.len());
         for name in names {

@@ -276,3 +276,46 @@ fn the_contract_check_reports_planted_mismatches() {
         assert!(!errors.is_empty(), "{what} went unnoticed");
     }
 }
+
+/// Every kernel fits WebGPU's default limits, the ones a browser grants without asking (the
+/// device falls back to them, `context.rs`): at most 8 storage buffers, 16 KiB of workgroup
+/// memory and 256 invocations a workgroup. `matmul_coop.wgsl` never runs in a browser, but it
+/// is held to the memory and invocation limits too.
+#[test]
+fn every_kernel_fits_webgpus_default_limits() {
+    let defaults = wgpu::Limits::default();
+    let mut errors = Vec::new();
+    for &kernel in Kernel::ALL {
+        let source = assemble(kernel, ATTENTION_HEAD_DIM);
+        let module = naga::front::wgsl::parse_str(&source).expect("parses (the contract test says why not)");
+        let info = Validator::new(ValidationFlags::all(), capabilities(kernel)).validate(&module).expect("validates");
+        let gctx = module.to_ctx();
+        let index = module.entry_points.iter().position(|ep| ep.name == "main").expect("a main entry point");
+        let ep = &module.entry_points[index];
+        // What the entry point uses: the prelude declares a reduction buffer every kernel
+        // sees, and a pipeline gets only the globals its entry point reaches.
+        let used: Vec<_> = module
+            .global_variables
+            .iter()
+            .filter(|(handle, _)| !info.get_entry_point(index)[*handle].is_empty())
+            .map(|(_, g)| g)
+            .collect();
+        let storage = used.iter().filter(|g| matches!(g.space, AddressSpace::Storage { .. })).count() as u32;
+        let workgroup_bytes: u32 = used
+            .iter()
+            .filter(|g| g.space == AddressSpace::WorkGroup)
+            .map(|g| module.types[g.ty].inner.size(gctx))
+            .sum();
+        let invocations: u32 = ep.workgroup_size.iter().product();
+        if kernel != Kernel::MatmulCoop && storage > defaults.max_storage_buffers_per_shader_stage {
+            errors.push(format!("{kernel:?}: {storage} storage buffers"));
+        }
+        if workgroup_bytes > defaults.max_compute_workgroup_storage_size {
+            errors.push(format!("{kernel:?}: {workgroup_bytes} bytes of workgroup memory"));
+        }
+        if invocations > defaults.max_compute_invocations_per_workgroup {
+            errors.push(format!("{kernel:?}: {invocations} invocations a workgroup"));
+        }
+    }
+    assert!(errors.is_empty(), "over WebGPU's default limits:\n{}", errors.join("\n"));
+}
