@@ -393,10 +393,11 @@ impl GpuSession<'_> {
         })
     }
 
-    /// Runs one chunk of at most [`PREFILL_CHUNK`] tokens (one submission) at positions
-    /// `len() ..`; returns logits for `rows` (indices into the chunk). Arguments are checked by
-    /// the caller. The steps: [`Self::prepare_chunk`] (uploads), [`Self::record_layer`] per
-    /// layer and [`Self::record_logits`] into one encoder, the submission, [`Self::read_back`].
+    /// Runs one chunk of at most [`PREFILL_CHUNK`] tokens at positions `len() ..`; returns
+    /// logits for `rows` (indices into the chunk). Arguments are checked by the caller. The
+    /// steps: [`Self::prepare_chunk`] (uploads), [`Self::record_chunk`] (every layer and
+    /// [`Self::record_logits`], submitted every [`LAYERS_PER_SUBMISSION`] layers),
+    /// [`Self::read_back`].
     pub(crate) async fn run_chunk(
         &mut self,
         tokens: &[u32],
