@@ -137,6 +137,7 @@ async fn adapter_from_env(instance: &wgpu::Instance, backends: wgpu::Backends) -
 
 /// Set to `1`, software adapters (lavapipe, SwiftShader) count as GPUs for [`ADAPTER_ENV`] and
 /// `sweep --devices`: what lets the tests run the multi-GPU paths on a machine without a GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub const SOFTWARE_ADAPTERS_ENV: &str = "CTXSCOPE_SOFTWARE_ADAPTERS";
 
 /// The instance's hardware adapters (software renderers and CPUs excluded, unless
