@@ -171,20 +171,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let mp = mask[p.layer * p.heads + h];
     let window = mp.x;
     let sinks = mp.y;
-    // Keys below `lo` are outside every query's window (or region); only sinks can reach them.
-    // Keys at or above `hi` are beyond the last query's reach in this region.
-    var reach = p.dmax;
-    if (window != 0u) {
-        reach = min(window, p.dmax);
-    }
-    var lo = 0u;
-    if (first + 1u > reach) {
-        lo = first + 1u - reach;
-    }
-    var hi = 0u;
-    if (last >= p.dmin) {
-        hi = last + 1u - p.dmin;
-    }
+    let range = key_range(first, last, window, p.dmin, p.dmax);
+    let lo = range.x;
+    let hi = range.y;
 
     m = NEG_BIG;
     l = 0.0;

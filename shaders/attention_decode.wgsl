@@ -126,20 +126,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let mp = mask[p.layer * p.heads + h];
     let window = mp.x;
     let sinks = mp.y;
-    // As in attention.wgsl for a tile of one query: keys below `lo` are outside the window (or
-    // the region), only sinks reach them; keys at or above `hi` are beyond this region's reach.
-    var reach = p.dmax;
-    if (window != 0u) {
-        reach = min(window, p.dmax);
-    }
-    var lo = 0u;
-    if (i + 1u > reach) {
-        lo = i + 1u - reach;
-    }
-    var hi = 0u;
-    if (i >= p.dmin) {
-        hi = i + 1u - p.dmin;
-    }
+    // As in attention.wgsl for a tile of one query.
+    let range = key_range(i, i, window, p.dmin, p.dmax);
+    let lo = range.x;
+    let hi = range.y;
 
     if (lid < QUADS) {
         q_row[lid] = q[p.q_offset + (r * p.heads + h) * QUADS + lid] * p.scale;

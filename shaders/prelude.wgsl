@@ -52,6 +52,26 @@ fn mask_allows(i: u32, j: u32, window: u32, sinks: u32) -> bool {
     return window == 0u || i - j < window || j < sinks;
 }
 
+// The keys a region's pass must visit for queries at absolute positions first..=last, as
+// (lo, hi): keys below lo are outside every query's window (or the region's Δ < dmax), so only
+// sinks reach them; keys at or above hi are beyond the last query's reach (Δ ≥ dmin). Shared by
+// attention.wgsl (a tile of queries) and attention_decode.wgsl (first = last).
+fn key_range(first: u32, last: u32, window: u32, dmin: u32, dmax: u32) -> vec2<u32> {
+    var reach = dmax;
+    if (window != 0u) {
+        reach = min(window, dmax);
+    }
+    var lo = 0u;
+    if (first + 1u > reach) {
+        lo = first + 1u - reach;
+    }
+    var hi = 0u;
+    if (last >= dmin) {
+        hi = last + 1u - dmin;
+    }
+    return vec2<u32>(lo, hi);
+}
+
 // Workgroup tree reductions. Threads are taken in segments of `width` (a power of two, at most
 // 256 and at most the workgroup size, which must be a multiple of it): thread t contributes v,
 // and every thread gets the total of its segment t / width. Call from uniform control flow, with
