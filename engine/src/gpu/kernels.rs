@@ -20,6 +20,7 @@ use crate::rope::RopePrecision;
 const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
 const WEIGHTS: &str = include_str!("../../../shaders/weights.wgsl");
 const LINEAR: &str = include_str!("../../../shaders/linear.wgsl");
+const ATTENTION_IO: &str = include_str!("../../../shaders/attention_io.wgsl");
 
 /// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so that no kernel can be left out of
 /// the checks that iterate over every kernel.
@@ -132,6 +133,10 @@ pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
     if kernel.is_linear() {
         src.push('\n');
         src.push_str(LINEAR);
+    }
+    if matches!(kernel, Kernel::Attention | Kernel::AttentionDecode) {
+        src.push('\n');
+        src.push_str(ATTENTION_IO);
     }
     src.push('\n');
     for line in body {
