@@ -67,7 +67,7 @@ pub fn run(args: BenchArgs) -> CliResult {
     let mut engine = Engine::load_blocking(&file, args.backend).map_err(err)?.engine;
     let experiment = args.experiment.experiment()?;
     engine.set_experiment(&experiment).map_err(err)?;
-    // Which prefill matmul ran (`coop_f16` or `f32`) and the tensor-core configurations the
+    // Which prefill matmul and attention ran (`coop_f16` or `f32`) and the tensor-core configurations the
     // adapter offers, so that a measurement says what it measured.
     let (adapter, kernels, profiling) = match engine.gpu_model_mut() {
         Some(model) => {
@@ -75,10 +75,15 @@ pub fn run(args: BenchArgs) -> CliResult {
             let info = &ctx.adapter_info;
             let adapter = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
             let kernels = json!({ "matmul_kernel": ctx.matmul_kernel_name(),
+                "attention_kernel": ctx.attention_kernel_name(),
                 "cooperative_matrices": ctx.cooperative_matrix_configs() });
             (adapter, kernels, args.profile && model.enable_profiling())
         }
-        None => (engine.device_label(), json!({ "matmul_kernel": null, "cooperative_matrices": [] }), false),
+        None => (
+            engine.device_label(),
+            json!({ "matmul_kernel": null, "attention_kernel": null, "cooperative_matrices": [] }),
+            false,
+        ),
     };
     let load_s = load_start.elapsed().as_secs_f64();
     let spec = engine.spec().clone();
@@ -121,6 +126,7 @@ pub fn run(args: BenchArgs) -> CliResult {
         "backend": engine.backend().name(),
         "adapter": adapter,
         "matmul_kernel": kernels["matmul_kernel"],
+        "attention_kernel": kernels["attention_kernel"],
         "cooperative_matrices": kernels["cooperative_matrices"],
         "experiment": experiment,
         "model": spec.name,

@@ -32,10 +32,10 @@ use serde_json::json;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// GPU prefill matmul: f32 (exact f32 kernels everywhere, the default: results do not
-    /// depend on the GPU) or fast (on the tensor cores, inputs rounded to f16, sums in f32,
-    /// where the device has cooperative matrices; the f32 kernel elsewhere). The same as
-    /// setting CTXSCOPE_PRECISION_KERNELS.
+    /// GPU prefill matmul and attention: f32 (exact f32 kernels everywhere, the default:
+    /// results do not depend on the GPU) or fast (on the tensor cores, inputs and attention
+    /// probabilities rounded to f16, sums and softmax in f32, where the device has cooperative
+    /// matrices; the f32 kernels elsewhere). The same as setting CTXSCOPE_PRECISION_KERNELS.
     #[arg(long, global = true, value_name = "f32|fast")]
     precision_kernels: Option<PrecisionKernels>,
 }

@@ -12,7 +12,8 @@
 # Steps (one `run` each, in the checkout's root):
 #   scripts/device/h200.sh stage-a     carry .dev/model.part.aa .dev/ctxscope.gz .dev/llama.cpp-src.tar.xz
 #                                      (also starts llama.cpp's CUDA build in the background)
-#   scripts/device/h200.sh stage-b     carry .gl .dev/model.part.ab
+#   scripts/device/h200.sh stage-b     carry .gl .dev/model.part.ab (and .dev/engine-tests.gz when
+#                                      stage-a's carry has no room for it)
 #   scripts/device/h200.sh bench [trusted]  ctxscope bench, trusted and checked shader modules
 #                                      (only trusted with the argument)
 #   scripts/device/h200.sh llama       llama-bench, same model and lengths (waits for the build)
@@ -22,8 +23,8 @@
 #                                      tests-bench, scores, devices
 #   scripts/device/h200.sh tests-bench the engine's GPU kernel tests (.dev/engine-tests.gz, carried
 #                                      with stage-a), bench with the f32 and the fast matmul
-#   scripts/device/h200.sh scores      ~12k-token prompt scored on the GPU with both matmuls and
-#                                      on the CPU (the CPU run is slow: give it the time)
+#   scripts/device/h200.sh scores [cpu] ~12k-token prompt scored on the GPU with the f32 and the
+#                                      fast kernels (and on the CPU with `cpu`: minutes)
 # Results go to $OUT (the device tool brings them back).
 set -euo pipefail
 W=/tmp/ctxscope-h200
@@ -51,6 +52,8 @@ case "${1:?step}" in
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
     ;;
   stage-b)
+    # The test binary may come here instead (stage-a's carry is near the 64 MiB limit).
+    if [ -f .dev/engine-tests.gz ]; then gunzip -c .dev/engine-tests.gz >"$W/engine-tests" && chmod +x "$W/engine-tests"; fi
     cat "$W/model.part.aa" .dev/model.part.ab >"$W/model.gguf"
     sha256sum "$W/model.gguf"
     vulkan
@@ -103,7 +106,7 @@ case "${1:?step}" in
     CTXSCOPE_PRECISION_KERNELS=f32 b >"$OUT/bench-f32.json"
     CTXSCOPE_PRECISION_KERNELS=fast b >"$OUT/bench-fast.json"
     for m in f32 fast; do
-      echo "bench-$m: $(grep -o '"matmul_kernel":[^,]*' "$OUT/bench-$m.json")"
+      echo "bench-$m: $(grep -o '"\(matmul\|attention\)_kernel":[^,]*' "$OUT/bench-$m.json" | tr '\n' ' ')"
       grep -o '"tokens_per_s":[^,}]*' "$OUT/bench-$m.json" | tr '\n' ' '; echo
     done
     ;;
@@ -113,11 +116,13 @@ case "${1:?step}" in
     head -c 36000 "$W/text.txt" >"$W/prompt.txt"
     tail -c +36001 "$W/text.txt" >"$W/rest.txt" && head -c 2000 "$W/rest.txt" >"$W/continuation.txt"
     s() { "$W/ctxscope" score --model "$W/model.gguf" --prompt-file "$W/prompt.txt" --continuation-file "$W/continuation.txt" "$@"; }
-    s --backend cpu >"$OUT/score-cpu.json" &
+    # The CPU run takes minutes at this length: only with `scores cpu`.
+    runs="gpu-f32 gpu-fast"
+    if [ "${2:-}" = cpu ]; then s --backend cpu >"$OUT/score-cpu.json" & runs="cpu $runs"; fi
     CTXSCOPE_PRECISION_KERNELS=f32 s --backend gpu >"$OUT/score-gpu-f32.json"
     CTXSCOPE_PRECISION_KERNELS=fast s --backend gpu >"$OUT/score-gpu-fast.json"
     wait
-    for f in cpu gpu-f32 gpu-fast; do
+    for f in $runs; do
       echo "score-$f: $(grep -o '"prompt_tokens":[0-9]*' "$OUT/score-$f.json") $(grep -o '"logprob_sum":[^,}]*' "$OUT/score-$f.json")"
     done
     ;;

@@ -31,26 +31,28 @@ pub struct GpuContext {
     precision_kernels: PrecisionKernels,
 }
 
-/// Environment variable choosing the matmul kernels: `f32` (the default) always runs the exact
-/// f32 kernels, `fast` uses the cooperative-matrix prefill matmul where the device has it. See
-/// [`PrecisionKernels`].
+/// Environment variable choosing the prefill kernels: `f32` (the default) always runs the exact
+/// f32 kernels, `fast` uses the cooperative-matrix prefill matmul and attention where the device
+/// has them. See [`PrecisionKernels`].
 pub const PRECISION_KERNELS_ENV: &str = "CTXSCOPE_PRECISION_KERNELS";
 
-/// Which prefill matmul runs where the device has tensor cores.
+/// Which prefill matmul and attention run where the device has tensor cores.
 ///
 /// The default is exact: a playground result must not depend on which GPU ran it (a share link
 /// replayed in a browser, which has no cooperative matrices, must give the same cells). On an
-/// H200 the fast kernel moved the teacher-forced log-probabilities of a 634-token continuation
-/// after an 11,902-token prompt by 0.0033 nats a token on average (at most 0.019) against the
-/// f32 kernels, for 4–22 % more prefill throughput (BENCHMARKS.md): worth it for large sweeps
-/// whose results are compared among themselves, not against the reference.
+/// H200 the fast kernels moved the teacher-forced log-probabilities of a 634-token continuation
+/// after an 11,902-token prompt by 0.0038 nats a token on average (at most 0.021) against the
+/// f32 kernels, for 40–60 % more prefill throughput at 1k–32k tokens (BENCHMARKS.md): worth it
+/// for large sweeps whose results are compared among themselves, not against the reference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PrecisionKernels {
     /// The f32 tiled matmul everywhere: every product and sum in f32, as the CPU reference.
     #[default]
     F32,
-    /// The cooperative-matrix matmul (`matmul_coop.wgsl`) where the device supports it: inputs
-    /// rounded to f16 (relative error ≤ 2⁻¹¹ each), sums in f32; the f32 kernel elsewhere.
+    /// The cooperative-matrix matmul (`matmul_coop.wgsl`) and prefill attention
+    /// (`attention_coop.wgsl`) where the device supports them: inputs (and attention's
+    /// probabilities) rounded to f16 (relative error ≤ 2⁻¹¹ each), sums and the softmax in f32;
+    /// the f32 kernels elsewhere.
     Fast,
 }
 
@@ -389,6 +391,23 @@ impl GpuContext {
     /// [`PrecisionKernels::Fast`] is chosen.
     pub fn coop_matmul(&self) -> bool {
         self.coop_supported && self.precision_kernels == PrecisionKernels::Fast
+    }
+
+    /// Whether prefill attention (more than `DECODE_MAX_QUERIES` queries) runs
+    /// `attention_coop.wgsl`: [`Self::coop_matmul`] (the same features and choice) and a
+    /// workgroup-memory limit that holds the kernel's tiles.
+    pub fn coop_attention(&self) -> bool {
+        self.coop_matmul()
+            && self.limits.max_compute_workgroup_storage_size >= crate::gpu::kernels::ATTENTION_COOP_WORKGROUP_BYTES
+    }
+
+    /// The prefill attention kernel in use, for reports: `coop_f16` or `f32`.
+    pub fn attention_kernel_name(&self) -> &'static str {
+        if self.coop_attention() {
+            "coop_f16"
+        } else {
+            "f32"
+        }
     }
 
     /// The prefill matmul kernel in use, for reports: `coop_f16` (f16 inputs, f32 sums on the

@@ -2,7 +2,7 @@
 //! the shared prelude (and, for kernels that read weights, `weights.wgsl`; for the linear
 //! kernels, their shared interface `linear.wgsl`) in front, preceded by the constants Rust
 //! owns ([`generated_constants`]), so no number is written on both sides. A kernel's own
-//! `enable` directives (only `matmul_coop.wgsl` has any) go first of all, as WGSL requires, so
+//! `enable` directives (only the cooperative-matrix kernels have any) go first of all, as WGSL requires, so
 //! the other kernels stay plain WebGPU. Pipelines are cached by (kernel, QTYPE, head_dim) and
 //! specialised through WGSL `override` constants.
 
@@ -50,6 +50,7 @@ kernels!(
     SwiGlu,
     Rope,
     Attention,
+    AttentionCoop,
     AttentionDecode,
     AttentionMerge,
     AttentionRow
@@ -57,6 +58,12 @@ kernels!(
 
 /// The head size `shaders/attention.wgsl` is written for (a query row is 16 named vec4s).
 pub(crate) const ATTENTION_HEAD_DIM: usize = 64;
+
+/// Workgroup memory `shaders/attention_coop.wgsl` declares at [`ATTENTION_HEAD_DIM`], in bytes
+/// (q, K-then-P and V tiles of 64 × 72 f16, scores of 64 × 68 f32, a 128-float exchange): the
+/// device's limit must hold it for the kernel to be selected (WebGPU's default is 16 KiB; the
+/// H200 offers 48 KiB). The contract test holds the kernel to exactly this.
+pub(crate) const ATTENTION_COOP_WORKGROUP_BYTES: u32 = 3 * 64 * 72 * 2 + 64 * 68 * 4 + 128 * 4;
 
 impl Kernel {
     fn source(self) -> &'static str {
@@ -70,6 +77,7 @@ impl Kernel {
             Self::SwiGlu => include_str!("../../../shaders/swiglu.wgsl"),
             Self::Rope => include_str!("../../../shaders/rope.wgsl"),
             Self::Attention => include_str!("../../../shaders/attention.wgsl"),
+            Self::AttentionCoop => include_str!("../../../shaders/attention_coop.wgsl"),
             Self::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
             Self::AttentionMerge => include_str!("../../../shaders/attention_merge.wgsl"),
             Self::AttentionRow => include_str!("../../../shaders/attention_row.wgsl"),
@@ -102,7 +110,14 @@ fn generated_constants(kernel: Kernel, head_dim: usize) -> String {
         consts.push((format!("QTYPE_{name}"), id));
         consts.push((format!("BLOCK_WORDS_{name}"), block_words));
     }
-    if matches!(kernel, Kernel::Attention | Kernel::AttentionDecode | Kernel::AttentionMerge | Kernel::AttentionRow) {
+    if matches!(
+        kernel,
+        Kernel::Attention
+            | Kernel::AttentionCoop
+            | Kernel::AttentionDecode
+            | Kernel::AttentionMerge
+            | Kernel::AttentionRow
+    ) {
         consts.push(("HEAD_DIM".into(), head_dim as u32));
         consts.push(("KEY_TILE".into(), key_tile(head_dim) as u32));
     }
@@ -134,7 +149,7 @@ pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
         src.push('\n');
         src.push_str(LINEAR);
     }
-    if matches!(kernel, Kernel::Attention | Kernel::AttentionDecode) {
+    if matches!(kernel, Kernel::Attention | Kernel::AttentionCoop | Kernel::AttentionDecode) {
         src.push('\n');
         src.push_str(ATTENTION_IO);
     }

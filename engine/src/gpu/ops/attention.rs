@@ -8,7 +8,7 @@ use crate::gpu::kernels::{grid, key_tile, Kernel, ATTENTION_HEAD_DIM};
 use crate::gpu::recorder::Recorder;
 
 kernel_interface! {
-    params AttentionParams for [Attention, AttentionDecode] {
+    params AttentionParams for [Attention, AttentionCoop, AttentionDecode] {
         n: u32,
         start: u32,
         heads: u32,
@@ -52,23 +52,31 @@ const QUERY_TILE: usize = 64;
 pub(crate) const DECODE_MAX_QUERIES: usize = 4;
 /// Keys one `attention_decode.wgsl` workgroup folds per step (its `CHUNK`: one per thread).
 const DECODE_CHUNK: usize = 64;
-/// Workgroups the key split aims for: a few per SM on large GPUs (an H200 has 132 SMs).
-const TARGET_WORKGROUPS: usize = 528;
+/// Keys per tile of `attention_coop.wgsl` (its `TILE`).
+const COOP_KEY_TILE: usize = 64;
+/// Workgroups the key split aims for: 16 per SM on an H200 (132 SMs). The kernels are bound by
+/// latency, not issue, at 4 per SM: on the H200 2,112 against 528 raised f32 prefill at 16k / 32k
+/// tokens from 12,822 / 7,483 to 15,051 / 9,200 tok/s (8,448 gained nothing more); the price is
+/// the partials' scratch, 28 MB more at a 512-query chunk (BENCHMARKS.md).
+const TARGET_WORKGROUPS: usize = 2112;
 /// Upper bound on key splits (bounds the partial-result scratch); at most the 64 threads of an
 /// `attention_merge.wgsl` workgroup, one per split.
 pub(crate) const MAX_SPLITS: usize = 64;
 
-/// The kernel [`Ops::attention`] runs for `n` queries.
-pub(crate) fn attention_kernel(n: usize) -> Kernel {
+/// The kernel [`Ops::attention`] runs for `n` queries: the decode kernel for a few, else the
+/// tiled one, on the tensor cores where `coop` ([`GpuContext::coop_attention`](crate::gpu::GpuContext::coop_attention)).
+pub(crate) fn attention_kernel(n: usize, coop: bool) -> Kernel {
     if n <= DECODE_MAX_QUERIES {
         Kernel::AttentionDecode
+    } else if coop {
+        Kernel::AttentionCoop
     } else {
         Kernel::Attention
     }
 }
 
 /// Workgroups `kernel` runs per (head, split) for `n` queries: a tile of 64 queries each for
-/// `attention.wgsl`, one query each for `attention_decode.wgsl`.
+/// `attention.wgsl` and `attention_coop.wgsl`, one query each for `attention_decode.wgsl`.
 fn row_groups(kernel: Kernel, n: usize) -> usize {
     if kernel == Kernel::AttentionDecode {
         n
@@ -77,14 +85,14 @@ fn row_groups(kernel: Kernel, n: usize) -> usize {
     }
 }
 
-/// Keys a split of `kernel` holds a whole number of: the K/V tile of `attention.wgsl`, the key
-/// chunk of `attention_decode.wgsl` (splits of whole chunks leave no thread idle but the last
-/// chunk's past the window).
+/// Keys a split of `kernel` holds a whole number of: the K/V tile of `attention.wgsl` and of
+/// `attention_coop.wgsl`, the key chunk of `attention_decode.wgsl` (splits of whole chunks leave
+/// no thread idle but the last chunk's past the window).
 fn key_step(kernel: Kernel, head_dim: usize) -> usize {
-    if kernel == Kernel::AttentionDecode {
-        DECODE_CHUNK
-    } else {
-        key_tile(head_dim)
+    match kernel {
+        Kernel::AttentionDecode => DECODE_CHUNK,
+        Kernel::AttentionCoop => COOP_KEY_TILE,
+        _ => key_tile(head_dim),
     }
 }
 
@@ -97,8 +105,9 @@ fn splits_per_pass(kernel: Kernel, n: usize, heads: usize, regions: usize) -> us
 /// Partial-result slots any call with `n` queries and `regions` key regions can use, whichever
 /// attention kernel runs it (sizes the partials scratch; at most [`MAX_SPLITS`]).
 pub(crate) fn max_splits(n: usize, heads: usize, regions: usize) -> usize {
-    let most = [Kernel::Attention, Kernel::AttentionDecode].map(|k| splits_per_pass(k, n, heads, regions));
-    most[0].max(most[1]) * regions.max(1)
+    let most = [Kernel::Attention, Kernel::AttentionCoop, Kernel::AttentionDecode]
+        .map(|k| splits_per_pass(k, n, heads, regions));
+    most.into_iter().max().unwrap_or(1) * regions.max(1)
 }
 
 /// (splits, keys per split) for one pass of `kernel` over `n` queries and `keys` keys: enough
@@ -176,13 +185,15 @@ impl AttentionShape {
 
 impl Ops<'_> {
     /// Split-key flash attention, one pass per key region, then the merge of every split: the
-    /// decode kernel for at most [`DECODE_MAX_QUERIES`] queries, the tiled kernel otherwise.
+    /// decode kernel for at most [`DECODE_MAX_QUERIES`] queries, the tiled kernel otherwise (its
+    /// cooperative-matrix form where the context selects it).
     pub fn attention(&self, enc: &mut Recorder, s: &AttentionShape, io: &AttentionIo<'_>) -> Result<()> {
-        self.attention_with(enc, attention_kernel(s.n), s, io)
+        self.attention_with(enc, attention_kernel(s.n, self.ctx.coop_attention()), s, io)
     }
 
-    /// [`Self::attention`] with `kernel` ([`Kernel::Attention`] or [`Kernel::AttentionDecode`],
-    /// which take the same parameters and write the same partials) for the key splits.
+    /// [`Self::attention`] with `kernel` ([`Kernel::Attention`], [`Kernel::AttentionCoop`] or
+    /// [`Kernel::AttentionDecode`], which take the same parameters and write the same partials)
+    /// for the key splits.
     ///
     /// Indexed extents: q [regions, n, heads, d], the cache [regions, kv_heads, capacity, d] (V:
     /// one region), mask [layer + 1, heads] pairs, the partials [regions · splits, n, heads, d]
@@ -265,20 +276,37 @@ pub(crate) mod tests {
             for heads in [2, 9, 32] {
                 for (kernel, n, keys) in decode
                     .iter()
-                    .flat_map(|&(n, keys)| [(Kernel::AttentionDecode, n, keys), (Kernel::Attention, n, keys)])
-                    .chain(tiled.iter().map(|&(n, keys)| (Kernel::Attention, n, keys)))
+                    .flat_map(|&(n, keys)| {
+                        [
+                            (Kernel::AttentionDecode, n, keys),
+                            (Kernel::Attention, n, keys),
+                            (Kernel::AttentionCoop, n, keys),
+                        ]
+                    })
+                    .chain(
+                        tiled
+                            .iter()
+                            .flat_map(|&(n, keys)| [Kernel::Attention, Kernel::AttentionCoop].map(|k| (k, n, keys))),
+                    )
                 {
                     let what = format!("{kernel:?} n={n} keys={keys} heads={heads} regions={regions}");
                     let (splits, per) = split_plan(kernel, n, keys, heads, 64, regions);
                     assert!(splits >= 1 && splits * regions <= max_splits(n, heads, regions), "{what}: {splits}");
                     assert!(max_splits(n, heads, regions) <= super::MAX_SPLITS, "{what}");
-                    assert_eq!(per % if kernel == Kernel::AttentionDecode { 64 } else { 32 }, 0, "{what}");
+                    let step = match kernel {
+                        Kernel::Attention => 32,
+                        _ => 64,
+                    };
+                    assert_eq!(per % step, 0, "{what}");
                     assert!(splits * per >= keys && (splits - 1) * per < keys, "{what}: {splits} × {per}");
                 }
             }
         }
-        assert_eq!(attention_kernel(1), Kernel::AttentionDecode);
-        assert_eq!(attention_kernel(DECODE_MAX_QUERIES + 1), Kernel::Attention);
+        for coop in [false, true] {
+            assert_eq!(attention_kernel(1, coop), Kernel::AttentionDecode);
+        }
+        assert_eq!(attention_kernel(DECODE_MAX_QUERIES + 1, false), Kernel::Attention);
+        assert_eq!(attention_kernel(DECODE_MAX_QUERIES + 1, true), Kernel::AttentionCoop);
         assert!(split_plan(Kernel::AttentionDecode, 1, 4096, 9, 64, 1).0 > 1, "decode is split");
     }
 
@@ -377,6 +405,15 @@ pub(crate) mod tests {
         ]
     }
 
+    /// A fixture's inputs on the host: q, K, V (layouts of [`reference`]) and the per-head
+    /// (window, sinks).
+    pub(crate) struct HostInputs {
+        pub q: Vec<f32>,
+        pub k: Vec<f32>,
+        pub v: Vec<f32>,
+        pub masks: Vec<(u32, u32)>,
+    }
+
     /// One attention call at layer 1 of 2 (the kernels must index the mask and the entropy by
     /// layer): its inputs, buffers and the reference's results.
     pub(crate) struct Fixture {
@@ -391,6 +428,8 @@ pub(crate) mod tests {
         pub part_o: wgpu::Buffer,
         pub part_stats: wgpu::Buffer,
         pub expected: Reference,
+        /// The inputs on the host.
+        pub host: HostInputs,
     }
 
     impl Fixture {
@@ -463,6 +502,7 @@ pub(crate) mod tests {
                 part_o: gpu.zeros(splits * n * heads * d),
                 part_stats: gpu.zeros(splits * n * heads * 4),
                 expected,
+                host: HostInputs { q, k, v, masks: head_masks.to_vec() },
             }
         }
     }
@@ -483,7 +523,7 @@ pub(crate) mod tests {
 
     /// The decode kernel against the reference and against the tiled kernel (forced at the same
     /// sizes, into separate outputs), over query counts, positions around a key chunk's edges and
-    /// deep enough for splits of several chunks (4000 on 9 heads: 2–3 chunks a split), GQA
+    /// deep enough for splits of several chunks (6000 on 9 heads: 2 chunks a split), GQA
     /// ratios, one and two key regions (disjoint, and overlapping as STRING's reference quirk),
     /// and per-head masks rotating through full, windows narrower than a chunk (so whole splits
     /// see nothing), windows with sinks, and a one-key window.
@@ -494,11 +534,11 @@ pub(crate) mod tests {
         let region_sets = [vec![ALL], vec![(0, 20), (20, u32::MAX)], vec![(0, 33), (32, u32::MAX)]];
         let mut case = 0;
         for n in 1..=3 {
-            for start in [0, 5, 31, 32, 33, 200, 1000, 4000] {
+            for start in [0, 5, 31, 32, 33, 200, 1000, 6000] {
                 for (heads, kv_heads) in [(9, 3), (4, 4), (2, 1)] {
                     for regions in [1, 2] {
                         case += 1;
-                        if start == 4000 && heads != 9 {
+                        if start == 6000 && heads != 9 {
                             continue;
                         }
                         let head_masks: Vec<(u32, u32)> = (0..heads).map(|h| masks[(h + case) % masks.len()]).collect();
@@ -507,8 +547,8 @@ pub(crate) mod tests {
                             "n={n} start={start} heads={heads}/{kv_heads} regions={region_set:?} masks={head_masks:?}"
                         );
                         let f = Fixture::new(&gpu, case as u64, n, start, (heads, kv_heads), &head_masks, region_set);
-                        assert_eq!(attention_kernel(n), Kernel::AttentionDecode);
-                        if start == 4000 {
+                        assert_eq!(attention_kernel(n, false), Kernel::AttentionDecode);
+                        if start == 6000 {
                             let (_, per) = split_plan(Kernel::AttentionDecode, n, start + n, heads, 64, regions);
                             assert!(per > 64, "{what}: splits of one chunk ({per} keys)");
                         }
@@ -521,6 +561,84 @@ pub(crate) mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The cooperative-matrix kernel against the f64 softmax of its f16-rounded inputs (q·scale,
+    /// K and V rounded as the kernel rounds them), where the test adapter has cooperative
+    /// matrices (elsewhere, e.g. on lavapipe, it says so and passes): every case of [`cases`],
+    /// then deep chunks with several key splits and partial tiles on 9 query heads over 3 KV
+    /// heads (windows narrower than a tile, sinks, two regions).
+    ///
+    /// Tolerances: with the inputs rounded as the kernel rounds them, the scores are exact
+    /// products summed in f32, so the softmax statistics (entropy, lse) keep 2e-4; the output
+    /// adds the rounding of each probability to f16 (relative 2⁻¹¹ ≈ 4.9e-4, so at most 4.9e-4 ·
+    /// Σ p|v| ≤ 4.9e-4 for |v| ≤ 1): 1e-3. A missing or doubled key (a weight ≥ ~1/keys) or a
+    /// wrong tile is far outside both for the few hundred keys of these cases. The same call
+    /// through the f32 tiled kernel must stay within 2e-5 of the unrounded reference.
+    #[test]
+    fn coop_attention_matches_the_reference_on_f16_inputs() {
+        use half::f16;
+        let mut gpu = TestGpu::new();
+        if !gpu.ctx.coop_matmul_supported() {
+            eprintln!(
+                "coop_attention_matches_the_reference_on_f16_inputs: skipped: {} has no 16×16×16 f16 × f16 → f32 cooperative matrices on 32-wide subgroups",
+                gpu.ctx.adapter_label()
+            );
+            return;
+        }
+        gpu.ctx.set_precision_kernels(crate::gpu::PrecisionKernels::Fast);
+        assert!(gpu.ctx.coop_attention(), "a device with cooperative matrices must hold the coop attention's tiles");
+        assert_eq!(attention_kernel(100, gpu.ctx.coop_attention()), Kernel::AttentionCoop);
+        let masks = [(0, 0), (7, 0), (7, 3), (40, 1), (1, 0), (100, 4), (0, 0), (3, 70), (65, 0)];
+        let mut fixtures: Vec<(String, Fixture)> = cases()
+            .into_iter()
+            .enumerate()
+            .map(|(case, (n, start, head_masks, regions))| {
+                let what = format!("case {case}");
+                (what, Fixture::new(&gpu, case as u64 * 10, n, start, (4, 2), &head_masks, regions))
+            })
+            .collect();
+        for (case, (n, start, regions)) in [
+            (200, 3000, vec![ALL]),
+            (64, 1000, vec![ALL]),
+            (65, 127, vec![(0, 20), (20, u32::MAX)]),
+            (300, 700, vec![(0, 33), (32, u32::MAX)]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let head_masks: Vec<(u32, u32)> = (0..9).map(|h| masks[(h + case) % masks.len()]).collect();
+            let what = format!("n={n} start={start} regions={regions:?} masks={head_masks:?}");
+            fixtures.push((what, Fixture::new(&gpu, 500 + case as u64, n, start, (9, 3), &head_masks, regions)));
+        }
+        for (what, f) in &fixtures {
+            let s = &f.shape;
+            let HostInputs { q, k, v, masks: head_masks } = &f.host;
+            let round =
+                |x: &[f32], by: f32| -> Vec<f32> { x.iter().map(|&e| f16::from_f32(e * by).to_f32()).collect() };
+            let expected = reference(
+                &round(q, s.scale),
+                &round(k, 1.0),
+                &round(v, 1.0),
+                s.n,
+                s.start,
+                s.heads,
+                s.kv_heads,
+                s.capacity,
+                s.head_dim,
+                head_masks,
+                &s.regions,
+                1.0,
+            );
+            let coop = run_kernel(&gpu, f, Kernel::AttentionCoop);
+            let tiled = run_kernel(&gpu, f, Kernel::Attention);
+            let rounded = [&expected.out, &expected.entropy, &expected.lse];
+            let exact = [&f.expected.out, &f.expected.entropy, &f.expected.lse];
+            for (i, (name, tol)) in [("output", 1e-3), ("entropy", 2e-4), ("lse", 2e-4)].into_iter().enumerate() {
+                assert_close(&coop[i], rounded[i], tol, &format!("{what}: coop {name} vs f16-input reference"));
+                assert_close(&tiled[i], exact[i], 2e-5, &format!("{what}: tiled {name} vs reference"));
             }
         }
     }

@@ -19,6 +19,7 @@ use super::rmsnorm::RmsNormParams;
 use super::rope::RopeParams;
 use super::swiglu::SwiGluParams;
 use super::{Access, Field, KernelParams};
+use crate::gpu::kernels::ATTENTION_COOP_WORKGROUP_BYTES;
 use crate::gpu::kernels::{assemble, Kernel, ATTENTION_HEAD_DIM};
 use crate::gpu::weights::QTYPES;
 
@@ -53,7 +54,7 @@ fn contract(kernel: Kernel) -> Contract {
         Kernel::RmsNorm => Contract::of::<RmsNormParams>(),
         Kernel::SwiGlu => Contract::of::<SwiGluParams>(),
         Kernel::Rope => Contract::of::<RopeParams>(),
-        Kernel::Attention | Kernel::AttentionDecode => Contract::of::<AttentionParams>(),
+        Kernel::Attention | Kernel::AttentionCoop | Kernel::AttentionDecode => Contract::of::<AttentionParams>(),
         Kernel::AttentionMerge => Contract::of::<MergeParams>(),
         Kernel::AttentionRow => Contract::of::<RowParams>(),
     }
@@ -71,14 +72,17 @@ fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize)> {
 }
 
 /// What wgpu's validator allows a device with no optional shader features and WebGPU's downlevel
-/// flags: `unpack2x16float` and friends, nothing more; so every kernel but one runs in browsers.
-/// `matmul_coop.wgsl` alone gets what the devices it is selected on have: f16 arithmetic
+/// flags: `unpack2x16float` and friends, nothing more; so every kernel but the two cooperative-matrix
+/// ones runs in browsers. `matmul_coop.wgsl` and `attention_coop.wgsl` get what the devices they
+/// are selected on have: f16 arithmetic
 /// (`Features::SHADER_F16`) and cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`),
 /// the capabilities wgpu derives from those features.
 fn capabilities(kernel: Kernel) -> Capabilities {
     let plain = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
     match kernel {
-        Kernel::MatmulCoop => plain | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX,
+        Kernel::MatmulCoop | Kernel::AttentionCoop => {
+            plain | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX
+        }
         _ => plain,
     }
 }
@@ -280,7 +284,9 @@ fn the_contract_check_reports_planted_mismatches() {
 /// Every kernel fits WebGPU's default limits, the ones a browser grants without asking (the
 /// device falls back to them, `context.rs`): at most 8 storage buffers, 16 KiB of workgroup
 /// memory and 256 invocations a workgroup. `matmul_coop.wgsl` never runs in a browser, but it
-/// is held to the memory and invocation limits too.
+/// is held to the memory and invocation limits too. `attention_coop.wgsl` (native only) needs
+/// more workgroup memory than the default: it is held to exactly the size the host checks the
+/// device's limit against before selecting it (`ATTENTION_COOP_WORKGROUP_BYTES`).
 #[test]
 fn every_kernel_fits_webgpus_default_limits() {
     let defaults = wgpu::Limits::default();
@@ -310,7 +316,13 @@ fn every_kernel_fits_webgpus_default_limits() {
         if kernel != Kernel::MatmulCoop && storage > defaults.max_storage_buffers_per_shader_stage {
             errors.push(format!("{kernel:?}: {storage} storage buffers"));
         }
-        if workgroup_bytes > defaults.max_compute_workgroup_storage_size {
+        if kernel == Kernel::AttentionCoop {
+            if workgroup_bytes != ATTENTION_COOP_WORKGROUP_BYTES {
+                errors.push(format!(
+                    "{kernel:?}: {workgroup_bytes} bytes of workgroup memory, the host checks for {ATTENTION_COOP_WORKGROUP_BYTES}"
+                ));
+            }
+        } else if workgroup_bytes > defaults.max_compute_workgroup_storage_size {
             errors.push(format!("{kernel:?}: {workgroup_bytes} bytes of workgroup memory"));
         }
         if invocations > defaults.max_compute_invocations_per_workgroup {
@@ -318,4 +330,42 @@ fn every_kernel_fits_webgpus_default_limits() {
         }
     }
     assert!(errors.is_empty(), "over WebGPU's default limits:\n{}", errors.join("\n"));
+}
+
+/// Every kernel compiles to SPIR-V through naga's back end, as wgpu's Vulkan back end compiles it
+/// (SPIR-V 1.3 as wgpu-hal asks for on Vulkan 1.1+; the Vulkan memory model where the module
+/// uses cooperative matrices). The cooperative-matrix kernels run on no GPU of the development
+/// machines (lavapipe has no cooperative matrices), so without this check a back-end failure
+/// would show only on the device box.
+#[test]
+fn every_kernel_compiles_to_spirv() {
+    for &kernel in Kernel::ALL {
+        for (qtype, head_dim) in specialisations(kernel) {
+            let source = assemble(kernel, head_dim);
+            let module = naga::front::wgsl::parse_str(&source).expect("parses (the contract test says why not)");
+            let info =
+                Validator::new(ValidationFlags::all(), capabilities(kernel)).validate(&module).expect("validates");
+            let mut constants = naga::back::PipelineConstants::default();
+            if let Some(q) = qtype {
+                constants.insert("QTYPE".to_string(), q as f64);
+            }
+            let (module, info) = naga::back::pipeline_constants::process_overrides(
+                &module,
+                &info,
+                Some((naga::ShaderStage::Compute, "main")),
+                &constants,
+            )
+            .expect("overrides resolve");
+            let mut options = naga::back::spv::Options { lang_version: (1, 3), ..Default::default() };
+            if capabilities(kernel).contains(Capabilities::COOPERATIVE_MATRIX) {
+                options.lang_version = (1, 6);
+            }
+            let pipeline = naga::back::spv::PipelineOptions {
+                shader_stage: naga::ShaderStage::Compute,
+                entry_point: "main".to_string(),
+            };
+            let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline));
+            assert!(words.is_ok(), "{kernel:?} (QTYPE {qtype:?}): {:?}", words.err());
+        }
+    }
 }

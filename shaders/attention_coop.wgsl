@@ -1,0 +1,308 @@
+// attention_coop.wgsl — attention.wgsl's flash attention with QKᵀ and P·V on the tensor cores
+// (16×16×16 cooperative matrices through wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX, native only):
+// same parameters, masks, key regions, splits and partial (m, l, t, o) as attention.wgsl, so
+// attention_merge.wgsl joins its splits unchanged. Selected only with the `fast` precision
+// choice on devices with f16 × f16 → f32 16×16×16 cooperative matrices, 32-wide subgroups and
+// the workgroup memory below (engine/src/gpu/context.rs); attention.wgsl everywhere else.
+//
+// The FlashAttention-2 loop (Dao 2023, "FlashAttention-2: Faster Attention with Better
+// Parallelism and Work Partitioning", Algorithm 1; reference code github.com/Dao-AILab/
+// flash-attention): a workgroup owns 64 consecutive queries of one head, four subgroups of 16
+// query rows each. Per tile of 64 keys: S = Q·Kᵀ on the cooperative matrices (f16 operands, f32
+// sums) into workgroup memory; each row's online softmax by two lanes of its subgroup (32 keys
+// each, exchanging only the tile's max; no mask test on tiles every row sees whole); P rounded to f16; P·V on the cooperative matrices; each
+// lane folds its 32 output columns, o ← o·e^(m−m') + P·V, in registers.
+//
+// Numerics: q·scale, K, V and P are rounded to f16 (unit roundoff 2⁻¹¹); scores, the softmax
+// statistics (m, l, t), the products' sums and o stay f32. The entropy sums (l, t) use the f32
+// probabilities, o the f16 ones. Tested against an f64 softmax of the f16-rounded inputs
+// (ops/attention.rs, `coop_attention_matches_the_reference_on_f16_inputs`).
+//
+// Workgroup memory (HEAD_DIM = 64): q 9 KiB + k (then P) 9 KiB + v 9 KiB + scores 17 KiB + 0.5 KiB
+// of exchange = 44.5 KiB (ATTENTION_COOP_WORKGROUP_BYTES in ops/attention.rs), over WebGPU's 16 KiB
+// default: the host selects this kernel only where the device's limit holds it (48 KiB on the H200).
+//
+// Cooperative operations need uniform control flow: every loop bound below is uniform across the
+// workgroup, masked keys and rows past n are handled by the loads (zeros) and the softmax
+// (probability 0), never by branching around a cooperative operation or a barrier. Subgroup s is
+// invocations 32s..32s+31 (the host requires subgroups of exactly 32, as NVIDIA's warps).
+
+enable f16;
+enable wgpu_cooperative_matrix;
+
+// Params and bindings: attention_io.wgsl (shared with attention.wgsl and attention_decode.wgsl).
+
+const TILE: u32 = 64u;              // queries per workgroup, keys per tile
+const QUADS: u32 = HEAD_DIM / 4u;
+// Row strides, padded by 8 halves / 4 floats: cooperative loads and stores need 16-byte aligned
+// rows (VK_KHR_cooperative_matrix), and the padding staggers rows across memory banks.
+const HS: u32 = HEAD_DIM + 8u;      // q, k, v, P rows (f16); P uses the first TILE of HS
+const SS: u32 = TILE + 4u;          // score / P·V rows (f32)
+const NEG_BIG: f32 = -3.0e38;
+
+// Every array's size is a multiple of 16 bytes, so each starts 16-byte aligned.
+var<workgroup> q_sh: array<f16, 4608>;   // [TILE][HS]: q · scale, this workgroup's queries
+var<workgroup> k_sh: array<f16, 4608>;   // [TILE][HS]: the key tile, then P [TILE rows][TILE keys]
+var<workgroup> v_sh: array<f16, 4608>;   // [TILE][HS]: the value tile
+var<workgroup> s_sh: array<f32, 4352>;   // [TILE][SS]: scores, then P·V
+var<workgroup> pair: array<f32, 128>;    // lane exchange: the tile max, then the final (l, t)
+
+// 32 floats in registers: one lane's half of an output row (named vec4s, not an array: drivers
+// put dynamically indexed private arrays in slow local memory, see attention.wgsl).
+struct Half32 {
+    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+    a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
+}
+
+var<private> o: Half32;
+
+// Four consecutive P·V results of this lane's row, from column c.
+fn pv4(at: u32) -> vec4<f32> {
+    return vec4<f32>(s_sh[at], s_sh[at + 1u], s_sh[at + 2u], s_sh[at + 3u]);
+}
+
+// o ← o·c + (P·V)[row, cols..cols+32].
+fn fold_pv(c: f32, at: u32) {
+    o.a0 = fma(o.a0, vec4<f32>(c), pv4(at));
+    o.a1 = fma(o.a1, vec4<f32>(c), pv4(at + 4u));
+    o.a2 = fma(o.a2, vec4<f32>(c), pv4(at + 8u));
+    o.a3 = fma(o.a3, vec4<f32>(c), pv4(at + 12u));
+    o.a4 = fma(o.a4, vec4<f32>(c), pv4(at + 16u));
+    o.a5 = fma(o.a5, vec4<f32>(c), pv4(at + 20u));
+    o.a6 = fma(o.a6, vec4<f32>(c), pv4(at + 24u));
+    o.a7 = fma(o.a7, vec4<f32>(c), pv4(at + 28u));
+}
+
+fn store4(at: u32, v: vec4<f32>) {
+    k_sh[at] = f16(v.x);
+    k_sh[at + 1u] = f16(v.y);
+    k_sh[at + 2u] = f16(v.z);
+    k_sh[at + 3u] = f16(v.w);
+}
+
+// The 64-key tile from key0 into k_sh and v_sh as f16 (zeros past the cache's filled rows).
+fn load_tile(kv_head: u32, key0: u32, t: u32) {
+    let total = p.start + p.n;
+    for (var e = t; e < TILE * QUADS; e += 128u) {
+        let row = e / QUADS;
+        let quad = e % QUADS;
+        let j = key0 + row;
+        var kq = vec4<f32>(0.0);
+        var vq = vec4<f32>(0.0);
+        if (j < total) {
+            let at = (kv_head * p.capacity + j) * QUADS + quad;
+            kq = k_cache[p.k_offset + at];
+            vq = v_cache[at];
+        }
+        let s = row * HS + quad * 4u;
+        store4(s, kq);
+        v_sh[s] = f16(vq.x);
+        v_sh[s + 1u] = f16(vq.y);
+        v_sh[s + 2u] = f16(vq.z);
+        v_sh[s + 3u] = f16(vq.w);
+    }
+}
+
+// Whether query i (row in range) sees key j in this pass (attention.wgsl's fold_tile test).
+fn visible(i: u32, row_ok: bool, j: u32, lo: u32, window: u32, sinks: u32, sink_pass: bool) -> bool {
+    var ok = row_ok && j < p.start + p.n && j + p.dmin <= i && i - j < p.dmax;
+    if (sink_pass) {
+        ok = ok && j < sinks && j < lo;
+    } else {
+        ok = ok && j >= lo && mask_allows(i, j, window, sinks);
+    }
+    return ok;
+}
+
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let h = wg.y;
+    let kv_head = h / (p.heads / p.kv_heads);
+    let r0 = wg.x * TILE;                       // first query row of this workgroup
+    let first = p.start + r0;
+    let last = p.start + min(r0 + TILE, p.n) - 1u;
+    let mp = mask[p.layer * p.heads + h];
+    let window = mp.x;
+    let sinks = mp.y;
+    let range = key_range(first, last, window, p.dmin, p.dmax);
+    let lo = range.x;
+    let hi = range.y;
+
+    let sg = t / 32u;                           // subgroup: query rows 16sg..16sg+15
+    let lane = t % 32u;
+    let row = sg * 16u + lane / 2u;             // this lane's query row in the tile
+    let half = lane % 2u;                       // which 32 keys / output columns it handles
+    let r = r0 + row;
+    let row_ok = r < p.n;
+    let i = p.start + r;
+
+    // q · scale as f16, zeros past n.
+    for (var e = t; e < TILE * QUADS; e += 128u) {
+        let qr = e / QUADS;
+        let quad = e % QUADS;
+        var v = vec4<f32>(0.0);
+        if (r0 + qr < p.n) {
+            v = q[p.q_offset + ((r0 + qr) * p.heads + h) * QUADS + quad] * p.scale;
+        }
+        let s = qr * HS + quad * 4u;
+        q_sh[s] = f16(v.x);
+        q_sh[s + 1u] = f16(v.y);
+        q_sh[s + 2u] = f16(v.z);
+        q_sh[s + 3u] = f16(v.w);
+    }
+
+    var m = NEG_BIG;
+    var l = 0.0;                                // this lane's share of Σ e^(s−m) ...
+    var tt = 0.0;                               // ... and of Σ e^(s−m)(s−m)
+    let z4 = vec4<f32>(0.0);
+    o = Half32(z4, z4, z4, z4, z4, z4, z4, z4);
+
+    let split_start = wg.z * p.keys_per_split;
+    let split_end = split_start + p.keys_per_split;
+    let sink_end = min(min(min(sinks, lo), split_end), hi);
+    let window_start = max((lo / TILE) * TILE, split_start);
+    let window_end = min(hi, split_end);
+    let sink_tiles = (max(sink_end, split_start) - split_start + TILE - 1u) / TILE;
+    var window_tiles = 0u;
+    if (window_end > window_start) {
+        window_tiles = (window_end - window_start + TILE - 1u) / TILE;
+    }
+
+    let hs = HS;
+    let ss = SS;
+    for (var tile = 0u; tile < sink_tiles + window_tiles; tile++) {
+        let sink_pass = tile < sink_tiles;
+        var key0 = split_start + tile * TILE;
+        if (!sink_pass) {
+            key0 = window_start + (tile - sink_tiles) * TILE;
+        }
+        load_tile(kv_head, key0, t);
+        workgroupBarrier();
+
+        // S[16 rows of this subgroup][64 keys] = (q·scale) · Kᵀ: A = q rows (row-major,
+        // coopLoadT), B[c][key] = K[key][c] (the K tile read column-major, coopLoad).
+        var s0 = coop_mat16x16<f32, C>();
+        var s1 = coop_mat16x16<f32, C>();
+        var s2 = coop_mat16x16<f32, C>();
+        var s3 = coop_mat16x16<f32, C>();
+        // Every pointer's index is a plain value (`let`): naga's SPIR-V writer needs the index
+        // expression emitted before a cooperative load or store (the contract test compiles it).
+        for (var c = 0u; c < HEAD_DIM; c += 16u) {
+            let ia = sg * 16u * HS + c;
+            let ib0 = c;
+            let ib1 = 16u * HS + c;
+            let ib2 = 32u * HS + c;
+            let ib3 = 48u * HS + c;
+            let a = coopLoadT<coop_mat16x16<f16, A>>(&q_sh[ia], hs);
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib0], hs);
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib1], hs);
+            let b2 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib2], hs);
+            let b3 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib3], hs);
+            s0 = coopMultiplyAdd(a, b0, s0);
+            s1 = coopMultiplyAdd(a, b1, s1);
+            s2 = coopMultiplyAdd(a, b2, s2);
+            s3 = coopMultiplyAdd(a, b3, s3);
+        }
+        let srow = sg * 16u * SS;
+        let is1 = srow + 16u;
+        let is2 = srow + 32u;
+        let is3 = srow + 48u;
+        coopStoreT(s0, &s_sh[srow], ss);
+        coopStoreT(s1, &s_sh[is1], ss);
+        coopStoreT(s2, &s_sh[is2], ss);
+        coopStoreT(s3, &s_sh[is3], ss);
+        // Scores visible to every lane; the K tile no longer read (P overwrites it).
+        workgroupBarrier();
+
+        // This lane's 32 keys, every other one (key 2c + half: the two lanes of a row read
+        // neighbouring words, and rows 8 apart share a bank, a 2-way conflict at worst): the
+        // tile max over the visible ones, shared with its partner. Where every key of the tile
+        // is visible to every row (a causal tile wholly below the first query, inside every
+        // window and the region), the per-key mask test is skipped; the branch is uniform.
+        let tile_full = !sink_pass && key0 >= lo && key0 + TILE <= p.start + p.n && first >= p.dmin
+            && key0 + TILE - 1u <= first - p.dmin && last - key0 < p.dmax && (window == 0u || last - key0 < window);
+        let at = row * SS + half;
+        let j0 = key0 + half;
+        var tile_max = NEG_BIG;
+        if (tile_full) {
+            for (var c = 0u; c < 64u; c += 2u) {
+                tile_max = max(tile_max, s_sh[at + c]);
+            }
+        } else {
+            for (var c = 0u; c < 64u; c += 2u) {
+                if (visible(i, row_ok, j0 + c, lo, window, sinks, sink_pass)) {
+                    tile_max = max(tile_max, s_sh[at + c]);
+                }
+            }
+        }
+        pair[t] = tile_max;
+        workgroupBarrier();
+        let m_new = max(m, max(tile_max, pair[t ^ 1u]));
+        // Rescale what has been summed (1 when the max stays; 0 when nothing was summed yet).
+        let alpha = exp(m - m_new);
+        tt = alpha * (tt + (m - m_new) * l);
+        l *= alpha;
+        m = m_new;
+        let prow = row * HS + half;
+        if (tile_full) {
+            for (var c = 0u; c < 64u; c += 2u) {
+                let z = s_sh[at + c] - m;
+                let e = exp(z);
+                l += e;
+                tt += e * z;
+                k_sh[prow + c] = f16(e);
+            }
+        } else {
+            for (var c = 0u; c < 64u; c += 2u) {
+                var e = 0.0;
+                if (visible(i, row_ok, j0 + c, lo, window, sinks, sink_pass)) {
+                    let z = s_sh[at + c] - m;
+                    e = exp(z);
+                    l += e;
+                    tt += e * z;
+                }
+                k_sh[prow + c] = f16(e);
+            }
+        }
+        workgroupBarrier();
+
+        // (P·V)[16 rows][HEAD_DIM] = P[16 rows][64 keys] · V[64 keys][HEAD_DIM]: A = P rows,
+        // B = V rows (both row-major, coopLoadT), into this subgroup's score rows.
+        for (var c = 0u; c < HEAD_DIM; c += 16u) {
+            var acc = coop_mat16x16<f32, C>();
+            for (var kk = 0u; kk < TILE; kk += 16u) {
+                let ia = sg * 16u * HS + kk;
+                let ib = kk * HS + c;
+                let a = coopLoadT<coop_mat16x16<f16, A>>(&k_sh[ia], hs);
+                let b = coopLoadT<coop_mat16x16<f16, B>>(&v_sh[ib], hs);
+                acc = coopMultiplyAdd(a, b, acc);
+            }
+            let io = srow + c;
+            coopStoreT(acc, &s_sh[io], ss);
+        }
+        workgroupBarrier();
+        // The next tile's loads write k_sh and v_sh (read above, before this barrier) and its
+        // scores s_sh only after its first barrier, which every lane reaches after this fold.
+        fold_pv(alpha, row * SS + half * 32u);
+    }
+
+    // The row's (l, t) are the two lanes' shares summed.
+    workgroupBarrier();
+    pair[t] = l;
+    workgroupBarrier();
+    let l_row = l + pair[t ^ 1u];
+    workgroupBarrier();
+    pair[t] = tt;
+    workgroupBarrier();
+    let t_row = tt + pair[t ^ 1u];
+
+    if (row_ok) {
+        let slot = ((p.split_base + wg.z) * p.n + r) * p.heads + h;
+        let b = slot * QUADS + half * 8u;
+        part_o[b] = o.a0; part_o[b + 1u] = o.a1; part_o[b + 2u] = o.a2; part_o[b + 3u] = o.a3;
+        part_o[b + 4u] = o.a4; part_o[b + 5u] = o.a5; part_o[b + 6u] = o.a6; part_o[b + 7u] = o.a7;
+        if (half == 0u) {
+            part_stats[slot] = vec4<f32>(m, l_row, t_row, 0.0);
+        }
+    }
+}
