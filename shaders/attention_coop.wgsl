@@ -8,10 +8,12 @@
 // The FlashAttention-2 loop (Dao 2023, "FlashAttention-2: Faster Attention with Better
 // Parallelism and Work Partitioning", Algorithm 1; reference code github.com/Dao-AILab/
 // flash-attention): a workgroup owns 64 consecutive queries of one head, four subgroups of 16
-// query rows each. Per tile of 64 keys: S = Q·Kᵀ on the cooperative matrices (f16 operands, f32
-// sums) into workgroup memory; each row's online softmax by two lanes of its subgroup (32 keys
-// each, exchanging only the tile's max; no mask test on tiles every row sees whole); P rounded to f16; P·V on the cooperative matrices; each
-// lane folds its 32 output columns, o ← o·e^(m−m') + P·V, in registers.
+// query rows each. Per tile of 64 keys: S = Q·Kᵀ on the cooperative matrices (f16 operands,
+// f32 sums) into workgroup memory; each row's online softmax by two lanes of its subgroup (32
+// keys each, exchanging only the tile's max; no mask test on tiles every row sees whole); P
+// rounded to f16; P·V on the cooperative matrices; each lane folds its 32 output columns,
+// o ← o·e^(m−m') + P·V, in registers. The next tile's K and V are fetched into registers while
+// the current one is worked on.
 //
 // Numerics: q·scale, K, V and P are rounded to f16 (unit roundoff 2⁻¹¹); scores, the softmax
 // statistics (m, l, t), the products' sums and o stay f32. The entropy sums (l, t) use the f32
@@ -73,34 +75,89 @@ fn fold_pv(c: f32, at: u32) {
     o.a7 = fma(o.a7, vec4<f32>(c), pv4(at + 28u));
 }
 
-fn store4(at: u32, v: vec4<f32>) {
-    k_sh[at] = f16(v.x);
-    k_sh[at + 1u] = f16(v.y);
-    k_sh[at + 2u] = f16(v.z);
-    k_sh[at + 3u] = f16(v.w);
+// The next key tile's K and V in registers, 8 vec4s of each per thread (element e = t + 128q of
+// the tile's TILE × QUADS vec4s, q = 0..7: HEAD_DIM = 64 makes that exactly the tile), fetched
+// from the cache while the current tile is multiplied, so the loads' latency overlaps the work
+// (the ablation in BENCHMARKS.md put the unhidden loads at a quarter of the kernel's time).
+// Named fields, not an array, to stay in registers.
+struct Fetched {
+    k0: vec4<f32>, k1: vec4<f32>, k2: vec4<f32>, k3: vec4<f32>,
+    k4: vec4<f32>, k5: vec4<f32>, k6: vec4<f32>, k7: vec4<f32>,
+    v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>,
+    v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>,
 }
 
-// The 64-key tile from key0 into k_sh and v_sh as f16 (zeros past the cache's filled rows).
-fn load_tile(kv_head: u32, key0: u32, t: u32) {
-    let total = p.start + p.n;
-    for (var e = t; e < TILE * QUADS; e += 128u) {
-        let row = e / QUADS;
-        let quad = e % QUADS;
-        let j = key0 + row;
-        var kq = vec4<f32>(0.0);
-        var vq = vec4<f32>(0.0);
-        if (j < total) {
-            let at = (kv_head * p.capacity + j) * QUADS + quad;
-            kq = k_cache[p.k_offset + at];
-            vq = v_cache[at];
-        }
-        let s = row * HS + quad * 4u;
-        store4(s, kq);
-        v_sh[s] = f16(vq.x);
-        v_sh[s + 1u] = f16(vq.y);
-        v_sh[s + 2u] = f16(vq.z);
-        v_sh[s + 3u] = f16(vq.w);
+var<private> next: Fetched;
+
+// Cache row j's vec4 `quad` of K (this region's) or V, zeros past the filled rows.
+fn cache_k(kv_head: u32, key0: u32, e: u32) -> vec4<f32> {
+    let j = key0 + e / QUADS;
+    if (j < p.start + p.n) {
+        return k_cache[p.k_offset + (kv_head * p.capacity + j) * QUADS + e % QUADS];
     }
+    return vec4<f32>(0.0);
+}
+
+fn cache_v(kv_head: u32, key0: u32, e: u32) -> vec4<f32> {
+    let j = key0 + e / QUADS;
+    if (j < p.start + p.n) {
+        return v_cache[(kv_head * p.capacity + j) * QUADS + e % QUADS];
+    }
+    return vec4<f32>(0.0);
+}
+
+// Issues the loads of the tile from key0 into `next`.
+fn fetch(kv_head: u32, key0: u32, t: u32) {
+    next.k0 = cache_k(kv_head, key0, t);
+    next.v0 = cache_v(kv_head, key0, t);
+    next.k1 = cache_k(kv_head, key0, t + 128u);
+    next.v1 = cache_v(kv_head, key0, t + 128u);
+    next.k2 = cache_k(kv_head, key0, t + 256u);
+    next.v2 = cache_v(kv_head, key0, t + 256u);
+    next.k3 = cache_k(kv_head, key0, t + 384u);
+    next.v3 = cache_v(kv_head, key0, t + 384u);
+    next.k4 = cache_k(kv_head, key0, t + 512u);
+    next.v4 = cache_v(kv_head, key0, t + 512u);
+    next.k5 = cache_k(kv_head, key0, t + 640u);
+    next.v5 = cache_v(kv_head, key0, t + 640u);
+    next.k6 = cache_k(kv_head, key0, t + 768u);
+    next.v6 = cache_v(kv_head, key0, t + 768u);
+    next.k7 = cache_k(kv_head, key0, t + 896u);
+    next.v7 = cache_v(kv_head, key0, t + 896u);
+}
+
+// Element e's K and V vec4s into k_sh and v_sh as f16.
+fn put(e: u32, kq: vec4<f32>, vq: vec4<f32>) {
+    let s = (e / QUADS) * HS + (e % QUADS) * 4u;
+    k_sh[s] = f16(kq.x);
+    k_sh[s + 1u] = f16(kq.y);
+    k_sh[s + 2u] = f16(kq.z);
+    k_sh[s + 3u] = f16(kq.w);
+    v_sh[s] = f16(vq.x);
+    v_sh[s + 1u] = f16(vq.y);
+    v_sh[s + 2u] = f16(vq.z);
+    v_sh[s + 3u] = f16(vq.w);
+}
+
+// `next` into the workgroup's K and V tiles.
+fn stash(t: u32) {
+    put(t, next.k0, next.v0);
+    put(t + 128u, next.k1, next.v1);
+    put(t + 256u, next.k2, next.v2);
+    put(t + 384u, next.k3, next.v3);
+    put(t + 512u, next.k4, next.v4);
+    put(t + 640u, next.k5, next.v5);
+    put(t + 768u, next.k6, next.v6);
+    put(t + 896u, next.k7, next.v7);
+}
+
+// First key of the loop's tile number `tile`: the sink tiles from the split's start, then the
+// window's tiles.
+fn tile_key0(tile: u32, sink_tiles: u32, split_start: u32, window_start: u32) -> u32 {
+    if (tile < sink_tiles) {
+        return split_start + tile * TILE;
+    }
+    return window_start + (tile - sink_tiles) * TILE;
 }
 
 // Whether query i (row in range) sees key j in this pass (attention.wgsl's fold_tile test).
@@ -170,14 +227,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 
     let hs = HS;
     let ss = SS;
-    for (var tile = 0u; tile < sink_tiles + window_tiles; tile++) {
+    let tiles = sink_tiles + window_tiles;
+    if (tiles > 0u) {
+        fetch(kv_head, tile_key0(0u, sink_tiles, split_start, window_start), t);
+    }
+    for (var tile = 0u; tile < tiles; tile++) {
         let sink_pass = tile < sink_tiles;
-        var key0 = split_start + tile * TILE;
-        if (!sink_pass) {
-            key0 = window_start + (tile - sink_tiles) * TILE;
-        }
-        load_tile(kv_head, key0, t);
+        let key0 = tile_key0(tile, sink_tiles, split_start, window_start);
+        stash(t);
         workgroupBarrier();
+        // The next tile's loads, in flight during this tile's work.
+        if (tile + 1u < tiles) {
+            fetch(kv_head, tile_key0(tile + 1u, sink_tiles, split_start, window_start), t);
+        }
 
         // S[16 rows of this subgroup][64 keys] = (q·scale) · Kᵀ: A = q rows (row-major,
         // coopLoadT), B[c][key] = K[key][c] (the K tile read column-major, coopLoad).
@@ -281,7 +343,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             coopStoreT(acc, &s_sh[io], ss);
         }
         workgroupBarrier();
-        // The next tile's loads write k_sh and v_sh (read above, before this barrier) and its
+        // The next tile's stash writes k_sh and v_sh (read above, before this barrier) and its
         // scores s_sh only after its first barrier, which every lane reaches after this fold.
         fold_pv(alpha, row * SS + half * 32u);
     }

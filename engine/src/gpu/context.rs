@@ -42,7 +42,7 @@ pub const PRECISION_KERNELS_ENV: &str = "CTXSCOPE_PRECISION_KERNELS";
 /// replayed in a browser, which has no cooperative matrices, must give the same cells). On an
 /// H200 the fast kernels moved the teacher-forced log-probabilities of a 634-token continuation
 /// after an 11,902-token prompt by 0.0038 nats a token on average (at most 0.021) against the
-/// f32 kernels, for 40–60 % more prefill throughput at 1k–32k tokens (BENCHMARKS.md): worth it
+/// f32 kernels, for 47–136 % more prefill throughput at 1k–32k tokens (BENCHMARKS.md): worth it
 /// for large sweeps whose results are compared among themselves, not against the reference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PrecisionKernels {
