@@ -50,25 +50,36 @@ fn score(jj: u32) -> f32 {
         + dot(qv.a12, (*k)[12]) + dot(qv.a13, (*k)[13]) + dot(qv.a14, (*k)[14]) + dot(qv.a15, (*k)[15]);
 }
 
-// acc = acc * c + e * V[jj]
-fn accumulate(c: f32, e: f32, jj: u32) {
+// acc = acc * c, when the running max moves (c = e^(m_old − m_new) < 1).
+fn rescale(c: f32) {
+    let c4 = vec4<f32>(c);
+    acc.a0 *= c4; acc.a1 *= c4; acc.a2 *= c4; acc.a3 *= c4;
+    acc.a4 *= c4; acc.a5 *= c4; acc.a6 *= c4; acc.a7 *= c4;
+    acc.a8 *= c4; acc.a9 *= c4; acc.a10 *= c4; acc.a11 *= c4;
+    acc.a12 *= c4; acc.a13 *= c4; acc.a14 *= c4; acc.a15 *= c4;
+}
+
+// acc = acc + e * V[jj]. Split from the rescale, which most keys do not need (a third of the
+// arithmetic per key), with bit-identical results: acc · 1 is acc.
+fn accumulate(e: f32, jj: u32) {
     let v = &v_tile[jj];
-    acc.a0 = fma(vec4<f32>(e), (*v)[0], acc.a0 * c);
-    acc.a1 = fma(vec4<f32>(e), (*v)[1], acc.a1 * c);
-    acc.a2 = fma(vec4<f32>(e), (*v)[2], acc.a2 * c);
-    acc.a3 = fma(vec4<f32>(e), (*v)[3], acc.a3 * c);
-    acc.a4 = fma(vec4<f32>(e), (*v)[4], acc.a4 * c);
-    acc.a5 = fma(vec4<f32>(e), (*v)[5], acc.a5 * c);
-    acc.a6 = fma(vec4<f32>(e), (*v)[6], acc.a6 * c);
-    acc.a7 = fma(vec4<f32>(e), (*v)[7], acc.a7 * c);
-    acc.a8 = fma(vec4<f32>(e), (*v)[8], acc.a8 * c);
-    acc.a9 = fma(vec4<f32>(e), (*v)[9], acc.a9 * c);
-    acc.a10 = fma(vec4<f32>(e), (*v)[10], acc.a10 * c);
-    acc.a11 = fma(vec4<f32>(e), (*v)[11], acc.a11 * c);
-    acc.a12 = fma(vec4<f32>(e), (*v)[12], acc.a12 * c);
-    acc.a13 = fma(vec4<f32>(e), (*v)[13], acc.a13 * c);
-    acc.a14 = fma(vec4<f32>(e), (*v)[14], acc.a14 * c);
-    acc.a15 = fma(vec4<f32>(e), (*v)[15], acc.a15 * c);
+    let e4 = vec4<f32>(e);
+    acc.a0 = fma(e4, (*v)[0], acc.a0);
+    acc.a1 = fma(e4, (*v)[1], acc.a1);
+    acc.a2 = fma(e4, (*v)[2], acc.a2);
+    acc.a3 = fma(e4, (*v)[3], acc.a3);
+    acc.a4 = fma(e4, (*v)[4], acc.a4);
+    acc.a5 = fma(e4, (*v)[5], acc.a5);
+    acc.a6 = fma(e4, (*v)[6], acc.a6);
+    acc.a7 = fma(e4, (*v)[7], acc.a7);
+    acc.a8 = fma(e4, (*v)[8], acc.a8);
+    acc.a9 = fma(e4, (*v)[9], acc.a9);
+    acc.a10 = fma(e4, (*v)[10], acc.a10);
+    acc.a11 = fma(e4, (*v)[11], acc.a11);
+    acc.a12 = fma(e4, (*v)[12], acc.a12);
+    acc.a13 = fma(e4, (*v)[13], acc.a13);
+    acc.a14 = fma(e4, (*v)[14], acc.a14);
+    acc.a15 = fma(e4, (*v)[15], acc.a15);
 }
 
 fn load_tile(kv_head: u32, key0: u32, lid: u32) {
@@ -101,13 +112,13 @@ fn fold_tile(i: u32, in_range: bool, key0: u32, lo: u32, window: u32, sinks: u32
         }
         if (ok) {
             let s = score(jj);
-            var c = 1.0;
             if (s > m) {
                 // New maximum: rescale what has been summed so far.
                 if (l > 0.0) {
-                    c = exp(m - s);
+                    let c = exp(m - s);
                     t = c * (t + (m - s) * l);
                     l *= c;
+                    rescale(c);
                 }
                 m = s;
             }
@@ -115,7 +126,7 @@ fn fold_tile(i: u32, in_range: bool, key0: u32, lo: u32, window: u32, sinks: u32
             let e = exp(z);
             l += e;
             t += e * z;
-            accumulate(c, e, jj);
+            accumulate(e, jj);
         }
     }
 }
