@@ -1,6 +1,7 @@
 // attention_coop.wgsl — attention.wgsl's flash attention with QKᵀ and P·V on the tensor cores
 // (16×16×16 cooperative matrices through wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX, native only):
-// same parameters, masks, key regions, splits and partial (m, l, t, o) as attention.wgsl, so
+// same parameters, masks, key regions (docs/methods.md#key-regions-and-the-merge), splits and
+// partial (m, l, t, o) as attention.wgsl, so
 // attention_merge.wgsl joins its splits unchanged. Selected only with the `fast` precision
 // choice on devices with f16 × f16 → f32 16×16×16 cooperative matrices, 32-wide subgroups and
 // the workgroup memory below (engine/src/gpu/context.rs); attention.wgsl everywhere else.
@@ -21,12 +22,14 @@
 // (ops/attention.rs, `coop_attention_matches_the_reference_on_f16_inputs`).
 //
 // Workgroup memory (HEAD_DIM = 64): q 9 KiB + k (then P) 9 KiB + v 9 KiB + scores 17 KiB + 0.5 KiB
-// of exchange = 44.5 KiB (ATTENTION_COOP_WORKGROUP_BYTES in ops/attention.rs), over WebGPU's 16 KiB
-// default: the host selects this kernel only where the device's limit holds it (48 KiB on the H200).
+// of exchange = 44.5 KiB (ATTENTION_COOP_WORKGROUP_BYTES in engine/src/gpu/kernels.rs), over
+// WebGPU's 16 KiB default: the host selects this kernel only where the device's limit holds it
+// (48 KiB on the H200).
 //
 // Cooperative operations need uniform control flow: every loop bound below is uniform across the
-// workgroup, masked keys and rows past n are handled by the loads (zeros) and the softmax
-// (probability 0), never by branching around a cooperative operation or a barrier. Subgroup s is
+// workgroup; masked keys are handled by the loads (zeros) and the softmax (probability 0), and
+// rows past n are computed like the others (from zero queries) but never stored, never by
+// branching around a cooperative operation or a barrier. Subgroup s is
 // invocations 32s..32s+31 (the host requires subgroups of exactly 32, as NVIDIA's warps).
 
 enable f16;
@@ -35,6 +38,9 @@ enable wgpu_cooperative_matrix;
 // Params and bindings: attention_io.wgsl (shared with attention.wgsl and attention_decode.wgsl).
 
 const TILE: u32 = 64u;              // queries per workgroup, keys per tile
+// The arrays below and `fetch` (8 × 128 vec4s a tile) are sized for this head size alone; the
+// host builds the attention kernels for it only (ATTENTION_HEAD_DIM).
+const_assert HEAD_DIM == 64u;
 const QUADS: u32 = HEAD_DIM / 4u;
 // Row strides, padded by 8 halves / 4 floats: cooperative loads and stores need 16-byte aligned
 // rows (VK_KHR_cooperative_matrix), and the padding staggers rows across memory banks.

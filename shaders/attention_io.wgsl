@@ -1,6 +1,7 @@
-// attention_io.wgsl — the interface shared by attention.wgsl (tiled, prefill) and
-// attention_decode.wgsl (flash-decoding, a few queries): one launcher fills both
-// (ops/attention.rs), and the merge reads what either writes. Prepended by kernels.rs.
+// attention_io.wgsl — the interface shared by attention.wgsl (tiled, prefill), attention_coop.wgsl
+// (the same on the tensor cores) and attention_decode.wgsl (flash-decoding, a few queries): one
+// launcher fills all three (ops/attention.rs), and the merge reads what any writes. Prepended by
+// kernels.rs.
 
 struct Params {
     n: u32,          // queries in this chunk
@@ -10,7 +11,7 @@ struct Params {
     capacity: u32,   // rows per KV head in the cache
     layer: u32,
     scale: f32,      // 1/sqrt(d)
-    keys_per_split: u32, // a whole number of key tiles (attention.wgsl) or chunks (decode)
+    keys_per_split: u32, // a whole number of key tiles (attention.wgsl, attention_coop.wgsl) or chunks (decode)
     dmin: u32,       // this pass's region: dmin <= i - j < dmax
     dmax: u32,
     split_base: u32, // first partial slot of this pass

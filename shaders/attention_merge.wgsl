@@ -1,4 +1,4 @@
-// attention_merge.wgsl — combines the per-split partials of attention.wgsl for each (query, head):
+// attention_merge.wgsl — combines the per-split partials of the attention kernels for each (query, head):
 // with M = max m_s and w_s = e^(m_s - M): L = Σ w_s l_s, o = Σ w_s o_s / L,
 // T = Σ w_s (t_s + (m_s - M) l_s), entropy H = ln L - T / L, lse = M + ln L.
 // A split that saw no visible key has l_s = 0 and drops out.

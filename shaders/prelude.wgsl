@@ -47,7 +47,8 @@ fn block_base(qtype: u32, row: u32, col: u32, cols: u32) -> u32 {
 
 // Whether the query at absolute position i may see key j <= i under its head's mask
 // (docs/methods.md#attention-patterns): inside the window (0 = unlimited) or one of the first
-// `sinks` keys. The one definition for attention.wgsl and attention_row.wgsl.
+// `sinks` keys. The one definition for the attention kernels and attention_row.wgsl
+// (attention_coop.wgsl's whole-tile test bounds the same window for a tile at once).
 fn mask_allows(i: u32, j: u32, window: u32, sinks: u32) -> bool {
     return window == 0u || i - j < window || j < sinks;
 }

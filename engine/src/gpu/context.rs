@@ -52,7 +52,9 @@ pub enum PrecisionKernels {
     /// The cooperative-matrix matmul (`matmul_coop.wgsl`) and prefill attention
     /// (`attention_coop.wgsl`) where the device supports them: inputs (and attention's
     /// probabilities) rounded to f16 (relative error ≤ 2⁻¹¹ each), sums and the softmax in f32;
-    /// the f32 kernels elsewhere.
+    /// the f32 kernels elsewhere. An attention row captured in a prefill chunk
+    /// (`Session::capture_attention_row`) takes its f32 scores over the log-sum-exp of the
+    /// f16-rounded ones, so under this choice it sums to 1 only up to that rounding.
     Fast,
 }
 

@@ -1,6 +1,7 @@
 //! Flash attention with logical masks and per-query entropy: `shaders/attention.wgsl` for
-//! prefill chunks, `shaders/attention_decode.wgsl` for decode steps (flash-decoding), both merged
-//! by `shaders/attention_merge.wgsl`.
+//! prefill chunks (`shaders/attention_coop.wgsl` on the tensor cores with the `fast` precision
+//! choice), `shaders/attention_decode.wgsl` for decode steps (flash-decoding), all merged by
+//! `shaders/attention_merge.wgsl`.
 
 use super::{kernel_interface, require, Bound, Ops};
 use crate::error::Result;
@@ -41,7 +42,7 @@ kernel_interface! {
     buffers MergeBuffers { part_o: Read, part_stats: Read, out: ReadWrite, entropy: ReadWrite, lse: ReadWrite }
 }
 
-/// Queries per workgroup in `attention.wgsl`.
+/// Queries per workgroup in `attention.wgsl` and `attention_coop.wgsl`.
 const QUERY_TILE: usize = 64;
 /// Calls with at most this many queries run `attention_decode.wgsl`: one workgroup per query
 /// row, its 64 threads sharing the row's keys, where `attention.wgsl` would keep 64 − n threads
@@ -96,22 +97,24 @@ fn key_step(kernel: Kernel, head_dim: usize) -> usize {
     }
 }
 
-/// Most splits one pass of `kernel` over `n` queries and `regions` key regions can use.
-fn splits_per_pass(kernel: Kernel, n: usize, heads: usize, regions: usize) -> usize {
+/// Most splits one pass of `kernel` over `n` queries and `regions` key regions can use, aiming
+/// at `target` workgroups ([`TARGET_WORKGROUPS`]; tests aim lower to get many key tiles a split).
+fn splits_per_pass(kernel: Kernel, n: usize, heads: usize, regions: usize, target: usize) -> usize {
     let base = row_groups(kernel, n) * heads;
-    (TARGET_WORKGROUPS.div_ceil(base.max(1)).clamp(1, MAX_SPLITS) / regions.max(1)).max(1)
+    (target.div_ceil(base.max(1)).clamp(1, MAX_SPLITS) / regions.max(1)).max(1)
 }
 
 /// Partial-result slots any call with `n` queries and `regions` key regions can use, whichever
 /// attention kernel runs it (sizes the partials scratch; at most [`MAX_SPLITS`]).
 pub(crate) fn max_splits(n: usize, heads: usize, regions: usize) -> usize {
     let most = [Kernel::Attention, Kernel::AttentionCoop, Kernel::AttentionDecode]
-        .map(|k| splits_per_pass(k, n, heads, regions));
+        .map(|k| splits_per_pass(k, n, heads, regions, TARGET_WORKGROUPS));
     most.into_iter().max().unwrap_or(1) * regions.max(1)
 }
 
 /// (splits, keys per split) for one pass of `kernel` over `n` queries and `keys` keys: enough
-/// workgroups to fill the GPU, each split a whole number of the kernel's key steps.
+/// workgroups to fill the GPU (about `target`), each split a whole number of the kernel's key
+/// steps.
 pub(crate) fn split_plan(
     kernel: Kernel,
     n: usize,
@@ -119,10 +122,11 @@ pub(crate) fn split_plan(
     heads: usize,
     head_dim: usize,
     regions: usize,
+    target: usize,
 ) -> (usize, usize) {
     let step = key_step(kernel, head_dim);
     let steps = keys.div_ceil(step).max(1);
-    let splits = splits_per_pass(kernel, n, heads, regions).min(steps);
+    let splits = splits_per_pass(kernel, n, heads, regions, target).min(steps);
     let keys_per_split = steps.div_ceil(splits) * step;
     (keys.div_ceil(keys_per_split).max(1), keys_per_split)
 }
@@ -188,7 +192,7 @@ impl Ops<'_> {
     /// decode kernel for at most [`DECODE_MAX_QUERIES`] queries, the tiled kernel otherwise (its
     /// cooperative-matrix form where the context selects it).
     pub fn attention(&self, enc: &mut Recorder, s: &AttentionShape, io: &AttentionIo<'_>) -> Result<()> {
-        self.attention_with(enc, attention_kernel(s.n, self.ctx.coop_attention()), s, io)
+        self.attention_with(enc, attention_kernel(s.n, self.ctx.coop_attention()), s, io, TARGET_WORKGROUPS)
     }
 
     /// [`Self::attention`] with `kernel` ([`Kernel::Attention`], [`Kernel::AttentionCoop`] or
@@ -199,17 +203,21 @@ impl Ops<'_> {
     /// one region), mask [layer + 1, heads] pairs, the partials [regions · splits, n, heads, d]
     /// and [regions · splits, n, heads, 4], out [n, heads, d], entropy and lse [layer + 1, heads, n].
     /// The decode kernel's workgroup x is its query row (< n), and it reads keys j <= start + row.
+    /// The key splits aim at `target` workgroups ([`TARGET_WORKGROUPS`]; fewer splits never need
+    /// more partials scratch than [`max_splits`] sizes).
     fn attention_with(
         &self,
         enc: &mut Recorder,
         kernel: Kernel,
         s: &AttentionShape,
         io: &AttentionIo<'_>,
+        target: usize,
     ) -> Result<()> {
         s.check(kernel, self.pipes.head_dim())?;
         let regions = s.regions.len();
         let (n, heads, kv_heads, d) = (s.n, s.heads, s.kv_heads, s.head_dim);
-        let (splits, keys_per_split) = split_plan(kernel, n, s.start + n, heads, d, regions);
+        let target = target.clamp(1, TARGET_WORKGROUPS);
+        let (splits, keys_per_split) = split_plan(kernel, n, s.start + n, heads, d, regions, target);
         let all_splits = splits * regions;
         require(all_splits <= MAX_SPLITS, Kernel::AttentionMerge, || format!("{all_splits} key splits"))?;
         let quads = d / 4;
@@ -262,7 +270,9 @@ impl Ops<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::testutil::*;
-    use super::{attention_kernel, max_splits, split_plan, AttentionIo, AttentionShape, DECODE_MAX_QUERIES};
+    use super::{
+        attention_kernel, max_splits, split_plan, AttentionIo, AttentionShape, DECODE_MAX_QUERIES, TARGET_WORKGROUPS,
+    };
     use crate::gpu::kernels::Kernel;
 
     /// Both kernels' plans, at the query counts each runs (and the tiled kernel's at decode
@@ -290,7 +300,7 @@ pub(crate) mod tests {
                     )
                 {
                     let what = format!("{kernel:?} n={n} keys={keys} heads={heads} regions={regions}");
-                    let (splits, per) = split_plan(kernel, n, keys, heads, 64, regions);
+                    let (splits, per) = split_plan(kernel, n, keys, heads, 64, regions, TARGET_WORKGROUPS);
                     assert!(splits >= 1 && splits * regions <= max_splits(n, heads, regions), "{what}: {splits}");
                     assert!(max_splits(n, heads, regions) <= super::MAX_SPLITS, "{what}");
                     let step = match kernel {
@@ -307,7 +317,8 @@ pub(crate) mod tests {
         }
         assert_eq!(attention_kernel(DECODE_MAX_QUERIES + 1, false), Kernel::Attention);
         assert_eq!(attention_kernel(DECODE_MAX_QUERIES + 1, true), Kernel::AttentionCoop);
-        assert!(split_plan(Kernel::AttentionDecode, 1, 4096, 9, 64, 1).0 > 1, "decode is split");
+        assert!(split_plan(Kernel::AttentionDecode, 1, 4096, 9, 64, 1, TARGET_WORKGROUPS).0 > 1, "decode is split");
+        assert_eq!(split_plan(Kernel::AttentionCoop, 512, 8192, 9, 64, 1, 1).0, 1, "one split at target 1");
     }
 
     /// What [`reference`] computes.
@@ -518,12 +529,18 @@ pub(crate) mod tests {
             assert_close(&entropy[heads * n..], &f.expected.entropy, 2e-5, &format!("case {case} entropy (layer 1)"));
             let lse = gpu.read(&f.lse);
             assert_close(&lse[heads * n..], &f.expected.lse, 2e-5, &format!("case {case} lse (layer 1)"));
+            // One split: every key tile of a pass in one workgroup's loop.
+            let single = run_kernel(&gpu, &f, Kernel::Attention, 1);
+            let expected = [&f.expected.out, &f.expected.entropy, &f.expected.lse];
+            for (i, name) in ["output", "entropy", "lse"].into_iter().enumerate() {
+                assert_close(&single[i], expected[i], 2e-5, &format!("case {case}, one split: {name}"));
+            }
         }
     }
 
     /// The decode kernel against the reference and against the tiled kernel (forced at the same
     /// sizes, into separate outputs), over query counts, positions around a key chunk's edges and
-    /// deep enough for splits of several chunks (6000 on 9 heads: 2 chunks a split), GQA
+    /// deep enough for splits of several chunks (6000 on 9 heads: 2–3 chunks a split), GQA
     /// ratios, one and two key regions (disjoint, and overlapping as STRING's reference quirk),
     /// and per-head masks rotating through full, windows narrower than a chunk (so whole splits
     /// see nothing), windows with sinks, and a one-key window.
@@ -549,11 +566,19 @@ pub(crate) mod tests {
                         let f = Fixture::new(&gpu, case as u64, n, start, (heads, kv_heads), &head_masks, region_set);
                         assert_eq!(attention_kernel(n, false), Kernel::AttentionDecode);
                         if start == 6000 {
-                            let (_, per) = split_plan(Kernel::AttentionDecode, n, start + n, heads, 64, regions);
+                            let (_, per) = split_plan(
+                                Kernel::AttentionDecode,
+                                n,
+                                start + n,
+                                heads,
+                                64,
+                                regions,
+                                TARGET_WORKGROUPS,
+                            );
                             assert!(per > 64, "{what}: splits of one chunk ({per} keys)");
                         }
-                        let decode = run_kernel(&gpu, &f, Kernel::AttentionDecode);
-                        let tiled = run_kernel(&gpu, &f, Kernel::Attention);
+                        let decode = run_kernel(&gpu, &f, Kernel::AttentionDecode, TARGET_WORKGROUPS);
+                        let tiled = run_kernel(&gpu, &f, Kernel::Attention, TARGET_WORKGROUPS);
                         let expected = [&f.expected.out, &f.expected.entropy, &f.expected.lse];
                         for (k, name) in ["output", "entropy", "lse"].into_iter().enumerate() {
                             assert_close(&decode[k], expected[k], 2e-5, &format!("{what}: decode {name} vs reference"));
@@ -571,12 +596,18 @@ pub(crate) mod tests {
     /// then deep chunks with several key splits and partial tiles on 9 query heads over 3 KV
     /// heads (windows narrower than a tile, sinks, two regions).
     ///
+    /// Each call runs twice: with the production split plan (many splits of one or two tiles) and
+    /// with one split (every key tile of a pass in one workgroup's loop: the register prefetch
+    /// chain, the window tiles after the first, the rescaling between tiles). The shallow cases
+    /// put the causal edge at every offset of a tile (starts 126 and 127 with 130 queries) and
+    /// a region boundary (150) where the whole-tile test decides.
+    ///
     /// Tolerances: with the inputs rounded as the kernel rounds them, the scores are exact
-    /// products summed in f32, so the softmax statistics (entropy, lse) keep 2e-4; the output
+    /// products summed in f32, so the softmax statistics keep 2e-4 absolute (entropy, lse; a
+    /// wrong or missing tile moves them by far more, a single key of weight w by ~w); the output
     /// adds the rounding of each probability to f16 (relative 2⁻¹¹ ≈ 4.9e-4, so at most 4.9e-4 ·
-    /// Σ p|v| ≤ 4.9e-4 for |v| ≤ 1): 1e-3. A missing or doubled key (a weight ≥ ~1/keys) or a
-    /// wrong tile is far outside both for the few hundred keys of these cases. The same call
-    /// through the f32 tiled kernel must stay within 2e-5 of the unrounded reference.
+    /// Σ p|v| ≤ 4.9e-4 for |v| ≤ 1): 1e-3. The same call through the f32 tiled kernel must stay
+    /// within 2e-5 of the unrounded reference.
     #[test]
     fn coop_attention_matches_the_reference_on_f16_inputs() {
         use half::f16;
@@ -589,7 +620,13 @@ pub(crate) mod tests {
             return;
         }
         gpu.ctx.set_precision_kernels(crate::gpu::PrecisionKernels::Fast);
-        assert!(gpu.ctx.coop_attention(), "a device with cooperative matrices must hold the coop attention's tiles");
+        if !gpu.ctx.coop_attention() {
+            eprintln!(
+                "coop_attention_matches_the_reference_on_f16_inputs: skipped: {}'s device limit has no room for the kernel's workgroup memory",
+                gpu.ctx.adapter_label()
+            );
+            return;
+        }
         assert_eq!(attention_kernel(100, gpu.ctx.coop_attention()), Kernel::AttentionCoop);
         let masks = [(0, 0), (7, 0), (7, 3), (40, 1), (1, 0), (100, 4), (0, 0), (3, 70), (65, 0)];
         let mut fixtures: Vec<(String, Fixture)> = cases()
@@ -600,16 +637,21 @@ pub(crate) mod tests {
                 (what, Fixture::new(&gpu, case as u64 * 10, n, start, (4, 2), &head_masks, regions))
             })
             .collect();
-        for (case, (n, start, regions)) in [
-            (200, 3000, vec![ALL]),
-            (64, 1000, vec![ALL]),
-            (65, 127, vec![(0, 20), (20, u32::MAX)]),
-            (300, 700, vec![(0, 33), (32, u32::MAX)]),
+        // (n, start, regions, whether every head sees everything).
+        for (case, (n, start, regions, full)) in [
+            (200, 3000, vec![ALL], false),
+            (64, 1000, vec![ALL], false),
+            (65, 127, vec![(0, 20), (20, u32::MAX)], false),
+            (300, 700, vec![(0, 33), (32, u32::MAX)], false),
+            (130, 126, vec![ALL], true),
+            (130, 127, vec![ALL], true),
+            (100, 400, vec![(0, 150), (150, u32::MAX)], true),
         ]
         .into_iter()
         .enumerate()
         {
-            let head_masks: Vec<(u32, u32)> = (0..9).map(|h| masks[(h + case) % masks.len()]).collect();
+            let head_masks: Vec<(u32, u32)> =
+                (0..9).map(|h| if full { (0, 0) } else { masks[(h + case) % masks.len()] }).collect();
             let what = format!("n={n} start={start} regions={regions:?} masks={head_masks:?}");
             fixtures.push((what, Fixture::new(&gpu, 500 + case as u64, n, start, (9, 3), &head_masks, regions)));
         }
@@ -632,27 +674,34 @@ pub(crate) mod tests {
                 &s.regions,
                 1.0,
             );
-            let coop = run_kernel(&gpu, f, Kernel::AttentionCoop);
-            let tiled = run_kernel(&gpu, f, Kernel::Attention);
+            let tiled = run_kernel(&gpu, f, Kernel::Attention, TARGET_WORKGROUPS);
             let rounded = [&expected.out, &expected.entropy, &expected.lse];
             let exact = [&f.expected.out, &f.expected.entropy, &f.expected.lse];
-            for (i, (name, tol)) in [("output", 1e-3), ("entropy", 2e-4), ("lse", 2e-4)].into_iter().enumerate() {
-                assert_close(&coop[i], rounded[i], tol, &format!("{what}: coop {name} vs f16-input reference"));
-                assert_close(&tiled[i], exact[i], 2e-5, &format!("{what}: tiled {name} vs reference"));
+            for target in [TARGET_WORKGROUPS, 1] {
+                let coop = run_kernel(&gpu, f, Kernel::AttentionCoop, target);
+                for (i, (name, tol)) in [("output", 1e-3), ("entropy", 2e-4), ("lse", 2e-4)].into_iter().enumerate() {
+                    for (j, (g, e)) in coop[i].iter().zip(rounded[i].iter()).enumerate() {
+                        assert!(
+                            (g - e).abs() <= tol,
+                            "{what}, split target {target}: coop {name} element {j}: {g} vs {e} (f16-input reference; tolerance {tol})"
+                        );
+                    }
+                    assert_close(&tiled[i], exact[i], 2e-5, &format!("{what}: tiled {name} vs reference"));
+                }
             }
         }
     }
 
-    /// (output, layer 1's entropies, layer 1's lse) of `f`'s call run with `kernel`, into fresh
-    /// outputs and partials.
-    fn run_kernel(gpu: &TestGpu, f: &Fixture, kernel: Kernel) -> [Vec<f32>; 3] {
+    /// (output, layer 1's entropies, layer 1's lse) of `f`'s call run with `kernel`, its key
+    /// splits aiming at `target` workgroups, into fresh outputs and partials.
+    fn run_kernel(gpu: &TestGpu, f: &Fixture, kernel: Kernel, target: usize) -> [Vec<f32>; 3] {
         let (n, heads) = (f.shape.n, f.shape.heads);
         let splits = max_splits(n, heads, f.shape.regions.len());
         let (out, entropy, lse) = (gpu.zeros(n * heads * 64), gpu.zeros(2 * heads * n), gpu.zeros(2 * heads * n));
         let (part_o, part_stats) = (gpu.zeros(splits * n * heads * 64), gpu.zeros(splits * n * heads * 4));
         let io =
             AttentionIo { out: &out, entropy: &entropy, lse: &lse, part_o: &part_o, part_stats: &part_stats, ..f.io() };
-        gpu.run(|ops, enc| ops.attention_with(enc, kernel, &f.shape, &io));
+        gpu.run(|ops, enc| ops.attention_with(enc, kernel, &f.shape, &io, target));
         [gpu.read(&out), gpu.read(&entropy)[heads * n..].to_vec(), gpu.read(&lse)[heads * n..].to_vec()]
     }
 
