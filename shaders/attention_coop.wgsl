@@ -28,9 +28,9 @@
 //
 // Cooperative operations need uniform control flow: every loop bound below is uniform across the
 // workgroup; masked keys are handled by the loads (zeros) and the softmax (probability 0), and
-// rows past n are computed like the others (from zero queries) but never stored, never by
-// branching around a cooperative operation or a barrier. Subgroup s is
-// invocations 32s..32s+31 (the host requires subgroups of exactly 32, as NVIDIA's warps).
+// rows past n are computed like the others (from zero queries) and never stored: nothing
+// branches around a cooperative operation or a barrier. Subgroup s is invocations 32s..32s+31
+// (the host requires subgroups of exactly 32, as NVIDIA's warps).
 
 enable f16;
 enable wgpu_cooperative_matrix;
