@@ -612,11 +612,7 @@ pub(crate) mod tests {
     fn coop_attention_matches_the_reference_on_f16_inputs() {
         use half::f16;
         let mut gpu = TestGpu::new();
-        if !gpu.ctx.coop_matmul_supported() {
-            eprintln!(
-                "coop_attention_matches_the_reference_on_f16_inputs: skipped: {} has no 16×16×16 f16 × f16 → f32 cooperative matrices on 32-wide subgroups",
-                gpu.ctx.adapter_label()
-            );
+        if !gpu.has_coop("coop_attention_matches_the_reference_on_f16_inputs") {
             return;
         }
         gpu.ctx.set_precision_kernels(crate::gpu::PrecisionKernels::Fast);

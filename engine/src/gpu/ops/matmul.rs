@@ -130,11 +130,7 @@ mod tests {
     #[test]
     fn matmul_coop_matches_f32_tiled() {
         let mut gpu = TestGpu::new();
-        if !gpu.ctx.coop_matmul_supported() {
-            eprintln!(
-                "matmul_coop_matches_f32_tiled: skipped: {} has no 16×16×16 f16 × f16 → f32 cooperative matrices on 32-wide subgroups",
-                gpu.ctx.adapter_label()
-            );
+        if !gpu.has_coop("matmul_coop_matches_f32_tiled") {
             return;
         }
         let mut case = 0u64;

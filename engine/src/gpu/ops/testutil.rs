@@ -54,6 +54,19 @@ impl TestGpu {
         Self { ctx, pipes: Pipelines::new(64) }
     }
 
+    /// Whether the adapter can run the cooperative-matrix kernels; if not, says so for `test`
+    /// (which then passes without running them, e.g. on lavapipe).
+    pub fn has_coop(&self, test: &str) -> bool {
+        let has = self.ctx.coop_matmul_supported();
+        if !has {
+            eprintln!(
+                "{test}: skipped: {} has no 16×16×16 f16 × f16 → f32 cooperative matrices on 32-wide subgroups",
+                self.ctx.adapter_label()
+            );
+        }
+        has
+    }
+
     pub fn buffer(&self, data: &[f32]) -> wgpu::Buffer {
         buffers::upload(&self.ctx, "test", bytemuck::cast_slice(data)).unwrap()
     }
