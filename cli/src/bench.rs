@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use ctxscope_engine::backend::{BackendChoice, Engine};
 use ctxscope_engine::gpu::GpuModel;
+use ctxscope_engine::score::top_k;
 use ctxscope_engine::TextTokenizer;
 use serde_json::json;
 
@@ -107,20 +108,38 @@ pub fn run(args: BenchArgs) -> CliResult {
             "kv_cache_bytes": kv, "kernel_ms": kernels }));
     }
 
+    // Decode: `decode_tokens` steps after `decode_context` tokens, twice: as generation runs
+    // them (`Session::decode_greedy`: on the GPU the pick is made there and two steps are in
+    // flight), and one `forward` per step with the logits brought back (what a caller that
+    // looks at every step's distribution pays).
     let ids = tokens(&tokenizer, &text, args.decode_context + args.decode_tokens)?;
-    let decode_s = {
-        let mut session = engine.session(args.decode_context + args.decode_tokens).map_err(err)?;
+    let steps = args.decode_tokens;
+    let decode = |greedy: bool| -> Result<f64, String> {
+        let mut session = engine.session(args.decode_context + steps + 1).map_err(err)?;
         let logits = session.forward_blocking(&ids[..args.decode_context], &[args.decode_context - 1]).map_err(err)?;
-        let mut next = argmax(&logits[0]);
+        let mut next = top_k(&logits[0], 1)[0] as u32;
         let _ = profile_json(&engine, profiling, 1); // drop the prompt's kernels
         let t = Instant::now();
-        for _ in 0..args.decode_tokens {
-            let logits = session.forward_blocking(&[next], &[0]).map_err(err)?;
-            next = argmax(&logits[0]);
+        if greedy {
+            let mut done = 0;
+            session
+                .decode_greedy_blocking(next, &mut |_| {
+                    done += 1;
+                    Ok(done < steps)
+                })
+                .map_err(err)?;
+        } else {
+            for _ in 0..steps {
+                let logits = session.forward_blocking(&[next], &[0]).map_err(err)?;
+                next = top_k(&logits[0], 1)[0] as u32;
+            }
         }
-        t.elapsed().as_secs_f64()
+        Ok(t.elapsed().as_secs_f64())
     };
-    let decode_kernels = profile_json(&engine, profiling, args.decode_tokens);
+    let decode_s = decode(true)?;
+    let decode_kernels = profile_json(&engine, profiling, steps);
+    let logits_s = decode(false)?;
+    let _ = profile_json(&engine, profiling, steps);
 
     print_json(&json!({
         "backend": engine.backend().name(),
@@ -132,8 +151,11 @@ pub fn run(args: BenchArgs) -> CliResult {
         "model": spec.name,
         "weights_load_seconds": load_s,
         "prefill": prefill,
-        "decode": { "context": args.decode_context, "tokens": args.decode_tokens, "seconds": decode_s,
-            "tokens_per_s": args.decode_tokens as f64 / decode_s, "kernel_ms_per_token": decode_kernels },
+        "decode": { "context": args.decode_context, "tokens": steps, "seconds": decode_s,
+            "tokens_per_s": steps as f64 / decode_s, "kernel_ms_per_token": decode_kernels,
+            "path": "Session::decode_greedy (the pick on the GPU, two steps in flight, where the GPU backend can)" },
+        "decode_with_logits": { "context": args.decode_context, "tokens": steps, "seconds": logits_s,
+            "tokens_per_s": steps as f64 / logits_s, "path": "Session::forward per step, logits read back" },
         "gpu_memory": engine.gpu_model().map(|_| json!({ "weights_bytes": weight_bytes, "peak_allocated_bytes": peak,
             "note": "bytes ctxscope allocates (weights + KV cache + one prefill chunk of scratch); WebGPU exposes no driver-side usage" })),
     }))
@@ -152,8 +174,4 @@ fn profile_json(engine: &Engine, profiling: bool, runs: usize) -> serde_json::Va
     }
     out.insert("total_gpu".into(), json!({ "ms": total / runs as f64 }));
     serde_json::Value::Object(out)
-}
-
-fn argmax(row: &[f32]) -> u32 {
-    row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i as u32)
 }

@@ -22,7 +22,7 @@ use crate::cpu::{CpuModel, CpuSession};
 use crate::error::{Error, Quantity, Result};
 use crate::experiment::{Experiment, KeyCache, Plan};
 use crate::gguf::{ModelFile, ModelSpec};
-use crate::gpu::{GpuContext, GpuModel, GpuSession, PREFILL_CHUNK};
+use crate::gpu::{GpuContext, GpuModel, GpuSession, GreedyEnd, PREFILL_CHUNK};
 use crate::rope::Region;
 use crate::trace::{AttentionMap, AttentionRow, EntropyTrace, MAX_MAP_FLOATS};
 
@@ -483,6 +483,55 @@ impl Session<'_> {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn forward_blocking(&mut self, tokens: &[u32], logit_rows: &[usize]) -> Result<Vec<Vec<f32>>> {
         block_on(self.forward(tokens, logit_rows))
+    }
+
+    /// Greedy decoding from `first` (a token not yet run, e.g. the pick after a prompt): runs it,
+    /// picks the argmax of its logits (f32::total_cmp's order, ties to the lowest id, as
+    /// [`crate::score::top_k`]), hands the pick to `accept`, runs it if `accept` says `true`,
+    /// and so on until `accept` says `false` (that pick is not run). Every token run joins the
+    /// cache and the history, exactly as [`Session::forward`] one token at a time would, with
+    /// the same logits bit for bit.
+    ///
+    /// On the GPU the pick is made there and the next step is queued before the current one's
+    /// pick reaches the host (`gpu/model/decode.rs`), unless this session records entropy, an
+    /// attention row is pending, the profiler is on, or the key regions change at a position
+    /// (dynamic RoPE methods): those steps, and every step on the CPU, run through
+    /// [`Session::forward`] with the pick made here.
+    ///
+    /// Errors: as [`Session::forward`] (a full cache is one, when `accept` still wants a
+    /// token), and `accept`'s own. After an error the session must be [`Session::reset`].
+    pub async fn decode_greedy(&mut self, first: u32, accept: &mut dyn FnMut(u32) -> Result<bool>) -> Result<()> {
+        let mut next = first;
+        loop {
+            self.check(&[next], &[0])?;
+            let regions = self.plan.regions(self.position() + 1);
+            let same_keys = self.key_regions.as_ref() == Some(&regions);
+            if let Inner::Gpu(s) = &mut self.inner {
+                if same_keys && s.can_pipeline() {
+                    self.interrupt.checkpoint().await?;
+                    match s.decode_greedy(next, &regions, &self.interrupt, &mut self.history, accept).await? {
+                        GreedyEnd::Stopped => return Ok(()),
+                        // The cache is full or the regions change at its position: the
+                        // loop's check says which, or `forward` runs it.
+                        GreedyEnd::Handoff(pick) => {
+                            next = pick;
+                            continue;
+                        }
+                    }
+                }
+            }
+            let logits = self.forward(&[next], &[0]).await?;
+            next = crate::score::top_k(&logits[0], 1)[0] as u32;
+            if !accept(next)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// [`Session::decode_greedy`] for native callers.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn decode_greedy_blocking(&mut self, first: u32, accept: &mut dyn FnMut(u32) -> Result<bool>) -> Result<()> {
+        block_on(self.decode_greedy(first, accept))
     }
 
     /// The one argument check both backends rely on.

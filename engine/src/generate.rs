@@ -48,9 +48,19 @@ impl<'t> GreedyDecoder<'t> {
             return Ok(None);
         }
         let next = top_k(logits, 1)[0] as u32;
+        Ok(self.accept(next, on_text)?.then_some(next))
+    }
+
+    /// Takes the next token, already picked as the argmax of the last logits (by
+    /// [`Session::decode_greedy`], on the GPU or the CPU); returns whether to feed it (false:
+    /// generation is over). `on_text` as in [`Self::step`].
+    pub fn accept(&mut self, next: u32, on_text: &mut dyn FnMut(&str)) -> Result<bool> {
+        if self.out.ids.len() >= self.max_tokens {
+            return Ok(false);
+        }
         if self.tokenizer.is_stop(next) {
             self.out.stopped_at_eos = true;
-            return Ok(None);
+            return Ok(false);
         }
         self.out.ids.push(next);
         let piece = self.stream.push(next)?;
@@ -58,7 +68,7 @@ impl<'t> GreedyDecoder<'t> {
             on_text(&piece);
             self.out.text.push_str(&piece);
         }
-        Ok((self.out.ids.len() < self.max_tokens).then_some(next))
+        Ok(self.out.ids.len() < self.max_tokens)
     }
 
     pub fn generated(&self) -> &[u32] {
@@ -93,9 +103,9 @@ pub async fn generate_ids(
 ) -> Result<Generation> {
     let mut decoder = GreedyDecoder::for_ids(tokenizer, prompt_ids.len(), max_tokens)?;
     session.reset();
-    let mut logits = session.forward(prompt_ids, &[prompt_ids.len() - 1]).await?;
-    while let Some(next) = decoder.step(&logits[0], on_text)? {
-        logits = session.forward(&[next], &[0]).await?;
+    let logits = session.forward(prompt_ids, &[prompt_ids.len() - 1]).await?;
+    if let Some(next) = decoder.step(&logits[0], on_text)? {
+        session.decode_greedy(next, &mut |pick| decoder.accept(pick, on_text)).await?;
     }
     Ok(decoder.finish())
 }

@@ -2,17 +2,18 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use candle_core::quantized::GgmlDType;
 use common::TinyLlama;
-use ctxscope_engine::backend::block_on;
+use ctxscope_engine::backend::{block_on, Interrupt};
 use ctxscope_engine::experiment::{Experiment, KeyCache};
 use ctxscope_engine::generate::generate_greedy;
 use ctxscope_engine::gpu::{GpuContext, PrecisionKernels};
 use ctxscope_engine::pattern::{AttentionPattern, MswaPreset, SinkPositions};
 use ctxscope_engine::rope::{RopeMethod, RopePrecision};
-use ctxscope_engine::score::score;
+use ctxscope_engine::score::{score, top_k};
 use ctxscope_engine::{Engine, ModelFile, Session, TextTokenizer};
 
 /// The exact f32 kernels (the tolerances below are f32's), whatever the device offers.
@@ -252,6 +253,119 @@ fn dynamic_ntk_post_rope_cache_drifts_and_pre_rope_cache_does_not() {
         gaps.push(max_abs_diff(&cpu_one[69], &cpu_inc[69]));
     }
     assert!(gaps[0] < 1e-3 && gaps[1] > 1e-2, "pre-RoPE gap {} / post-RoPE gap {}", gaps[0], gaps[1]);
+}
+
+/// `n` greedy steps from `first` one `forward` at a time, the pick made on the host: the picks.
+fn greedy_by_forward(session: &mut Session, first: u32, n: usize) -> Vec<u32> {
+    let mut picks = Vec::new();
+    let mut next = first;
+    for _ in 0..n {
+        let logits = session.forward_blocking(&[next], &[0]).unwrap();
+        next = top_k(&logits[0], 1)[0] as u32;
+        picks.push(next);
+    }
+    picks
+}
+
+/// `n` greedy steps from `first` through `decode_greedy`: the picks (the n-th is refused).
+fn greedy_by_decode(session: &mut Session, first: u32, n: usize) -> Vec<u32> {
+    let mut picks = Vec::new();
+    session
+        .decode_greedy_blocking(first, &mut |pick| {
+            picks.push(pick);
+            Ok(picks.len() < n)
+        })
+        .unwrap();
+    picks
+}
+
+/// `decode_greedy` (on the GPU: the pick made there, the next step queued before the pick is
+/// read) against `forward` one step at a time with the pick made on the host: the same picks
+/// and history, and the cache it leaves gives the same logits afterwards, bit for bit (the step
+/// queued past the refused pick was dropped). 17 layers (each step in three submissions), with
+/// the default RoPE (every step pipelined), with dynamic NTK (its regions change at every
+/// length past 16: every step handed to `forward`), and with entropy recorded (no pipeline).
+#[test]
+fn greedy_decode_on_the_gpu_matches_forward_step_by_step() {
+    let file = ModelFile::from_bytes(TinyLlama { layers: 17, ..tiny(4, 2, 14) }.to_gguf()).unwrap();
+    let mut gpu = Engine::gpu(ctx(), &file).unwrap();
+    let prompt: Vec<u32> = (0..12).map(|i| (i * 31 + 7) % 250).collect();
+    let dynamic = Experiment {
+        rope: RopeMethod::Dynamic { factor: 4.0, original_ctx: Some(16) },
+        key_cache: KeyCache::PreRope,
+        ..Experiment::default()
+    };
+    for (name, e, entropy) in [
+        ("default", Experiment::default(), false),
+        ("dynamic", dynamic, false),
+        ("entropy", Experiment::default(), true),
+    ] {
+        gpu.set_experiment(&e).unwrap();
+        let mut by_forward = gpu.session(40).unwrap();
+        let mut by_decode = gpu.session(40).unwrap();
+        if entropy {
+            by_forward.record_entropy();
+            by_decode.record_entropy();
+        }
+        for s in [&mut by_forward, &mut by_decode] {
+            s.forward_blocking(&prompt, &[11]).unwrap();
+        }
+        // Twice from the same session: the second run reuses the pick buffers.
+        for (first, n) in [(5, 9), (17, 6)] {
+            let want = greedy_by_forward(&mut by_forward, first, n);
+            assert_eq!(greedy_by_decode(&mut by_decode, first, n), want, "{name}: picks from {first}");
+            assert_eq!(by_decode.history(), by_forward.history(), "{name}: history");
+        }
+        let a = by_forward.forward_blocking(&[3], &[0]).unwrap();
+        let b = by_decode.forward_blocking(&[3], &[0]).unwrap();
+        assert_eq!(a, b, "{name}: logits after decoding");
+        if entropy {
+            assert_eq!(by_decode.entropy().unwrap().values, by_forward.entropy().unwrap().values, "{name}: entropy");
+        }
+    }
+}
+
+/// A full cache while the caller still wants tokens is the same error as `forward`'s; a cancel
+/// while steps are in flight leaves a session whose cache and history agree and which carries on.
+#[test]
+fn greedy_decode_stops_at_a_full_cache_and_on_cancel() {
+    let file = ModelFile::from_bytes(tiny(4, 2, 15).to_gguf()).unwrap();
+    let gpu = Engine::gpu(ctx(), &file).unwrap();
+    let prompt: Vec<u32> = (0..10).map(|i| (i * 13 + 1) % 250).collect();
+    let mut full = gpu.session(16).unwrap();
+    full.forward_blocking(&prompt, &[9]).unwrap();
+    let mut picks = 0;
+    let err = full
+        .decode_greedy_blocking(4, &mut |_| {
+            picks += 1;
+            Ok(true)
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("exceed this session's KV cache of 16 tokens"), "{err}");
+    assert_eq!((picks, full.position(), full.history().len()), (6, 16, 16));
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut session = gpu.session(64).unwrap();
+    session.set_interrupt(Interrupt { cancel: Some(cancel.clone()), pause: None });
+    session.forward_blocking(&prompt, &[9]).unwrap();
+    let mut picks = Vec::new();
+    let err = session
+        .decode_greedy_blocking(4, &mut |pick| {
+            picks.push(pick);
+            cancel.store(picks.len() == 4, Ordering::Relaxed);
+            Ok(true)
+        })
+        .unwrap_err();
+    assert!(matches!(err, ctxscope_engine::Error::Cancelled), "{err}");
+    cancel.store(false, Ordering::Relaxed);
+    let ran = session.history()[prompt.len()..].to_vec();
+    assert_eq!(session.position(), prompt.len() + ran.len());
+    assert!(ran.len() >= 4 && ran[0] == 4 && ran[1..] == picks[..ran.len() - 1], "ran {ran:?}, picks {picks:?}");
+    let mut reference = gpu.session(64).unwrap();
+    reference.forward_blocking(&session.history().to_vec(), &[0]).unwrap();
+    let a = reference.forward_blocking(&[7], &[0]).unwrap();
+    let b = session.forward_blocking(&[7], &[0]).unwrap();
+    assert!(max_abs_diff(&a[0], &b[0]) < 2e-3, "after the cancel: {}", max_abs_diff(&a[0], &b[0]));
 }
 
 #[test]

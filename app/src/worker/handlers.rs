@@ -362,20 +362,31 @@ async fn decode(
 ) -> Result<Decoded, Error> {
     send(EventBody::Progress { stage: Stage::Prefill, done: 0, total: Some(prompt_ids.len() as u64) });
     let t0 = now_ms();
-    let mut logits = session.forward(prompt_ids, &[prompt_ids.len() - 1]).await?.remove(0);
+    let logits = session.forward(prompt_ids, &[prompt_ids.len() - 1]).await?.remove(0);
     let prefill_s = ((now_ms() - t0) / 1000.0).max(1e-9);
     let t1 = now_ms();
     let mut index = 0;
-    loop {
-        let mut piece = String::new();
-        let next = decoder.step(&logits, &mut |t| piece.push_str(t))?;
+    // Sends a `Token` event for each token the decoder kept; returns whether to feed `next`.
+    let mut take = |decoder: &mut GreedyDecoder<'_>, next: Option<u32>, piece: String| -> bool {
         if let Some(&id) = decoder.generated().last().filter(|_| decoder.generated().len() > index) {
             index += 1;
             let rate = index as f64 / ((now_ms() - t1) / 1000.0).max(1e-9);
             send(EventBody::Token { id, text: piece, index, tokens_per_s: rate });
         }
-        let Some(next) = next else { break };
-        logits = session.forward(&[next], &[0]).await?.remove(0);
+        next.is_some()
+    };
+    let mut piece = String::new();
+    let first = decoder.step(&logits, &mut |t| piece.push_str(t))?;
+    if take(&mut decoder, first, piece) {
+        let first = first.expect("take says a token follows");
+        // Each later pick comes from `decode_greedy` (on the GPU, with the next step in flight).
+        session
+            .decode_greedy(first, &mut |pick| {
+                let mut piece = String::new();
+                let go = decoder.accept(pick, &mut |t| piece.push_str(t))?;
+                Ok(take(&mut decoder, go.then_some(pick), piece))
+            })
+            .await?;
     }
     let decode_s = ((now_ms() - t1) / 1000.0).max(1e-9);
     let generation = decoder.finish();

@@ -53,7 +53,8 @@ kernels!(
     AttentionCoop,
     AttentionDecode,
     AttentionMerge,
-    AttentionRow
+    AttentionRow,
+    Argmax
 );
 
 /// The head size `shaders/attention.wgsl` is written for (a query row is 16 named vec4s).
@@ -81,6 +82,7 @@ impl Kernel {
             Self::AttentionDecode => include_str!("../../../shaders/attention_decode.wgsl"),
             Self::AttentionMerge => include_str!("../../../shaders/attention_merge.wgsl"),
             Self::AttentionRow => include_str!("../../../shaders/attention_row.wgsl"),
+            Self::Argmax => include_str!("../../../shaders/argmax.wgsl"),
         }
     }
 

@@ -15,4 +15,4 @@ mod weights;
 pub use context::{hardware_adapters, SOFTWARE_ADAPTERS_ENV};
 pub use context::{GpuContext, PrecisionKernels, ADAPTER_ENV, CHECKED_SHADERS_ENV, PRECISION_KERNELS_ENV};
 pub use model::GpuModel;
-pub(crate) use model::{GpuSession, PREFILL_CHUNK};
+pub(crate) use model::{GpuSession, GreedyEnd, PREFILL_CHUNK};

@@ -19,6 +19,10 @@ use crate::gguf::{ModelFile, ModelSpec};
 use crate::rope::Region;
 use crate::trace::{AttentionMap, EntropyTrace};
 
+mod decode;
+
+pub(crate) use decode::GreedyEnd;
+
 /// Tokens per prefill submission (the largest chunk [`crate::engine::Session`] hands over).
 pub(crate) const PREFILL_CHUNK: usize = 512;
 
@@ -224,6 +228,7 @@ impl GpuModel {
             logit_bufs: None,
             map: None,
             binds: BindCache::new(&self.ctx),
+            picks: None,
         })
     }
 }
@@ -273,6 +278,8 @@ pub struct GpuSession<'m> {
     map: Option<AttentionMap>,
     /// Bind groups reused by repeated forward passes (decode steps).
     binds: BindCache,
+    /// The pipelined greedy decode's pick buffers, made on its first use.
+    picks: Option<decode::PickBuffers>,
 }
 
 /// What one chunk records besides the scratch: its position, the RoPE table offsets, the key
@@ -407,8 +414,9 @@ impl GpuSession<'_> {
         let n = tokens.len();
         let sc = self.take_scratch(n)?;
         let lb = if rows.is_empty() { None } else { Some(self.take_logit_buffers(rows.len())?) };
-        let chunk = self.prepare_chunk(tokens, regions, &sc)?;
-        let recorded = self.record_chunk(&sc, lb.as_ref(), rows, &chunk);
+        self.model.ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(tokens));
+        let chunk = self.prepare_chunk(n, regions, &sc)?;
+        let recorded = self.record_chunk(&sc, lb.as_ref(), rows, &chunk, None);
         // Submitted whole or abandoned part way (a launcher refused): the next chunk's dispatches
         // start again at slot 0. Parts already submitted only wrote positions past `len`.
         self.binds.reset();
@@ -424,11 +432,11 @@ impl GpuSession<'_> {
         out
     }
 
-    /// Uploads the chunk's token ids and RoPE tables, and sets up the capture of the map rows
-    /// whose queries run in this chunk.
-    fn prepare_chunk(&self, tokens: &[u32], regions: &[Region], sc: &Scratch) -> Result<Chunk> {
+    /// Uploads the RoPE tables of a chunk of `n` tokens at positions `len() ..` (the caller
+    /// writes its token ids), and sets up the capture of the map rows whose queries run in it.
+    fn prepare_chunk(&self, n: usize, regions: &[Region], sc: &Scratch) -> Result<Chunk> {
         let ctx = &self.model.ctx;
-        let (start, n) = (self.len, tokens.len());
+        let start = self.len;
         let capture = match self.map.as_ref().map(|m| (m.layer, m.head, m.pending_in(start, n))) {
             Some((layer, head, positions)) if !positions.is_empty() => {
                 let floats = AttentionMap::floats(positions.start, positions.len());
@@ -437,7 +445,6 @@ impl GpuSession<'_> {
             }
             _ => None,
         };
-        ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(tokens));
         let plan = &self.plan;
         let span = start..start + n;
         let q_tables: Vec<_> = regions.iter().map(|r| plan.query_tables(r, span.clone())).collect();
@@ -454,14 +461,24 @@ impl GpuSession<'_> {
     /// Records and submits the whole chunk: the embedding, every layer, the logits, the
     /// profiler's resolve. The chunk goes to the GPU in parts of [`LAYERS_PER_SUBMISSION`]
     /// layers, so the GPU runs the first layers while the CPU records the rest (a decode step's
-    /// recording takes about as long as its GPU work).
-    fn record_chunk(&self, sc: &Scratch, lb: Option<&LogitBuffers>, rows: &[usize], chunk: &Chunk) -> Result<()> {
+    /// recording takes about as long as its GPU work). With `pick` (a decode step of the
+    /// pipelined greedy loop, `decode.rs`), the logits' argmax goes into `sc.ids` (the next
+    /// step's input) and into `pick.picked`, copied to `pick.staging` for the host. Returns the
+    /// last submission.
+    fn record_chunk(
+        &self,
+        sc: &Scratch,
+        lb: Option<&LogitBuffers>,
+        rows: &[usize],
+        chunk: &Chunk,
+        pick: Option<decode::Pick<'_>>,
+    ) -> Result<wgpu::SubmissionIndex> {
         let m = self.model;
         let ctx = &m.ctx;
         let ops = Ops { ctx, pipes: &m.pipes, prof: m.profiler.as_ref(), binds: Some(&self.binds) };
         let submit = |rec: Recorder| {
             self.binds.flush(ctx);
-            ctx.queue.submit([rec.finish()]);
+            ctx.queue.submit([rec.finish()])
         };
         let mut rec = Recorder::new(&ctx.device);
         ops.embed(&mut rec, &sc.ids, &m.token_embd, &sc.x, chunk.n)?;
@@ -473,12 +490,15 @@ impl GpuSession<'_> {
         }
         if let Some(lb) = lb {
             self.record_logits(&ops, &mut rec, sc, lb, rows)?;
+            if let Some(pick) = pick {
+                ops.argmax(&mut rec, &lb.logits, m.spec.vocab_size, &sc.ids, pick.picked)?;
+                rec.encoder().copy_buffer_to_buffer(pick.picked, 0, pick.staging, 0, pick.staging.size());
+            }
         }
         if let Some(p) = &m.profiler {
             p.resolve(rec.encoder());
         }
-        submit(rec);
-        Ok(())
+        Ok(submit(rec))
     }
 
     /// Records layer `l`: attention (norm, q/k/v, RoPE and the cache write, attention, any map

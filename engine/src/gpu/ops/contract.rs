@@ -10,6 +10,7 @@
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::{AddressSpace, Scalar, ScalarKind, StorageAccess, TypeInner};
 
+use super::argmax::ArgmaxParams;
 use super::attention::{AttentionParams, MergeParams};
 use super::attention_row::RowParams;
 use super::embed::EmbedParams;
@@ -57,6 +58,7 @@ fn contract(kernel: Kernel) -> Contract {
         Kernel::Attention | Kernel::AttentionCoop | Kernel::AttentionDecode => Contract::of::<AttentionParams>(),
         Kernel::AttentionMerge => Contract::of::<MergeParams>(),
         Kernel::AttentionRow => Contract::of::<RowParams>(),
+        Kernel::Argmax => Contract::of::<ArgmaxParams>(),
     }
 }
 

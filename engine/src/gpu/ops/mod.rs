@@ -12,6 +12,7 @@
 //! smaller, which is what lets native pipelines drop naga's bounds checks
 //! ([`crate::gpu::kernels::Pipelines`]).
 
+pub(crate) mod argmax;
 pub(crate) mod attention;
 pub(crate) mod attention_row;
 pub(crate) mod embed;
