@@ -194,12 +194,12 @@ pub async fn generated(
     let mut decoder = GreedyDecoder::for_ids(tokenizer, case.ids.len(), max_tokens)?;
     let last = case.ids.len() - 1;
     let kept = session.reuse_prefix(&case.ids, case.ids.len(), last)?;
-    let mut logits = session.forward(&case.ids[kept..], &[last - kept]).await?.remove(0);
+    let logits = session.forward(&case.ids[kept..], &[last - kept]).await?.remove(0);
     let first_target = case.target_ids.first().copied().unwrap_or(0) as usize;
     let target_logit = logits.get(first_target).copied().unwrap_or(f32::NEG_INFINITY);
     let answer_rank = logits.iter().filter(|&&x| x > target_logit).count();
-    while let Some(next) = decoder.step(&logits, &mut |_| {})? {
-        logits = session.forward(&[next], &[0]).await?.remove(0);
+    if let Some(next) = decoder.step(&logits, &mut |_| {})? {
+        session.decode_greedy(next, &mut |pick| decoder.accept(pick, &mut |_| {})).await?;
     }
     let text = tokenizer.decode(decoder.generated())?;
     let score = match_answer(&text, &case.target, &case.answers, mode);
