@@ -23,6 +23,7 @@
 #                                      tests-bench, scores, devices
 #   scripts/device/h200.sh tests-bench the engine's GPU kernel tests (.dev/engine-tests.gz, carried
 #                                      with stage-a), bench with the f32 and the fast matmul
+#   scripts/device/h200.sh decode [N]  decode alone (256 tokens after 4k), N runs (default 3)
 #   scripts/device/h200.sh scores [cpu] ~12k-token prompt scored on the GPU with the f32 and the
 #                                      fast kernels (and on the CPU with `cpu`: minutes)
 # Results go to $OUT (the device tool brings them back).
@@ -108,6 +109,14 @@ case "${1:?step}" in
     for m in f32 fast; do
       echo "bench-$m: $(grep -o '"\(matmul\|attention\)_kernel":[^,]*' "$OUT/bench-$m.json" | tr '\n' ' ')"
       grep -o '"tokens_per_s":[^,}]*' "$OUT/bench-$m.json" | tr '\n' ' '; echo
+    done
+    ;;
+  decode)
+    # Decode alone, N times (its speed swings with the host): 256 tokens after 4k, f32 kernels.
+    vulkan
+    for i in $(seq 1 "${2:-3}"); do
+      "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024 --decode-tokens 256 --repeats 1 >"$OUT/decode-$i.json"
+      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("decode run", sys.argv[2], "greedy", round(d["decode"]["tokens_per_s"], 1), "with logits", round(d["decode_with_logits"]["tokens_per_s"], 1), "tok/s")' "$OUT/decode-$i.json" "$i"
     done
     ;;
   scores)
