@@ -8,9 +8,14 @@
 //
 // Tiles. A workgroup computes a 64×64 output tile (the grid of matmul.wgsl) with 4 subgroups of
 // 32; each subgroup owns a 32×32 quarter, 2×2 accumulators, so every A and B fragment it loads
-// feeds two multiply-adds. K advances 32 at a time (one quant block): the 128 threads load the
-// 64×32 slices of X and of W (dequantised) with four vec4 loads each. Workgroup memory is
-// 2 × 5 KiB of f16 slices plus 4 KiB of f32 staging, under WebGPU's 16 KiB default.
+// feeds two multiply-adds. K advances 64 at a time (two quant blocks): the 128 threads hold the
+// next 64×64 slices of X and of W (as raw storage words) in registers, fetched while the
+// current slices are multiplied, and convert them to f16 in workgroup memory after the next
+// barrier, so the global loads' latency hides behind the tensor cores' work (the prefill
+// matmuls are small — 512 rows a chunk, tens to hundreds of workgroups — so few workgroups share
+// an SM to hide it for one another). Workgroup memory: 2 × 9 KiB of f16 slices and 4 KiB of f32
+// staging, `MATMUL_COOP_WORKGROUP_BYTES` in kernels.rs (the host selects the kernel only where
+// the device's limit holds it; WebGPU's default is 16 KiB, the H200 offers 48).
 //
 // Cooperative operations need uniform control flow: every loop bound is uniform and every
 // out-of-range row or column is handled in the loads (zeros) and the stores (skipped), never by
@@ -24,16 +29,94 @@ enable wgpu_cooperative_matrix;
 // Params and bindings: linear.wgsl (shared with the other linear kernels).
 
 const TILE: u32 = 64u;
-const TK: u32 = 32u;
-// Row stride of the f16 slices: 32 + 8 padding halves (80 bytes). Cooperative loads need rows
+const TK: u32 = 64u;
+// Row stride of the f16 slices: 64 + 8 padding halves (144 bytes). Cooperative loads need rows
 // aligned to 16 bytes (VK_KHR_cooperative_matrix); the padding staggers rows across banks.
-const KS: u32 = 40u;
+const KS: u32 = 72u;
 
 // Every array is a multiple of 16 bytes, so packed in order from an aligned base each one starts
 // 16-byte aligned, as the cooperative loads and stores need.
-var<workgroup> xs: array<f16, 2560>; // [token][k], TILE rows of KS
-var<workgroup> ws: array<f16, 2560>; // [output][k], TILE rows of KS
+var<workgroup> xs: array<f16, 4608>; // [token][k], TILE rows of KS
+var<workgroup> ws: array<f16, 4608>; // [output][k], TILE rows of KS
 var<workgroup> stage: array<f32, 1024>; // one 16×16 f32 fragment per subgroup, row-major
+
+// This thread's eighth of the next slices: vec4 q of each is element t + 128q of the slice's
+// 1024 vec4s (row (t + 128q) / 16, columns 4 ((t + 128q) % 16)..). X as loaded, W as the storage
+// words `decode_w4` reads.
+struct Slice {
+    x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+    x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>,
+    w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>,
+    w4: vec4<u32>, w5: vec4<u32>, w6: vec4<u32>, w7: vec4<u32>,
+}
+
+var<private> next: Slice;
+
+// X[tok0 + v / 16, k0 + 4 (v % 16) ..], zeros past n or in.
+fn fetch_x(tok0: u32, k0: u32, v: u32) -> vec4<f32> {
+    let tok = tok0 + v / 16u;
+    let k = k0 + (v % 16u) * 4u;
+    if (tok < p.n && k < p.in_dim) {
+        return x[(tok * p.in_dim + k) / 4u];
+    }
+    return vec4<f32>(0.0);
+}
+
+// The storage words of W[out0 + v / 16, k0 + 4 (v % 16) ..], zeros past out or in.
+fn fetch_w(out0: u32, k0: u32, v: u32) -> vec4<u32> {
+    let o = out0 + v / 16u;
+    let k = k0 + (v % 16u) * 4u;
+    if (o < p.out_dim && k < p.in_dim) {
+        return w4_words(o, k, p.in_dim);
+    }
+    return vec4<u32>(0u);
+}
+
+fn fetch(tok0: u32, out0: u32, k0: u32, t: u32) {
+    next.x0 = fetch_x(tok0, k0, t);
+    next.w0 = fetch_w(out0, k0, t);
+    next.x1 = fetch_x(tok0, k0, t + 128u);
+    next.w1 = fetch_w(out0, k0, t + 128u);
+    next.x2 = fetch_x(tok0, k0, t + 256u);
+    next.w2 = fetch_w(out0, k0, t + 256u);
+    next.x3 = fetch_x(tok0, k0, t + 384u);
+    next.w3 = fetch_w(out0, k0, t + 384u);
+    next.x4 = fetch_x(tok0, k0, t + 512u);
+    next.w4 = fetch_w(out0, k0, t + 512u);
+    next.x5 = fetch_x(tok0, k0, t + 640u);
+    next.w5 = fetch_w(out0, k0, t + 640u);
+    next.x6 = fetch_x(tok0, k0, t + 768u);
+    next.w6 = fetch_w(out0, k0, t + 768u);
+    next.x7 = fetch_x(tok0, k0, t + 896u);
+    next.w7 = fetch_w(out0, k0, t + 896u);
+}
+
+// Slice vec4 v as f16: X as is, W decoded (a slice starts on a block boundary, so the column
+// within the slice gives the position within the block).
+fn put(v: u32, xv: vec4<f32>, wv: vec4<u32>) {
+    let col = (v % 16u) * 4u;
+    let at = (v / 16u) * KS + col;
+    xs[at] = f16(xv.x);
+    xs[at + 1u] = f16(xv.y);
+    xs[at + 2u] = f16(xv.z);
+    xs[at + 3u] = f16(xv.w);
+    let d = decode_w4(wv, col);
+    ws[at] = f16(d.x);
+    ws[at + 1u] = f16(d.y);
+    ws[at + 2u] = f16(d.z);
+    ws[at + 3u] = f16(d.w);
+}
+
+fn stash(t: u32) {
+    put(t, next.x0, next.w0);
+    put(t + 128u, next.x1, next.w1);
+    put(t + 256u, next.x2, next.w2);
+    put(t + 384u, next.x3, next.w3);
+    put(t + 512u, next.x4, next.w4);
+    put(t + 640u, next.x5, next.w5);
+    put(t + 768u, next.x6, next.w6);
+    put(t + 896u, next.x7, next.w7);
+}
 
 // Stores accumulator (i, j) of every subgroup: each subgroup writes its fragment to its 16×16
 // staging block, then thread t writes 8 elements of block t / 32 to y (in range only, with the
@@ -75,33 +158,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var c01 = coop_mat16x16<f32, C>();
     var c10 = coop_mat16x16<f32, C>();
     var c11 = coop_mat16x16<f32, C>();
+    fetch(tok0, out0, 0u, t);
     for (var k0 = 0u; k0 < p.in_dim; k0 += TK) {
-        // 512 vec4s per slice: vec4 v = t + 128q is row v / 8, columns 4 (v % 8)...
-        for (var q = 0u; q < 4u; q++) {
-            let v = t + 128u * q;
-            let row = v / 8u;
-            let col = (v % 8u) * 4u;
-            let at = row * KS + col;
-            let tok = tok0 + row;
-            var xv = vec4<f32>(0.0);
-            if (tok < p.n) {
-                xv = x[(tok * p.in_dim + k0 + col) / 4u];
-            }
-            xs[at] = f16(xv.x);
-            xs[at + 1u] = f16(xv.y);
-            xs[at + 2u] = f16(xv.z);
-            xs[at + 3u] = f16(xv.w);
-            let o = out0 + row;
-            var wv = vec4<f32>(0.0);
-            if (o < p.out_dim) {
-                wv = load_w4(o, k0 + col, p.in_dim);
-            }
-            ws[at] = f16(wv.x);
-            ws[at + 1u] = f16(wv.y);
-            ws[at + 2u] = f16(wv.z);
-            ws[at + 3u] = f16(wv.w);
-        }
+        stash(t);
         workgroupBarrier();
+        if (k0 + TK < p.in_dim) {
+            fetch(tok0, out0, k0 + TK, t);
+        }
         for (var kk = 0u; kk < TK; kk += 16u) {
             // A = X rows (row-major, coopLoadT); B[k][o] = W[o][k], i.e. the W slice read
             // column-major (coopLoad). Every index and the stride are plain values.

@@ -392,7 +392,9 @@ impl GpuContext {
     /// Whether prefill matmuls (n > 1) run `matmul_coop.wgsl`: the device supports it and
     /// [`PrecisionKernels::Fast`] is chosen.
     pub fn coop_matmul(&self) -> bool {
-        self.coop_supported && self.precision_kernels == PrecisionKernels::Fast
+        self.coop_supported
+            && self.precision_kernels == PrecisionKernels::Fast
+            && self.limits.max_compute_workgroup_storage_size >= crate::gpu::kernels::MATMUL_COOP_WORKGROUP_BYTES
     }
 
     /// Whether prefill attention (more than `DECODE_MAX_QUERIES` queries) runs

@@ -20,7 +20,7 @@ use super::rmsnorm::RmsNormParams;
 use super::rope::RopeParams;
 use super::swiglu::SwiGluParams;
 use super::{Access, Field, KernelParams};
-use crate::gpu::kernels::ATTENTION_COOP_WORKGROUP_BYTES;
+use crate::gpu::kernels::{ATTENTION_COOP_WORKGROUP_BYTES, MATMUL_COOP_WORKGROUP_BYTES};
 use crate::gpu::kernels::{assemble, Kernel, ATTENTION_HEAD_DIM};
 use crate::gpu::weights::QTYPES;
 
@@ -286,9 +286,10 @@ fn the_contract_check_reports_planted_mismatches() {
 /// Every kernel fits WebGPU's default limits, the ones a browser grants without asking (the
 /// device falls back to them, `context.rs`): at most 8 storage buffers, 16 KiB of workgroup
 /// memory and 256 invocations a workgroup. `matmul_coop.wgsl` never runs in a browser, but it
-/// is held to the memory and invocation limits too. `attention_coop.wgsl` (native only) needs
-/// more workgroup memory than the default: it is held to exactly the size the host checks the
-/// device's limit against before selecting it (`ATTENTION_COOP_WORKGROUP_BYTES`).
+/// is held to the memory and invocation limits too. The cooperative-matrix kernels (native only)
+/// need more workgroup memory than the default: each is held to exactly the size the host checks
+/// the device's limit against before selecting it (`MATMUL_COOP_WORKGROUP_BYTES`,
+/// `ATTENTION_COOP_WORKGROUP_BYTES`).
 #[test]
 fn every_kernel_fits_webgpus_default_limits() {
     let defaults = wgpu::Limits::default();
@@ -318,10 +319,15 @@ fn every_kernel_fits_webgpus_default_limits() {
         if kernel != Kernel::MatmulCoop && storage > defaults.max_storage_buffers_per_shader_stage {
             errors.push(format!("{kernel:?}: {storage} storage buffers"));
         }
-        if kernel == Kernel::AttentionCoop {
-            if workgroup_bytes != ATTENTION_COOP_WORKGROUP_BYTES {
+        let checked = match kernel {
+            Kernel::AttentionCoop => Some(ATTENTION_COOP_WORKGROUP_BYTES),
+            Kernel::MatmulCoop => Some(MATMUL_COOP_WORKGROUP_BYTES),
+            _ => None,
+        };
+        if let Some(checked) = checked {
+            if workgroup_bytes != checked {
                 errors.push(format!(
-                    "{kernel:?}: {workgroup_bytes} bytes of workgroup memory, the host checks for {ATTENTION_COOP_WORKGROUP_BYTES}"
+                    "{kernel:?}: {workgroup_bytes} bytes of workgroup memory, the host checks for {checked}"
                 ));
             }
         } else if workgroup_bytes > defaults.max_compute_workgroup_storage_size {

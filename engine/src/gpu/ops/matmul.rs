@@ -20,7 +20,8 @@ const TILE: u32 = 64;
 /// Output rows per workgroup of `matvec.wgsl`.
 const MATVEC_ROWS: u32 = 8;
 /// `in` must be whole quant blocks: `matmul.wgsl` steps through it 16 at a time,
-/// `matmul_coop.wgsl` 32 at a time and `matvec.wgsl` 4 at a time, with no tail.
+/// `matmul_coop.wgsl` 64 at a time (a last half slice loads zeros) and `matvec.wgsl` 4 at a
+/// time, with no tail.
 pub(crate) const LINEAR_IN_MULTIPLE: usize = 32;
 
 impl Ops<'_> {
@@ -137,7 +138,7 @@ mod tests {
         for dtype in FORMATS {
             for n in [2, 17, 64, 130] {
                 for out_dim in [16, 63, 130] {
-                    for in_dim in [32, 96, 576] {
+                    for in_dim in [32, 96, 160, 576] {
                         case += 1;
                         let (w, w_f32) = gpu.weight(dtype, out_dim, in_dim, case);
                         let x = random(n * in_dim, case + 1000, 1.0);
