@@ -60,11 +60,11 @@ kernels!(
 /// The head size `shaders/attention.wgsl` is written for (a query row is 16 named vec4s).
 pub(crate) const ATTENTION_HEAD_DIM: usize = 64;
 
-/// Workgroup memory `shaders/matmul_coop.wgsl` declares, in bytes (X and W slices of 64 × 72
-/// f16, a 1024-float staging block): the device's limit must hold it for the kernel to be
-/// selected (over WebGPU's default 16 KiB; the H200 offers 48 KiB). The contract test holds
-/// the kernel to exactly this.
-pub(crate) const MATMUL_COOP_WORKGROUP_BYTES: u32 = 2 * 64 * 72 * 2 + 1024 * 4;
+/// Workgroup memory `shaders/matmul_coop.wgsl` declares, in bytes (for each of its two halves
+/// X and W slices of 64 × 72 f16; a 2048-float staging block): the device's limit must hold it
+/// for the kernel to be selected (over WebGPU's default 16 KiB; the H200 offers 48 KiB). The
+/// contract test holds the kernel to exactly this.
+pub(crate) const MATMUL_COOP_WORKGROUP_BYTES: u32 = 2 * 2 * 64 * 72 * 2 + 2048 * 4;
 
 /// Workgroup memory `shaders/attention_coop.wgsl` declares at [`ATTENTION_HEAD_DIM`], in bytes
 /// (q, K-then-P and V tiles of 64 × 72 f16, scores of 64 × 68 f32, a 128-float exchange): the
