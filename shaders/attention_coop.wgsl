@@ -11,7 +11,8 @@
 // flash-attention): a workgroup owns 64 consecutive queries of one head, four subgroups of 16
 // query rows each. Per tile of 64 keys: S = Q·Kᵀ on the cooperative matrices (f16 operands,
 // f32 sums) into workgroup memory; each row's online softmax by two lanes of its subgroup (32
-// keys each, exchanging only the tile's max; no mask test on tiles every row sees whole); P
+// keys each, exchanging only the tile's max, by a subgroup shuffle; no mask test on tiles every
+// row sees whole); P
 // rounded to f16; P·V on the cooperative matrices; each lane folds its 32 output columns,
 // o ← o·e^(m−m') + P·V, in registers. The next tile's K and V are fetched into registers while
 // the current one is worked on.
@@ -21,16 +22,17 @@
 // probabilities, o the f16 ones. Tested against an f64 softmax of the f16-rounded inputs
 // (ops/attention.rs, `coop_attention_matches_the_reference_on_f16_inputs`).
 //
-// Workgroup memory (HEAD_DIM = 64): q 9 KiB + k (then P) 9 KiB + v 9 KiB + scores 17 KiB + 0.5 KiB
-// of exchange = 44.5 KiB (ATTENTION_COOP_WORKGROUP_BYTES in engine/src/gpu/kernels.rs), over
+// Workgroup memory (HEAD_DIM = 64): q 9 KiB + k (then P) 9 KiB + v 9 KiB + scores 17 KiB
+// = 44 KiB (ATTENTION_COOP_WORKGROUP_BYTES in engine/src/gpu/kernels.rs), over
 // WebGPU's 16 KiB default: the host selects this kernel only where the device's limit holds it
 // (48 KiB on the H200).
 //
 // Cooperative operations need uniform control flow: every loop bound below is uniform across the
 // workgroup; masked keys are handled by the loads (zeros) and the softmax (probability 0), and
 // rows past n are computed like the others (from zero queries) and never stored: nothing
-// branches around a cooperative operation or a barrier. Subgroup s is invocations 32s..32s+31
-// (the host requires subgroups of exactly 32, as NVIDIA's warps).
+// branches around a cooperative operation, a barrier or a shuffle. Subgroup s is invocations
+// 32s..32s+31, lane t % 32 (the host requires subgroups of exactly 32, as NVIDIA's warps, and
+// the subgroup feature for the shuffles).
 
 enable f16;
 enable wgpu_cooperative_matrix;
@@ -53,7 +55,6 @@ var<workgroup> q_sh: array<f16, 4608>;   // [TILE][HS]: q · scale, this workgro
 var<workgroup> k_sh: array<f16, 4608>;   // [TILE][HS]: the key tile, then P [TILE rows][TILE keys]
 var<workgroup> v_sh: array<f16, 4608>;   // [TILE][HS]: the value tile
 var<workgroup> s_sh: array<f32, 4352>;   // [TILE][SS]: scores, then P·V
-var<workgroup> pair: array<f32, 128>;    // lane exchange: the tile max, then the final (l, t)
 
 // 32 floats in registers: one lane's half of an output row (named vec4s, not an array: drivers
 // put dynamically indexed private arrays in slow local memory, see attention.wgsl).
@@ -303,9 +304,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
                 }
             }
         }
-        pair[t] = tile_max;
-        workgroupBarrier();
-        let m_new = max(m, max(tile_max, pair[t ^ 1u]));
+        // The partner lane (t ^ 1) is in the same subgroup: a shuffle, no workgroup barrier.
+        let m_new = max(m, max(tile_max, subgroupShuffleXor(tile_max, 1u)));
         // Rescale what has been summed (1 when the max stays; 0 when nothing was summed yet).
         let alpha = exp(m - m_new);
         tt = alpha * (tt + (m - m_new) * l);
@@ -355,14 +355,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
 
     // The row's (l, t) are the two lanes' shares summed.
-    workgroupBarrier();
-    pair[t] = l;
-    workgroupBarrier();
-    let l_row = l + pair[t ^ 1u];
-    workgroupBarrier();
-    pair[t] = tt;
-    workgroupBarrier();
-    let t_row = tt + pair[t ^ 1u];
+    let l_row = l + subgroupShuffleXor(l, 1u);
+    let t_row = tt + subgroupShuffleXor(tt, 1u);
 
     if (row_ok) {
         let slot = ((p.split_base + wg.z) * p.n + r) * p.heads + h;

@@ -88,9 +88,11 @@ fn precision_kernels_from_env() -> Result<PrecisionKernels> {
     }
 }
 
-/// The device features `matmul_coop.wgsl` needs: f16 arithmetic for its workgroup tiles and
-/// cooperative matrices (`VK_KHR_cooperative_matrix` on Vulkan; wgpu marks them experimental).
-const COOP_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16.union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+/// The device features the cooperative-matrix kernels need: f16 arithmetic for their workgroup
+/// tiles, cooperative matrices (`VK_KHR_cooperative_matrix` on Vulkan; wgpu marks them
+/// experimental) and subgroup operations (`attention_coop.wgsl`'s lane-pair shuffles).
+const COOP_FEATURES: wgpu::Features =
+    wgpu::Features::SHADER_F16.union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX).union(wgpu::Features::SUBGROUP);
 
 /// Subgroup size `matmul_coop.wgsl` is written for: it takes invocations 32s..32s+31 as
 /// subgroup s, so the adapter's subgroups must be exactly 32 wide (NVIDIA's warps; CUDA C++

@@ -20,8 +20,8 @@ use super::rmsnorm::RmsNormParams;
 use super::rope::RopeParams;
 use super::swiglu::SwiGluParams;
 use super::{Access, Field, KernelParams};
-use crate::gpu::kernels::{ATTENTION_COOP_WORKGROUP_BYTES, MATMUL_COOP_WORKGROUP_BYTES};
 use crate::gpu::kernels::{assemble, Kernel, ATTENTION_HEAD_DIM};
+use crate::gpu::kernels::{ATTENTION_COOP_WORKGROUP_BYTES, MATMUL_COOP_WORKGROUP_BYTES};
 use crate::gpu::weights::QTYPES;
 
 /// The Rust side of one kernel's interface.
@@ -77,13 +77,14 @@ fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize)> {
 /// flags: `unpack2x16float` and friends, nothing more; so every kernel but the two cooperative-matrix
 /// ones runs in browsers. `matmul_coop.wgsl` and `attention_coop.wgsl` get what the devices they
 /// are selected on have: f16 arithmetic
-/// (`Features::SHADER_F16`) and cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`),
+/// (`Features::SHADER_F16`), cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`)
+/// and subgroup operations (`Features::SUBGROUP`),
 /// the capabilities wgpu derives from those features.
 fn capabilities(kernel: Kernel) -> Capabilities {
     let plain = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
     match kernel {
         Kernel::MatmulCoop | Kernel::AttentionCoop => {
-            plain | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX
+            plain | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX | Capabilities::SUBGROUP
         }
         _ => plain,
     }
