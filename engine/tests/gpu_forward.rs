@@ -362,7 +362,7 @@ fn greedy_decode_stops_at_a_full_cache_and_on_cancel() {
     assert_eq!(session.position(), prompt.len() + ran.len());
     assert!(ran.len() >= 4 && ran[0] == 4 && ran[1..] == picks[..ran.len() - 1], "ran {ran:?}, picks {picks:?}");
     let mut reference = gpu.session(64).unwrap();
-    reference.forward_blocking(&session.history().to_vec(), &[0]).unwrap();
+    reference.forward_blocking(session.history(), &[0]).unwrap();
     let a = reference.forward_blocking(&[7], &[0]).unwrap();
     let b = session.forward_blocking(&[7], &[0]).unwrap();
     assert!(max_abs_diff(&a[0], &b[0]) < 2e-3, "after the cancel: {}", max_abs_diff(&a[0], &b[0]));
