@@ -499,7 +499,9 @@ impl Session<'_> {
     /// [`Session::forward`] with the pick made here.
     ///
     /// Errors: as [`Session::forward`] (a full cache is one, when `accept` still wants a
-    /// token), and `accept`'s own. After an error the session must be [`Session::reset`].
+    /// token), and `accept`'s own. After an error the session must be [`Session::reset`],
+    /// except after [`Error::Cancelled`]: the cache and history then hold the tokens run so
+    /// far and the session carries on.
     pub async fn decode_greedy(&mut self, first: u32, accept: &mut dyn FnMut(u32) -> Result<bool>) -> Result<()> {
         let mut next = first;
         loop {
@@ -525,6 +527,15 @@ impl Session<'_> {
             if !accept(next)? {
                 return Ok(());
             }
+        }
+    }
+
+    /// Decode steps [`Session::decode_greedy`] has run with the pick on the GPU and the next
+    /// step in flight (0 on the CPU backend), so a report or a test can say which path ran.
+    pub fn pipelined_steps(&self) -> usize {
+        match &self.inner {
+            Inner::Cpu(_) => 0,
+            Inner::Gpu(s) => s.pipelined_steps(),
         }
     }
 

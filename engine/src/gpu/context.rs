@@ -94,12 +94,13 @@ fn precision_kernels_from_env() -> Result<PrecisionKernels> {
 const COOP_FEATURES: wgpu::Features =
     wgpu::Features::SHADER_F16.union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX).union(wgpu::Features::SUBGROUP);
 
-/// Subgroup size `matmul_coop.wgsl` is written for: it takes invocations 32s..32s+31 as
-/// subgroup s, so the adapter's subgroups must be exactly 32 wide (NVIDIA's warps; CUDA C++
+/// Subgroup size the cooperative-matrix kernels are written for: they take invocations
+/// 32s..32s+31 as subgroup s, so the adapter's subgroups must be exactly 32 wide (NVIDIA's warps; CUDA C++
 /// Programming Guide, "SIMT Architecture": a warp is 32 threads of consecutive thread ids).
 const COOP_SUBGROUP: u32 = 32;
 
-/// Whether `adapter` can run `matmul_coop.wgsl`: both [`COOP_FEATURES`], a 16×16×16
+/// Whether `adapter` has what the cooperative-matrix kernels need from its features: all of
+/// [`COOP_FEATURES`], a 16×16×16
 /// configuration with f16 A and B and an f32 accumulator among its cooperative-matrix
 /// properties (`vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR`, subgroup scope), and
 /// subgroups of exactly [`COOP_SUBGROUP`]. An f16 accumulator is not accepted: a sum of
@@ -367,9 +368,13 @@ impl GpuContext {
         self.checked_shaders = checked || cfg!(target_arch = "wasm32");
     }
 
-    /// Whether the device can run the cooperative-matrix matmul (whatever the precision choice).
+    /// Whether the device can run the cooperative-matrix kernels (whatever the precision
+    /// choice): the adapter's features and cooperative-matrix configuration, and a
+    /// workgroup-memory limit that holds both kernels' tiles.
     pub fn coop_matmul_supported(&self) -> bool {
-        self.coop_supported
+        use crate::gpu::kernels::{ATTENTION_COOP_WORKGROUP_BYTES, MATMUL_COOP_WORKGROUP_BYTES};
+        let needed = MATMUL_COOP_WORKGROUP_BYTES.max(ATTENTION_COOP_WORKGROUP_BYTES);
+        self.coop_supported && self.limits.max_compute_workgroup_storage_size >= needed
     }
 
     /// The adapter's cooperative-matrix configurations as `MxNxK AB->CR` (e.g.
@@ -391,20 +396,17 @@ impl GpuContext {
         self.precision_kernels = choice;
     }
 
-    /// Whether prefill matmuls (n > 1) run `matmul_coop.wgsl`: the device supports it and
+    /// Whether prefill matmuls (n > 1) run `matmul_coop.wgsl`: the device supports the
+    /// cooperative-matrix kernels ([`Self::coop_matmul_supported`]) and
     /// [`PrecisionKernels::Fast`] is chosen.
     pub fn coop_matmul(&self) -> bool {
-        self.coop_supported
-            && self.precision_kernels == PrecisionKernels::Fast
-            && self.limits.max_compute_workgroup_storage_size >= crate::gpu::kernels::MATMUL_COOP_WORKGROUP_BYTES
+        self.coop_matmul_supported() && self.precision_kernels == PrecisionKernels::Fast
     }
 
     /// Whether prefill attention (more than `DECODE_MAX_QUERIES` queries) runs
-    /// `attention_coop.wgsl`: [`Self::coop_matmul`] (the same features and choice) and a
-    /// workgroup-memory limit that holds the kernel's tiles.
+    /// `attention_coop.wgsl`: the same condition as [`Self::coop_matmul`].
     pub fn coop_attention(&self) -> bool {
         self.coop_matmul()
-            && self.limits.max_compute_workgroup_storage_size >= crate::gpu::kernels::ATTENTION_COOP_WORKGROUP_BYTES
     }
 
     /// The prefill attention kernel in use, for reports: `coop_f16` or `f32`.

@@ -229,6 +229,7 @@ impl GpuModel {
             map: None,
             binds: BindCache::new(&self.ctx),
             picks: None,
+            pipelined_steps: 0,
         })
     }
 }
@@ -280,6 +281,8 @@ pub struct GpuSession<'m> {
     binds: BindCache,
     /// The pipelined greedy decode's pick buffers, made on its first use.
     picks: Option<decode::PickBuffers>,
+    /// Decode steps the pipelined greedy loop has run (for reports and tests).
+    pipelined_steps: usize,
 }
 
 /// What one chunk records besides the scratch: its position, the RoPE table offsets, the key

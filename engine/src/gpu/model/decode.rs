@@ -1,6 +1,6 @@
 //! Greedy decoding with the pick on the GPU and two steps in flight.
 //!
-//! A decode step one token at a time is a round trip: record ~240 dispatches, submit, wait, read
+//! A decode step one token at a time is a round trip: record ~270 dispatches, submit, wait, read
 //! the logits back, pick, record the next. The CPU's recording and the GPU's work then add up
 //! (BENCHMARKS.md: a decode step is bound by the CPU recording it). Here each step ends with
 //! `argmax.wgsl`, which writes the picked token where the next step's embedding reads its id, so
@@ -56,6 +56,12 @@ pub(crate) enum GreedyEnd {
 }
 
 impl GpuSession<'_> {
+    /// Decode steps run by [`Self::decode_greedy`] so far (a step dropped past a refused pick
+    /// does not count).
+    pub(crate) fn pipelined_steps(&self) -> usize {
+        self.pipelined_steps
+    }
+
     /// Whether [`Self::decode_greedy`] may run: nothing read back per step besides the pick
     /// (no entropy recording, no attention row pending capture) and no kernel profiler (its
     /// timestamps are collected per forward pass).
@@ -69,7 +75,8 @@ impl GpuSession<'_> {
     /// the next step submitted before the current one's pick is read. Every token that ran is
     /// pushed to `ran` (the session's history) once its step is confirmed. The caller has
     /// checked `first` (vocabulary, room in the cache) and that `regions` are the key regions
-    /// of the cached keys and of position `len()`. `interrupt` is awaited before each step.
+    /// of the cached keys and of position `len()`, and awaited the interrupt for the first step;
+    /// `interrupt` is awaited here before each step queued behind another.
     ///
     /// Errors: `accept`'s, [`Error::NonFinite`] for non-finite logits, [`Error::Cancelled`],
     /// and the device's. After any but a cancel the session must be reset.
@@ -175,6 +182,7 @@ impl GpuSession<'_> {
         let submission = recorded?;
         ctx.check()?;
         self.len += 1;
+        self.pipelined_steps += 1;
         Ok(Step { token, slot, submission, mapping: buffers::map_read(&picks.staging[slot]) })
     }
 
@@ -198,6 +206,7 @@ impl GpuSession<'_> {
             buffers::mapped(&self.model.ctx, step.mapping, Some(step.submission)).await?;
             picks.staging[step.slot].unmap();
             self.len -= 1;
+            self.pipelined_steps -= 1;
         }
         Ok(())
     }

@@ -16,7 +16,8 @@ impl Ops<'_> {
     /// ids[0] = picked[0] = the index of the largest of logits[0..n] (f32::total_cmp's order,
     /// ties to the lowest index, as [`crate::score::top_k`]); picked[1] = 1 if any of them is
     /// infinite or NaN, else 0. `logits` is indexed as [n], `ids` as [1], `picked` as [2].
-    /// Errors: n = 0 (nothing to pick from) or n ≥ 2³² − 1 (the kernel's "none" index).
+    /// Errors: n = 0 (nothing to pick from) or n ≥ 2³² − 257 (the kernel's "none" index and
+    /// its index stepping must not wrap).
     pub fn argmax(
         &self,
         enc: &mut Recorder,
@@ -25,7 +26,7 @@ impl Ops<'_> {
         ids: &wgpu::Buffer,
         picked: &wgpu::Buffer,
     ) -> Result<()> {
-        require(n > 0 && n < u32::MAX as usize, Kernel::Argmax, || format!("{n} logits"))?;
+        require(n > 0 && n < (u32::MAX - 256) as usize, Kernel::Argmax, || format!("{n} logits"))?;
         let params = ArgmaxParams { n: n as u32 };
         let buffers = ArgmaxBuffers {
             logits: Bound::words(logits, &[n]),

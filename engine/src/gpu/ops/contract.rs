@@ -286,11 +286,10 @@ fn the_contract_check_reports_planted_mismatches() {
 
 /// Every kernel fits WebGPU's default limits, the ones a browser grants without asking (the
 /// device falls back to them, `context.rs`): at most 8 storage buffers, 16 KiB of workgroup
-/// memory and 256 invocations a workgroup. `matmul_coop.wgsl` never runs in a browser, but it
-/// is held to the memory and invocation limits too. The cooperative-matrix kernels (native only)
-/// need more workgroup memory than the default: each is held to exactly the size the host checks
-/// the device's limit against before selecting it (`MATMUL_COOP_WORKGROUP_BYTES`,
-/// `ATTENTION_COOP_WORKGROUP_BYTES`).
+/// memory and 256 invocations a workgroup. The cooperative-matrix kernels never run in a
+/// browser and need more workgroup memory than the default: each is held to the invocation
+/// limit and to exactly the workgroup memory the host checks the device's limit against before
+/// selecting it (`MATMUL_COOP_WORKGROUP_BYTES`, `ATTENTION_COOP_WORKGROUP_BYTES`).
 #[test]
 fn every_kernel_fits_webgpus_default_limits() {
     let defaults = wgpu::Limits::default();
