@@ -78,34 +78,56 @@ fn key_range(first: u32, last: u32, window: u32, dmin: u32, dmax: u32) -> vec2<u
 // and every thread gets the total of its segment t / width. Call from uniform control flow, with
 // the same constant width in every thread. The scratch is declared here once; pipelines only
 // allocate it for kernels that reduce (an entry point gets the workgroup memory it uses).
+//
+// The tree halves the stride from width / 2 down to 1. Its last levels, strides below
+// SUBGROUP_LANES (generated; 1 where the device has no subgroups or they are switched off), run
+// as a butterfly of `subgroup_xor` shuffles inside aligned blocks of that many threads, with no
+// workgroup memory and no barrier (the engine checked at start-up that thread t is lane
+// t % SUBGROUP_LANES: `GpuContext`'s subgroup probe). Each butterfly step adds the same two
+// partial sums as the tree's step (a + b for a thread, b + a for its partner: IEEE addition is
+// commutative), so every thread gets the tree's total bit for bit, with or without subgroups.
 var<workgroup> reduce_scratch: array<f32, 256>;
 
 fn workgroup_sum(t: u32, v: f32, width: u32) -> f32 {
-    reduce_scratch[t] = v;
-    workgroupBarrier();
-    let lane = t % width;
-    for (var stride = width / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            reduce_scratch[t] += reduce_scratch[t + stride];
+    let lanes = min(width, SUBGROUP_LANES);
+    var s = v;
+    if (width > lanes) {
+        reduce_scratch[t] = v;
+        workgroupBarrier();
+        let lane = t % width;
+        for (var stride = width / 2u; stride >= lanes; stride /= 2u) {
+            if (lane < stride) {
+                reduce_scratch[t] += reduce_scratch[t + stride];
+            }
+            workgroupBarrier();
         }
+        s = reduce_scratch[t - lane + lane % lanes];
         workgroupBarrier();
     }
-    let total = reduce_scratch[t - lane];
-    workgroupBarrier();
-    return total;
+    for (var mask = lanes / 2u; mask > 0u; mask /= 2u) {
+        s += subgroup_xor(s, mask);
+    }
+    return s;
 }
 
 fn workgroup_max(t: u32, v: f32, width: u32) -> f32 {
-    reduce_scratch[t] = v;
-    workgroupBarrier();
-    let lane = t % width;
-    for (var stride = width / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            reduce_scratch[t] = max(reduce_scratch[t], reduce_scratch[t + stride]);
+    let lanes = min(width, SUBGROUP_LANES);
+    var s = v;
+    if (width > lanes) {
+        reduce_scratch[t] = v;
+        workgroupBarrier();
+        let lane = t % width;
+        for (var stride = width / 2u; stride >= lanes; stride /= 2u) {
+            if (lane < stride) {
+                reduce_scratch[t] = max(reduce_scratch[t], reduce_scratch[t + stride]);
+            }
+            workgroupBarrier();
         }
+        s = reduce_scratch[t - lane + lane % lanes];
         workgroupBarrier();
     }
-    let total = reduce_scratch[t - lane];
-    workgroupBarrier();
-    return total;
+    for (var mask = lanes / 2u; mask > 0u; mask /= 2u) {
+        s = max(s, subgroup_xor(s, mask));
+    }
+    return s;
 }

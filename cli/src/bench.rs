@@ -77,12 +77,13 @@ pub fn run(args: BenchArgs) -> CliResult {
             let adapter = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
             let kernels = json!({ "matmul_kernel": ctx.matmul_kernel_name(),
                 "attention_kernel": ctx.attention_kernel_name(),
+                "reductions": ctx.reductions_label(),
                 "cooperative_matrices": ctx.cooperative_matrix_configs() });
             (adapter, kernels, args.profile && model.enable_profiling())
         }
         None => (
             engine.device_label(),
-            json!({ "matmul_kernel": null, "attention_kernel": null, "cooperative_matrices": [] }),
+            json!({ "matmul_kernel": null, "attention_kernel": null, "reductions": null, "cooperative_matrices": [] }),
             false,
         ),
     };
@@ -157,6 +158,7 @@ pub fn run(args: BenchArgs) -> CliResult {
         "adapter": adapter,
         "matmul_kernel": kernels["matmul_kernel"],
         "attention_kernel": kernels["attention_kernel"],
+        "reductions": kernels["reductions"],
         "cooperative_matrices": kernels["cooperative_matrices"],
         "experiment": experiment,
         "model": spec.name,

@@ -24,6 +24,9 @@
 #   scripts/device/h200.sh tests-bench the engine's GPU kernel tests (.dev/engine-tests.gz, carried
 #                                      with stage-a), bench with the f32 and the fast matmul
 #   scripts/device/h200.sh decode [N]  decode alone (256 tokens after 4k), N runs (default 3)
+#   scripts/device/h200.sh subgroups   bench (f32 and fast kernels) with the reductions in workgroup
+#                                      memory (CTXSCOPE_SUBGROUPS=0) and with subgroup shuffles,
+#                                      alternating, then the NIAH grid (f32) with shuffles
 #   scripts/device/h200.sh scores [cpu] ~12k-token prompt scored on the GPU with the f32 and the
 #                                      fast kernels (and on the CPU with `cpu`: minutes)
 # Results go to $OUT (the device tool brings them back).
@@ -118,6 +121,25 @@ case "${1:?step}" in
       "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024 --decode-tokens 256 --repeats 1 >"$OUT/decode-$i.json"
       python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("decode run", sys.argv[2], "greedy", round(d["decode"]["tokens_per_s"], 1), "with logits", round(d["decode_with_logits"]["tokens_per_s"], 1), "tok/s")' "$OUT/decode-$i.json" "$i"
     done
+    ;;
+  subgroups)
+    # What the subgroup reductions bring: each bench without them, then with them, twice.
+    vulkan
+    b() { "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024,8192,16384,32768 --decode-tokens 128 --repeats 2 "$@"; }
+    for round in 1 2; do
+      for m in f32 fast; do
+        for sg in 0 1; do
+          CTXSCOPE_SUBGROUPS=$sg CTXSCOPE_PRECISION_KERNELS=$m b >"$OUT/bench-$m-sg$sg-$round.json"
+          python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1].split("/")[-1], d["reductions"], [round(p["tokens_per_s"]) for p in d["prefill"]], "decode", round(d["decode"]["tokens_per_s"], 1), "with logits", round(d["decode_with_logits"]["tokens_per_s"], 1))' "$OUT/bench-$m-sg$sg-$round.json"
+        done
+      done
+    done
+    start=$(date +%s%N)
+    CTXSCOPE_PRECISION_KERNELS=f32 "$W/ctxscope" sweep --model "$W/model.gguf" --config examples/niah-grid.json --backend gpu \
+      --out "$W/niah-sg.json" >"$W/niah-sg.link" 2>"$W/niah-sg.log"
+    end=$(date +%s%N)
+    echo "NIAH grid (f32, subgroup reductions), one GPU: $(( (end - start) / 1000000 )) ms" | tee "$OUT/niah-sg.txt"
+    grep -o '"result_hash": *"[0-9a-f]*"' "$W/niah-sg.json" | tee -a "$OUT/niah-sg.txt"
     ;;
   scores)
     vulkan

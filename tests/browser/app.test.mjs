@@ -56,6 +56,8 @@ test("the worker loads the default model, shows its metadata, tokenizes, caches,
   // The worker reports the SwiftShader adapter; auto picks the CPU and says why.
   await page.getByTestId("gpu-status").filter({ hasText: "WebGPU adapter" }).waitFor({ timeout: 60_000 });
   assert.match(await page.getByTestId("gpu-adapter").textContent(), /software/);
+  // SwiftShader offers WebGPU's subgroups (which wgpu's own feature list never shows) but not f16.
+  assert.equal((await page.getByTestId("gpu-features").textContent()).trim(), "yes / no");
   await page.getByTestId("model-layers").waitFor({ timeout: 120_000 });
   assert.match(await page.getByTestId("running-on").textContent(), /CPU .*software renderer/);
   assert.equal((await page.getByTestId("model-layers").textContent()).trim(), "30");
@@ -199,7 +201,8 @@ test("generation streams tokens and stops at the end of the turn", { timeout: 30
 test("WebGPU scores like the CPU; a lost device gives a coded error and the CPU still works", { timeout: 600_000 }, async () => {
   const context = await browser.newContext();
   const { page, errors } = await openApp(context);
-  // Keep every GPUDevice the worker creates, so that the test can destroy it.
+  // Keep every GPUDevice the worker creates, so that the test can destroy it, and note the
+  // features it asked for and whether its kernels shuffle across subgroups.
   const worker = page.workers().find((w) => w.url().includes("ctxscope-worker"));
   assert.ok(worker, "the engine worker is running");
   await worker.evaluate(() => {
@@ -207,7 +210,13 @@ test("WebGPU scores like the CPU; a lost device gives a coded error and the CPU 
     GPUAdapter.prototype.requestDevice = async function (...args) {
       const device = await request.apply(this, args);
       (self.__devices ||= []).push(device);
+      self.__features = [...device.features];
       return device;
+    };
+    const compile = GPUDevice.prototype.createShaderModule;
+    GPUDevice.prototype.createShaderModule = function (descriptor) {
+      if (descriptor.code.includes("subgroupShuffleXor")) self.__shuffles = (self.__shuffles || 0) + 1;
+      return compile.call(this, descriptor);
     };
   });
   await page.getByTestId("score-prompt").fill("The colour of the sky is");
@@ -224,6 +233,11 @@ test("WebGPU scores like the CPU; a lost device gives a coded error and the CPU 
   };
   const gpu = await score("gpu");
   assert.equal(gpu.backend, "gpu", JSON.stringify(gpu));
+  // SwiftShader offers WebGPU's `subgroups` (4 lanes): the engine asks for them (wgpu alone
+  // cannot) and its reductions (RMSNorm, the matvecs, decode attention, the merge) shuffle.
+  const used = await worker.evaluate(() => ({ features: self.__features, shuffles: self.__shuffles || 0 }));
+  assert.ok(used.features.includes("subgroups"), JSON.stringify(used));
+  assert.ok(used.shuffles >= 1, `kernels compiled with subgroup shuffles: ${used.shuffles}`);
   const cpu = await score("cpu");
   assert.equal(cpu.backend, "cpu");
   assert.deepEqual(gpu.output.continuation_ids, cpu.output.continuation_ids);

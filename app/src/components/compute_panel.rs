@@ -28,7 +28,7 @@ pub fn ComputePanel() -> impl IntoView {
                     <table class="kv">
                         <tr><th>"max storage buffer binding"</th><td>{human_bytes(g.max_storage_binding)}</td></tr>
                         <tr><th>"max buffer size"</th><td>{human_bytes(g.max_buffer_size)}</td></tr>
-                        <tr><th>"subgroups / shader-f16"</th><td>{format!("{} / {}", yes(g.subgroups), yes(g.shader_f16))}</td></tr>
+                        <tr><th>"subgroups / shader-f16"</th><td data-testid="gpu-features">{format!("{} / {}", yes(g.subgroups), yes(g.shader_f16))}</td></tr>
                     </table>
                 }.into_any(),
             }}

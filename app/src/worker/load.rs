@@ -92,6 +92,32 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// Whether the browser's high-performance adapter offers WebGPU's `subgroups` (which the engine
+/// then requests for its reductions): asked of the browser itself, since wgpu 30's
+/// `Adapter::features` never reports them on the web (`ctxscope_engine::gpu::offers_subgroups`).
+async fn browser_offers_subgroups() -> bool {
+    let gpu = Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|navigator| Reflect::get(&navigator, &"gpu".into()))
+        .ok()
+        .filter(|gpu| !gpu.is_undefined() && !gpu.is_null());
+    let Some(gpu) = gpu else { return false };
+    let options = js_sys::Object::new();
+    let _ = Reflect::set(&options, &"powerPreference".into(), &"high-performance".into());
+    let request = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call1(&gpu, &options).ok())
+        .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+    match request {
+        #[cfg(target_arch = "wasm32")]
+        Some(promise) => JsFuture::from(promise).await.is_ok_and(|a| ctxscope_engine::gpu::offers_subgroups(&a)),
+        // The worker runs only in the browser; natively (the app's tests) there is no WebGPU.
+        #[cfg(not(target_arch = "wasm32"))]
+        Some(_) => false,
+        None => false,
+    }
+}
+
 /// WebGPU in this worker: the adapter wgpu would pick and the limits that matter.
 pub async fn gpu_info() -> GpuInfo {
     let none = |why: &str| GpuInfo {
@@ -126,7 +152,7 @@ pub async fn gpu_info() -> GpuInfo {
         software,
         max_storage_binding: limits.max_storage_buffer_binding_size as u64,
         max_buffer_size: limits.max_buffer_size,
-        subgroups: adapter.features().contains(wgpu::Features::SUBGROUP),
+        subgroups: browser_offers_subgroups().await,
         shader_f16: adapter.features().contains(wgpu::Features::SHADER_F16),
     }
 }

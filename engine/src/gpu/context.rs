@@ -29,6 +29,11 @@ pub struct GpuContext {
     coop_configs: Vec<wgpu::CooperativeMatrixProperties>,
     /// Which kernels may trade exactness for speed (see [`Self::coop_matmul`]).
     precision_kernels: PrecisionKernels,
+    /// The aligned block of threads the device's subgroups shuffle within, as measured by
+    /// [`probe_subgroups`] (1: no subgroups on this device).
+    subgroup_lanes_measured: u32,
+    /// Whether the reductions use them (see [`Self::subgroup_lanes`]).
+    subgroup_reductions: bool,
 }
 
 /// Environment variable choosing the prefill kernels: `f32` (the default) always runs the exact
@@ -116,6 +121,88 @@ fn coop_matmul_supported(adapter: &wgpu::Adapter) -> bool {
                 && p.ab_type == wgpu::CooperativeScalarType::F16
                 && p.cr_type == wgpu::CooperativeScalarType::F32
         })
+}
+
+/// Set to `0`, the reductions keep to workgroup memory even where the device has subgroups (for
+/// measuring what the shuffles bring, or to rule them out); see [`GpuContext::subgroup_lanes`].
+pub const SUBGROUPS_ENV: &str = "CTXSCOPE_SUBGROUPS";
+
+const SUBGROUP_PROBE: &str = include_str!("../../../shaders/subgroup_probe.wgsl");
+
+/// The subgroup lanes the prelude's reductions may shuffle within on `ctx`'s device, measured
+/// with `shaders/subgroup_probe.wgsl`: the smallest subgroup size any thread of a 256-thread
+/// workgroup saw (and at most the adapter's reported minimum, since a driver may compile another
+/// pipeline with smaller subgroups), provided it is a power of two from 2 to 256 and every
+/// shuffle below it brought thread t the value of thread t XOR mask (thread t is lane
+/// t % size). 1 when the device has no subgroups, the probe fails or the layout is another:
+/// the reductions then stay in workgroup memory, with the same results.
+async fn probe_subgroups(ctx: &GpuContext) -> u32 {
+    const THREADS: u64 = 256;
+    const MASKS: u64 = 8;
+    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("subgroup probe"),
+        source: wgpu::ShaderSource::Wgsl(format!("{}{SUBGROUP_PROBE}", super::kernels::SUBGROUPS_ENABLE).into()),
+    });
+    let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("subgroup probe"),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let bytes = THREADS * (MASKS + 1) * 4;
+    let seen = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("subgroup probe"),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let staging = super::buffers::readback(ctx, "subgroup probe", bytes);
+    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[wgpu::BindGroupEntry { binding: 0, resource: seen.as_entire_binding() }],
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
+    }
+    encoder.copy_buffer_to_buffer(&seen, 0, &staging, 0, bytes);
+    let submission = ctx.queue.submit([encoder.finish()]);
+    let mapping = super::buffers::map_read(&staging);
+    let refused = scope.pop();
+    if refused.await.is_some() || super::buffers::mapped(ctx, mapping, Some(submission)).await.is_err() {
+        return 1;
+    }
+    let words: Vec<u32> = match staging.slice(..).get_mapped_range() {
+        Ok(view) => bytemuck::pod_collect_to_vec(&view),
+        Err(_) => return 1,
+    };
+    staging.unmap();
+    let threads = THREADS as usize;
+    let smallest = words[..threads].iter().copied().min().unwrap_or(0);
+    let reported = ctx.adapter_info.subgroup_min_size;
+    let lanes = if reported > 0 { smallest.min(reported) } else { smallest };
+    if !lanes.is_power_of_two() || !(2..=256).contains(&lanes) {
+        return 1;
+    }
+    let laid_out = (0..lanes.trailing_zeros() as usize)
+        .all(|k| (0..threads).all(|t| words[threads * (k + 1) + t] == (t as u32 ^ (1 << k))));
+    if laid_out {
+        lanes
+    } else {
+        1
+    }
+}
+
+/// [`SUBGROUPS_ENV`]: false when set to `0`.
+fn subgroups_from_env() -> bool {
+    !matches!(std::env::var(SUBGROUPS_ENV).as_deref().map(str::trim), Ok("0"))
 }
 
 /// Set to anything but `0` or empty, compiles every kernel with wgpu's runtime checks natively
@@ -228,6 +315,8 @@ impl GpuContext {
             (instance, chosen)
         };
         #[cfg(target_arch = "wasm32")]
+        let mut subgroup_request = super::web_subgroups::SubgroupRequest::install();
+        #[cfg(target_arch = "wasm32")]
         let (instance, chosen): (_, Option<wgpu::Adapter>) = {
             let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
             descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
@@ -259,7 +348,9 @@ impl GpuContext {
             // Timestamp queries only feed the optional kernel profiler; take them when offered.
             // The cooperative-matrix features only change the kernels that use them: naga
             // declares the Vulkan memory model only in a module with cooperative matrices.
-            let mut required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+            // Subgroups finish the reductions where the device has them (`probe_subgroups`).
+            let mut required_features =
+                adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
             if coop_supported {
                 required_features |= COOP_FEATURES;
             }
@@ -300,7 +391,11 @@ impl GpuContext {
                         usage: wgpu::BufferUsages::STORAGE,
                         mapped_at_creation: false,
                     });
-                    return Ok(Self {
+                    #[cfg(not(target_arch = "wasm32"))]
+                    let has_subgroups = device.features().contains(wgpu::Features::SUBGROUP);
+                    #[cfg(target_arch = "wasm32")]
+                    let has_subgroups = subgroup_request.take().is_some_and(|r| r.finish());
+                    let mut ctx = Self {
                         device,
                         queue,
                         adapter_info,
@@ -311,7 +406,13 @@ impl GpuContext {
                         coop_configs,
                         precision_kernels,
                         placeholder,
-                    });
+                        subgroup_lanes_measured: 1,
+                        subgroup_reductions: subgroups_from_env(),
+                    };
+                    if has_subgroups {
+                        ctx.subgroup_lanes_measured = probe_subgroups(&ctx).await;
+                    }
+                    return Ok(ctx);
                 }
                 Err(e) => last_error = e.to_string(),
             }
@@ -366,6 +467,34 @@ impl GpuContext {
     /// before loading a model; in the browser kernels are always checked).
     pub fn set_checked_shaders(&mut self, checked: bool) {
         self.checked_shaders = checked || cfg!(target_arch = "wasm32");
+    }
+
+    /// The aligned block of threads (a power of two) the prelude's reductions finish in with
+    /// subgroup shuffles instead of workgroup memory and barriers: the device's measured subgroup
+    /// lanes ([`probe_subgroups`]; 32 on NVIDIA, 4 on SwiftShader) while subgroup reductions are
+    /// on (the default; [`SUBGROUPS_ENV`], [`Self::set_subgroup_reductions`]), else 1. The
+    /// results are the same bit for bit either way (`shaders/prelude.wgsl` says why).
+    pub fn subgroup_lanes(&self) -> u32 {
+        if self.subgroup_reductions {
+            self.subgroup_lanes_measured
+        } else {
+            1
+        }
+    }
+
+    /// Turns the subgroup reductions on or off for pipelines built from now on (on has an
+    /// effect only where the device has subgroups; see [`Self::subgroup_lanes`]).
+    pub fn set_subgroup_reductions(&mut self, on: bool) {
+        self.subgroup_reductions = on;
+    }
+
+    /// How the kernels reduce across a workgroup, for reports: `subgroup shuffles (N lanes)` or
+    /// `workgroup memory`.
+    pub fn reductions_label(&self) -> String {
+        match self.subgroup_lanes() {
+            1 => "workgroup memory".into(),
+            lanes => format!("subgroup shuffles ({lanes} lanes)"),
+        }
     }
 
     /// Whether the device can run the cooperative-matrix kernels (whatever the precision

@@ -3,8 +3,10 @@
 //! kernels, their shared interface `linear.wgsl`) in front, preceded by the constants Rust
 //! owns ([`generated_constants`]), so no number is written on both sides. A kernel's own
 //! `enable` directives (only the cooperative-matrix kernels have any) go first of all, as WGSL requires, so
-//! the other kernels stay plain WebGPU. Pipelines are cached by (kernel, QTYPE, head_dim) and
-//! specialised through WGSL `override` constants.
+//! the other kernels stay plain WebGPU; a kernel that reduces across its workgroup gets
+//! `enable subgroups;` (in the browser) where the device's subgroups finish the prelude's reductions
+//! ([`subgroup_lanes`](GpuContext::subgroup_lanes)). Pipelines are cached by (kernel, QTYPE,
+//! head_dim, subgroup lanes) and specialised through WGSL `override` constants.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -72,6 +74,12 @@ pub(crate) const MATMUL_COOP_WORKGROUP_BYTES: u32 = 2 * 2 * 64 * 72 * 2 + 2048 *
 /// H200 offers 48 KiB). The contract test holds the kernel to exactly this.
 pub(crate) const ATTENTION_COOP_WORKGROUP_BYTES: u32 = 3 * 64 * 72 * 2 + 64 * 68 * 4;
 
+/// The kernel's own file, without the prelude (for the contract tests).
+#[cfg(test)]
+pub(crate) fn own_source(kernel: Kernel) -> &'static str {
+    kernel.source()
+}
+
 impl Kernel {
     fn source(self) -> &'static str {
         match self {
@@ -97,6 +105,12 @@ impl Kernel {
         matches!(self, Self::Matmul | Self::MatmulCoop | Self::Matvec | Self::MatvecNorm | Self::Embed)
     }
 
+    /// Whether the kernel calls the prelude's `workgroup_sum` / `workgroup_max` (and so may finish
+    /// them with subgroup shuffles). The contract test holds this to the kernels' sources.
+    pub(crate) fn reduces(self) -> bool {
+        matches!(self, Self::Matvec | Self::MatvecNorm | Self::RmsNorm | Self::AttentionDecode | Self::AttentionMerge)
+    }
+
     /// Whether the kernel implements the linear interface (`linear.wgsl`).
     pub(crate) fn is_linear(self) -> bool {
         matches!(self, Self::Matmul | Self::MatmulCoop | Self::Matvec)
@@ -110,10 +124,11 @@ pub(crate) fn key_tile(head_dim: usize) -> usize {
 }
 
 /// The constants Rust owns and the WGSL uses by name, generated in front of the prelude: the
-/// weight formats (`QTYPE_<format>`, `BLOCK_WORDS_<format>`) for every kernel, the attention
-/// sizes for the attention kernels, and the RoPE number formats and flags for `rope.wgsl`.
-fn generated_constants(kernel: Kernel, head_dim: usize) -> String {
-    let mut consts: Vec<(String, u32)> = Vec::new();
+/// weight formats (`QTYPE_<format>`, `BLOCK_WORDS_<format>`) for every kernel, the subgroup
+/// block the reductions shuffle within (`SUBGROUP_LANES`), the attention sizes for the attention
+/// kernels, and the RoPE number formats and flags for `rope.wgsl`.
+fn generated_constants(kernel: Kernel, head_dim: usize, subgroup_lanes: u32) -> String {
+    let mut consts: Vec<(String, u32)> = vec![("SUBGROUP_LANES".into(), subgroup_lanes)];
     for (name, id, block_words) in QTYPES {
         consts.push((format!("QTYPE_{name}"), id));
         consts.push((format!("BLOCK_WORDS_{name}"), block_words));
@@ -139,14 +154,41 @@ fn generated_constants(kernel: Kernel, head_dim: usize) -> String {
     consts.iter().map(|(name, value)| format!("const {name}: u32 = {value}u;\n")).collect()
 }
 
+/// The directive a module that uses subgroup operations starts with where its WGSL goes to a
+/// browser: WGSL requires `enable subgroups;` (Tint refuses the operations without it), while
+/// naga 30, which compiles our WGSL natively, does not implement that directive and refuses
+/// it ("not yet supported", gfx-rs/wgpu#5555); natively the device's `Features::SUBGROUP`
+/// alone allows the operations.
+pub(crate) const SUBGROUPS_ENABLE: &str = if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
+
+/// The prelude's `subgroup_xor(v, mask)`: `v` of the lane whose index is this lane's XOR `mask`
+/// (WGSL's `subgroupShuffleXor`), or, in a module without subgroups, `v` itself (never called
+/// there: `SUBGROUP_LANES` is 1, so the butterflies have no step).
+fn subgroup_xor(shuffles: bool) -> &'static str {
+    if shuffles {
+        "fn subgroup_xor(v: f32, mask: u32) -> f32 {\n    return subgroupShuffleXor(v, mask);\n}\n"
+    } else {
+        "fn subgroup_xor(v: f32, mask: u32) -> f32 {\n    return v;\n}\n"
+    }
+}
+
 /// Full WGSL text of a kernel: the kernel's `enable` directives (WGSL allows them only before
-/// every declaration), generated constants, the prelude, `weights.wgsl` and `linear.wgsl` where
-/// the kernel needs them, then the rest of the kernel's own file.
-pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
+/// every declaration; [`SUBGROUPS_ENABLE`] added for a kernel that [reduces](Kernel::reduces)
+/// when `subgroup_lanes` > 1), generated constants, the prelude, `weights.wgsl` and `linear.wgsl`
+/// where the kernel needs them, then the rest of the kernel's own file. `subgroup_lanes` is a
+/// power of two, the aligned block of threads the reductions may finish in with shuffles (1: no
+/// subgroup operations; see [`GpuContext::subgroup_lanes`]).
+pub(crate) fn assemble(kernel: Kernel, head_dim: usize, subgroup_lanes: u32) -> String {
+    let lanes = if kernel.reduces() { subgroup_lanes.max(1) } else { 1 };
     let (enables, body): (Vec<&str>, Vec<&str>) =
         kernel.source().lines().partition(|line| line.trim_start().starts_with("enable "));
     let mut src: String = enables.iter().map(|line| format!("{line}\n")).collect();
-    src.push_str(&generated_constants(kernel, head_dim));
+    if lanes > 1 {
+        src.push_str(SUBGROUPS_ENABLE);
+    }
+    src.push_str(&generated_constants(kernel, head_dim, lanes));
+    src.push('\n');
+    src.push_str(subgroup_xor(lanes > 1));
     src.push('\n');
     src.push_str(PRELUDE);
     if kernel.reads_weights() {
@@ -169,7 +211,8 @@ pub(crate) fn assemble(kernel: Kernel, head_dim: usize) -> String {
     src
 }
 
-type PipelineKey = (Kernel, u32, usize);
+/// (kernel, QTYPE, head_dim, subgroup lanes).
+type PipelineKey = (Kernel, u32, usize, u32);
 
 /// Compiled pipelines, created on first use: natively as trusted modules without wgpu's
 /// runtime checks unless [`GpuContext::checked_shaders`] (browsers always check).
@@ -189,13 +232,14 @@ impl Pipelines {
     }
 
     pub fn get(&self, ctx: &GpuContext, kernel: Kernel, qtype: u32) -> Rc<wgpu::ComputePipeline> {
-        let key = (kernel, qtype, self.head_dim);
+        let lanes = if kernel.reduces() { ctx.subgroup_lanes() } else { 1 };
+        let key = (kernel, qtype, self.head_dim, lanes);
         if let Some(p) = self.cache.borrow().get(&key) {
             return p.clone();
         }
         let descriptor = wgpu::ShaderModuleDescriptor {
             label: Some(&format!("{kernel:?}")),
-            source: wgpu::ShaderSource::Wgsl(assemble(kernel, self.head_dim).into()),
+            source: wgpu::ShaderSource::Wgsl(assemble(kernel, self.head_dim, lanes).into()),
         };
         #[cfg(not(target_arch = "wasm32"))]
         let module = if ctx.checked_shaders() {
@@ -423,5 +467,61 @@ mod tests {
             })
             .collect();
         assert_close(&results[1], &results[0], 0.0, "trusted vs checked");
+    }
+
+    /// The reductions finished with subgroup shuffles give the workgroup-memory tree's results
+    /// bit for bit (the shuffle butterfly adds the same pairs: `prelude.wgsl`): the matvec (a
+    /// 32-wide reduction), the fused RMSNorm matvec (256 wide, then 32) and RMSNorm (256), over
+    /// every weight format, widths that are and are not multiples of the 128 elements a row's
+    /// 32 threads take per step, and values spanning six orders of magnitude (so that a
+    /// different order of the sums shows in the last bits). Where the device has no subgroups
+    /// it says so and passes. The attention kernels' reductions: `attention.rs`.
+    #[test]
+    fn subgroup_reductions_match_the_workgroup_tree_bit_for_bit() {
+        let mut gpu = TestGpu::new();
+        if !gpu.has_subgroups("subgroup_reductions_match_the_workgroup_tree_bit_for_bit") {
+            return;
+        }
+        let lanes = gpu.ctx.subgroup_lanes();
+        let mut runs: Vec<Vec<Vec<f32>>> = Vec::new();
+        for on in [false, true] {
+            gpu.ctx.set_subgroup_reductions(on);
+            assert_eq!(gpu.ctx.subgroup_lanes(), if on { lanes } else { 1 });
+            let mut outputs = Vec::new();
+            for (case, (dtype, rows, cols)) in [
+                (GgmlDType::Q4_0, 70, 96),
+                (GgmlDType::Q4_1, 33, 576),
+                (GgmlDType::Q8_0, 9, 1536),
+                (GgmlDType::F16, 17, 160),
+                (GgmlDType::F32, 5, 32),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let seed = case as u64 * 7;
+                let (w, _) = gpu.weight(dtype, rows, cols, seed + 1);
+                let x: Vec<f32> = random(cols, seed + 2, 1.0)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| v * 10f32.powi((i % 7) as i32 - 3))
+                    .collect();
+                let x = gpu.buffer(&x);
+                let gamma = gpu.buffer(&random(cols, seed + 3, 2.0));
+                let (y, fused, normed) = (gpu.zeros(rows), gpu.zeros(rows), gpu.zeros(cols));
+                gpu.run(|ops, enc| {
+                    ops.matmul(enc, &x, &w, &y, 1, None)?;
+                    ops.matvec_norm(enc, &x, &gamma, &w, &fused, 1e-5)?;
+                    ops.rms_norm(enc, &x, &gamma, &normed, 1, cols, 1e-5)
+                });
+                outputs.extend([gpu.read(&y), gpu.read(&fused), gpu.read(&normed)]);
+            }
+            runs.push(outputs);
+        }
+        for (k, (tree, shuffled)) in runs[0].iter().zip(&runs[1]).enumerate() {
+            let what = ["matvec", "matvec_norm", "rms_norm"][k % 3];
+            assert!(tree.iter().any(|v| *v != 0.0), "case {}: {what} wrote nothing", k / 3);
+            let same = tree.iter().zip(shuffled).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "case {}: {what}: {lanes} subgroup lanes {shuffled:?} vs the tree {tree:?}", k / 3);
+        }
     }
 }

@@ -37,6 +37,14 @@ pub(crate) struct PickBuffers {
     staging: [wgpu::Buffer; 2],
 }
 
+/// What every step of one pipelined run writes: the decode scratch and logits (one token) and
+/// the pick buffers.
+struct StepBuffers<'a> {
+    sc: &'a Scratch,
+    lb: &'a LogitBuffers,
+    picks: &'a PickBuffers,
+}
+
 /// A submitted step: the token it runs (None: the pick of the step before, known to the GPU
 /// only), its staging slot and its pending map.
 struct Step {
@@ -101,7 +109,8 @@ impl GpuSession<'_> {
                 }
             }
         };
-        let out = self.pipeline(first, regions, interrupt, ran, accept, &sc, &lb, &picks).await;
+        let bufs = StepBuffers { sc: &sc, lb: &lb, picks: &picks };
+        let out = self.pipeline(first, regions, interrupt, ran, accept, &bufs).await;
         self.scratch = Some((1, sc));
         self.logit_bufs = Some((1, lb));
         // After an error a staging buffer may still be mapped or waiting for a map: made again.
@@ -111,7 +120,6 @@ impl GpuSession<'_> {
         out
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn pipeline(
         &mut self,
         first: u32,
@@ -119,39 +127,30 @@ impl GpuSession<'_> {
         interrupt: &Interrupt,
         ran: &mut Vec<u32>,
         accept: &mut dyn FnMut(u32) -> Result<bool>,
-        sc: &Scratch,
-        lb: &LogitBuffers,
-        picks: &PickBuffers,
+        bufs: &StepBuffers<'_>,
     ) -> Result<GreedyEnd> {
         let mut queue: VecDeque<Step> = VecDeque::with_capacity(2);
-        queue.push_back(self.submit_step(Some(first), 0, regions, sc, lb, picks)?);
+        queue.push_back(self.submit_step(Some(first), 0, regions, bufs)?);
         loop {
             // Queue the step after the one in flight: it runs that step's pick, on the GPU.
             let fits = self.len < self.capacity && self.plan.regions(self.len + 1) == regions;
             if queue.len() == 1 && fits {
                 if let Err(e) = interrupt.checkpoint().await {
-                    self.drain(queue, picks).await?;
-                    return Err(e);
+                    return self.end(queue, bufs.picks, Err(e)).await;
                 }
                 let slot = 1 - queue[0].slot;
-                queue.push_back(self.submit_step(None, slot, regions, sc, lb, picks)?);
+                queue.push_back(self.submit_step(None, slot, regions, bufs)?);
             }
             let step = queue.pop_front().expect("a step is in flight");
-            let (pick, nonfinite) = self.read_pick(step, picks, ran).await?;
+            let (pick, nonfinite) = self.read_pick(step, bufs.picks, ran).await?;
             if nonfinite {
-                self.drain(queue, picks).await?;
-                return Err(Error::NonFinite { experiment: self.plan.experiment.describe(), what: "logits".into() });
+                let e = Error::NonFinite { experiment: self.plan.experiment.describe(), what: "logits".into() };
+                return self.end(queue, bufs.picks, Err(e)).await;
             }
-            let go = match accept(pick) {
-                Ok(go) => go,
-                Err(e) => {
-                    self.drain(queue, picks).await?;
-                    return Err(e);
-                }
-            };
-            if !go {
-                self.drain(queue, picks).await?;
-                return Ok(GreedyEnd::Stopped);
+            match accept(pick) {
+                Ok(true) => {}
+                Ok(false) => return self.end(queue, bufs.picks, Ok(GreedyEnd::Stopped)).await,
+                Err(e) => return self.end(queue, bufs.picks, Err(e)).await,
             }
             match queue.front_mut() {
                 Some(next) => next.token = Some(pick),
@@ -167,10 +166,9 @@ impl GpuSession<'_> {
         token: Option<u32>,
         slot: usize,
         regions: &[Region],
-        sc: &Scratch,
-        lb: &LogitBuffers,
-        picks: &PickBuffers,
+        bufs: &StepBuffers<'_>,
     ) -> Result<Step> {
+        let StepBuffers { sc, lb, picks } = *bufs;
         let ctx = &self.model.ctx;
         if let Some(t) = token {
             ctx.queue.write_buffer(&sc.ids, 0, bytemuck::cast_slice(&[t]));
@@ -197,6 +195,13 @@ impl GpuSession<'_> {
         staging.unmap();
         ran.push(step.token.expect("a step's token is known once the step before it is read"));
         Ok((words[0], words[1] != 0))
+    }
+
+    /// Ends a run with `out` once the steps still in flight are taken back ([`Self::drain`]); a
+    /// device error while draining wins over `out`.
+    async fn end<T>(&mut self, queue: VecDeque<Step>, picks: &PickBuffers, out: Result<T>) -> Result<T> {
+        self.drain(queue, picks).await?;
+        out
     }
 
     /// Waits for the steps still in flight and takes them back: they ran past what the caller

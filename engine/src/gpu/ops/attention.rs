@@ -681,6 +681,44 @@ pub(crate) mod tests {
         }
     }
 
+    /// The decode attention and the merge with their reductions finished by subgroup shuffles
+    /// give the workgroup-memory results bit for bit (`prelude.wgsl` says why), on calls with one
+    /// and several key splits (so the merge runs), windows, sinks and two regions. Where the
+    /// device has no subgroups it says so and passes.
+    #[test]
+    fn decode_attention_with_subgroup_reductions_is_bit_identical() {
+        let mut gpu = TestGpu::new();
+        if !gpu.has_subgroups("decode_attention_with_subgroup_reductions_is_bit_identical") {
+            return;
+        }
+        let masks = [(0, 0), (7, 0), (7, 3), (40, 1), (1, 0), (100, 4), (0, 0), (3, 70), (65, 0)];
+        let mut fixtures = Vec::new();
+        for (case, (n, start, regions)) in
+            [(1, 5, vec![ALL]), (1, 6000, vec![ALL]), (2, 1000, vec![(0, 20), (20, u32::MAX)]), (3, 200, vec![ALL])]
+                .into_iter()
+                .enumerate()
+        {
+            let head_masks: Vec<(u32, u32)> = (0..9).map(|h| masks[(h + case) % masks.len()]).collect();
+            fixtures.push(Fixture::new(&gpu, 50 + case as u64, n, start, (9, 3), &head_masks, regions));
+        }
+        let mut runs = Vec::new();
+        for on in [false, true] {
+            gpu.ctx.set_subgroup_reductions(on);
+            runs.push(
+                fixtures
+                    .iter()
+                    .map(|f| run_kernel(&gpu, f, Kernel::AttentionDecode, TARGET_WORKGROUPS))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for (case, (tree, shuffled)) in runs[0].iter().zip(&runs[1]).enumerate() {
+            for (k, name) in ["output", "entropy", "lse"].into_iter().enumerate() {
+                let same = tree[k].iter().zip(&shuffled[k]).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "case {case}: {name} differs with {} subgroup lanes", gpu.ctx.subgroup_lanes());
+            }
+        }
+    }
+
     /// (output, layer 1's entropies, layer 1's lse) of `f`'s call run with `kernel`, its key
     /// splits aiming at `target` workgroups, into fresh outputs and partials.
     fn run_kernel(gpu: &TestGpu, f: &Fixture, kernel: Kernel, target: usize) -> [Vec<f32>; 3] {

@@ -62,15 +62,15 @@ fn contract(kernel: Kernel) -> Contract {
     }
 }
 
-/// Every (QTYPE, head_dim) the engine builds `kernel` with: `Pipelines` is only ever created
-/// with the attention head size (`GpuModel::load` refuses others), and a weight kernel is
-/// specialised for each format `weights::gpu_layout` produces.
-fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize)> {
-    if kernel.reads_weights() {
-        QTYPES.iter().map(|&(_, id, _)| (Some(id), ATTENTION_HEAD_DIM)).collect()
-    } else {
-        vec![(None, ATTENTION_HEAD_DIM)]
-    }
+/// Every (QTYPE, head_dim, subgroup lanes) the engine builds `kernel` with: `Pipelines` is only
+/// ever created with the attention head size (`GpuModel::load` refuses others), a weight kernel
+/// is specialised for each format `weights::gpu_layout` produces, and a kernel that reduces is
+/// built without subgroups and with them (4 lanes as on SwiftShader, 32 as on NVIDIA).
+fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize, u32)> {
+    let qtypes: Vec<Option<u32>> =
+        if kernel.reads_weights() { QTYPES.iter().map(|&(_, id, _)| Some(id)).collect() } else { vec![None] };
+    let lanes: &[u32] = if kernel.reduces() { &[1, 4, 32] } else { &[1] };
+    qtypes.iter().flat_map(|&q| lanes.iter().map(move |&l| (q, ATTENTION_HEAD_DIM, l))).collect()
 }
 
 /// What wgpu's validator allows a device with no optional shader features and WebGPU's downlevel
@@ -79,13 +79,16 @@ fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize)> {
 /// are selected on have: f16 arithmetic
 /// (`Features::SHADER_F16`), cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`)
 /// and subgroup operations (`Features::SUBGROUP`),
-/// the capabilities wgpu derives from those features.
-fn capabilities(kernel: Kernel) -> Capabilities {
+/// the capabilities wgpu derives from those features. A reducing kernel built with subgroup
+/// lanes (`subgroup_lanes` > 1) gets subgroup operations, all it needs on top of the plain set
+/// (what WebGPU's `subgroups` feature gives).
+fn capabilities(kernel: Kernel, subgroup_lanes: u32) -> Capabilities {
     let plain = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
     match kernel {
         Kernel::MatmulCoop | Kernel::AttentionCoop => {
             plain | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX | Capabilities::SUBGROUP
         }
+        _ if subgroup_lanes > 1 => plain | Capabilities::SUBGROUP,
         _ => plain,
     }
 }
@@ -101,14 +104,14 @@ fn wgsl_scalar(inner: &TypeInner) -> Option<&'static str> {
 
 /// The module the engine builds for `kernel` with `qtype`, validated with its overrides
 /// resolved as the pipeline resolves them; every mismatch with the Rust side, as lines.
-fn check(kernel: Kernel, qtype: Option<u32>, head_dim: usize, c: &Contract) -> Vec<String> {
-    let what = format!("{kernel:?} (QTYPE {qtype:?}, head_dim {head_dim})");
-    let source = assemble(kernel, head_dim);
+fn check(kernel: Kernel, qtype: Option<u32>, head_dim: usize, lanes: u32, c: &Contract) -> Vec<String> {
+    let what = format!("{kernel:?} (QTYPE {qtype:?}, head_dim {head_dim}, subgroup lanes {lanes})");
+    let source = assemble(kernel, head_dim, lanes);
     let module = match naga::front::wgsl::parse_str(&source) {
         Ok(m) => m,
         Err(e) => return vec![format!("{what}: WGSL does not parse:\n{}", e.emit_to_string(&source))],
     };
-    let mut validator = Validator::new(ValidationFlags::all(), capabilities(kernel));
+    let mut validator = Validator::new(ValidationFlags::all(), capabilities(kernel, lanes));
     let info = match validator.validate(&module) {
         Ok(info) => info,
         Err(e) => return vec![format!("{what}: WGSL does not validate:\n{}", e.emit_to_string(&source))],
@@ -126,7 +129,9 @@ fn check(kernel: Kernel, qtype: Option<u32>, head_dim: usize, c: &Contract) -> V
         Ok(processed) => processed,
         Err(e) => return vec![format!("{what}: overrides do not resolve: {e}")],
     };
-    if let Err(e) = Validator::new(ValidationFlags::all(), capabilities(kernel)).validate_resolved_overrides(&module) {
+    if let Err(e) =
+        Validator::new(ValidationFlags::all(), capabilities(kernel, lanes)).validate_resolved_overrides(&module)
+    {
         return vec![format!("{what}: the specialised module does not validate:\n{}", e.emit_to_string(&source))];
     }
 
@@ -225,8 +230,8 @@ fn every_kernel_matches_its_launcher_interface() {
     for &kernel in Kernel::ALL {
         let c = contract(kernel);
         assert!(c.kernels.contains(&kernel), "{kernel:?}: its interface {} does not list it", c.name);
-        for (qtype, head_dim) in specialisations(kernel) {
-            errors.extend(check(kernel, qtype, head_dim, &c));
+        for (qtype, head_dim, lanes) in specialisations(kernel) {
+            errors.extend(check(kernel, qtype, head_dim, lanes, &c));
         }
     }
     assert!(errors.is_empty(), "{} mismatch(es):\n{}", errors.join("\n").lines().count(), errors.join("\n"));
@@ -237,7 +242,7 @@ fn every_kernel_matches_its_launcher_interface() {
 #[test]
 fn the_contract_check_reports_planted_mismatches() {
     let rmsnorm = || contract(Kernel::RmsNorm);
-    assert!(check(Kernel::RmsNorm, None, ATTENTION_HEAD_DIM, &rmsnorm()).is_empty());
+    assert!(check(Kernel::RmsNorm, None, ATTENTION_HEAD_DIM, 1, &rmsnorm()).is_empty());
     static SWAPPED: &[Field] = &[
         Field { name: "n", offset: 0, size: 4, wgsl: "u32" },
         Field { name: "eps", offset: 4, size: 4, wgsl: "f32" },
@@ -279,7 +284,7 @@ fn the_contract_check_reports_planted_mismatches() {
         ),
     ];
     for (what, c) in planted {
-        let errors = check(Kernel::RmsNorm, None, ATTENTION_HEAD_DIM, &c);
+        let errors = check(Kernel::RmsNorm, None, ATTENTION_HEAD_DIM, 1, &c);
         assert!(!errors.is_empty(), "{what} went unnoticed");
     }
 }
@@ -295,9 +300,10 @@ fn every_kernel_fits_webgpus_default_limits() {
     let defaults = wgpu::Limits::default();
     let mut errors = Vec::new();
     for &kernel in Kernel::ALL {
-        let source = assemble(kernel, ATTENTION_HEAD_DIM);
+        let source = assemble(kernel, ATTENTION_HEAD_DIM, 1);
         let module = naga::front::wgsl::parse_str(&source).expect("parses (the contract test says why not)");
-        let info = Validator::new(ValidationFlags::all(), capabilities(kernel)).validate(&module).expect("validates");
+        let info =
+            Validator::new(ValidationFlags::all(), capabilities(kernel, 1)).validate(&module).expect("validates");
         let gctx = module.to_ctx();
         let index = module.entry_points.iter().position(|ep| ep.name == "main").expect("a main entry point");
         let ep = &module.entry_points[index];
@@ -350,11 +356,12 @@ fn every_kernel_fits_webgpus_default_limits() {
 #[test]
 fn every_kernel_compiles_to_spirv() {
     for &kernel in Kernel::ALL {
-        for (qtype, head_dim) in specialisations(kernel) {
-            let source = assemble(kernel, head_dim);
+        for (qtype, head_dim, lanes) in specialisations(kernel) {
+            let source = assemble(kernel, head_dim, lanes);
             let module = naga::front::wgsl::parse_str(&source).expect("parses (the contract test says why not)");
-            let info =
-                Validator::new(ValidationFlags::all(), capabilities(kernel)).validate(&module).expect("validates");
+            let info = Validator::new(ValidationFlags::all(), capabilities(kernel, lanes))
+                .validate(&module)
+                .expect("validates");
             let mut constants = naga::back::PipelineConstants::default();
             if let Some(q) = qtype {
                 constants.insert("QTYPE".to_string(), q as f64);
@@ -366,7 +373,7 @@ fn every_kernel_compiles_to_spirv() {
                 &constants,
             )
             .expect("overrides resolve");
-            let versions: &[(u8, u8)] = if capabilities(kernel).contains(Capabilities::COOPERATIVE_MATRIX) {
+            let versions: &[(u8, u8)] = if capabilities(kernel, lanes).contains(Capabilities::COOPERATIVE_MATRIX) {
                 &[(1, 6)]
             } else {
                 &[(1, 3), (1, 6)]
@@ -382,4 +389,26 @@ fn every_kernel_compiles_to_spirv() {
             }
         }
     }
+}
+
+/// [`Kernel::reduces`] names exactly the kernels whose own source calls the prelude's
+/// reductions: a kernel left out would reduce without its subgroup shuffles, one wrongly in
+/// would get `enable subgroups;` for nothing (and need the feature in the browser).
+#[test]
+fn reduces_names_the_kernels_that_reduce() {
+    for &kernel in Kernel::ALL {
+        let own = crate::gpu::kernels::own_source(kernel);
+        let calls = own.contains("workgroup_sum(") || own.contains("workgroup_max(");
+        assert_eq!(kernel.reduces(), calls, "{kernel:?}");
+    }
+}
+
+/// The subgroup probe (not a model kernel) parses and validates with subgroup operations, and
+/// only with them.
+#[test]
+fn subgroup_probe_needs_subgroups_and_nothing_else() {
+    let source = include_str!("../../../../shaders/subgroup_probe.wgsl");
+    let module = naga::front::wgsl::parse_str(source).expect("parses");
+    Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP).validate(&module).expect("validates with subgroups");
+    assert!(Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module).is_err());
 }

@@ -67,6 +67,16 @@ impl TestGpu {
         has
     }
 
+    /// Whether the device's subgroups finish the reductions (subgroup lanes > 1); if not, says
+    /// so for `test` (which then passes without comparing the two ways).
+    pub fn has_subgroups(&self, test: &str) -> bool {
+        let lanes = self.ctx.subgroup_lanes();
+        if lanes == 1 {
+            eprintln!("{test}: skipped: {} gives the reductions no subgroup lanes", self.ctx.adapter_label());
+        }
+        lanes > 1
+    }
+
     pub fn buffer(&self, data: &[f32]) -> wgpu::Buffer {
         buffers::upload(&self.ctx, "test", bytemuck::cast_slice(data)).unwrap()
     }
