@@ -46,6 +46,7 @@ kernels!(
     Matmul,
     MatmulCoop,
     Matvec,
+    MatvecSwiGlu,
     MatvecNorm,
     Embed,
     RmsNorm,
@@ -85,7 +86,7 @@ impl Kernel {
         match self {
             Self::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Self::MatmulCoop => include_str!("../../../shaders/matmul_coop.wgsl"),
-            Self::Matvec => include_str!("../../../shaders/matvec.wgsl"),
+            Self::Matvec | Self::MatvecSwiGlu => include_str!("../../../shaders/matvec.wgsl"),
             Self::MatvecNorm => include_str!("../../../shaders/matvec_norm.wgsl"),
             Self::Embed => include_str!("../../../shaders/embed.wgsl"),
             Self::RmsNorm => include_str!("../../../shaders/rmsnorm.wgsl"),
@@ -102,18 +103,43 @@ impl Kernel {
 
     /// Whether the kernel reads a weight matrix (and is specialised per format by `QTYPE`).
     pub(crate) fn reads_weights(self) -> bool {
-        matches!(self, Self::Matmul | Self::MatmulCoop | Self::Matvec | Self::MatvecNorm | Self::Embed)
+        matches!(
+            self,
+            Self::Matmul | Self::MatmulCoop | Self::Matvec | Self::MatvecSwiGlu | Self::MatvecNorm | Self::Embed
+        )
     }
 
     /// Whether the kernel calls the prelude's `workgroup_sum` / `workgroup_max` (and so may finish
     /// them with subgroup shuffles). The contract test holds this to the kernels' sources.
     pub(crate) fn reduces(self) -> bool {
-        matches!(self, Self::Matvec | Self::MatvecNorm | Self::RmsNorm | Self::AttentionDecode | Self::AttentionMerge)
+        matches!(
+            self,
+            Self::Matvec
+                | Self::MatvecSwiGlu
+                | Self::MatvecNorm
+                | Self::RmsNorm
+                | Self::AttentionDecode
+                | Self::AttentionMerge
+        )
     }
 
     /// Whether the kernel implements the linear interface (`linear.wgsl`).
     pub(crate) fn is_linear(self) -> bool {
-        matches!(self, Self::Matmul | Self::MatmulCoop | Self::Matvec)
+        matches!(self, Self::Matmul | Self::MatmulCoop | Self::Matvec | Self::MatvecSwiGlu)
+    }
+
+    /// The values of the kernel's WGSL `override` constants a pipeline of it is built with, for
+    /// weight format `qtype`: `QTYPE` for the kernels that read weights, and `GATED` for the
+    /// SwiGLU matvec (`matvec.wgsl` built a second time).
+    pub(crate) fn overrides(self, qtype: u32) -> Vec<(&'static str, f64)> {
+        let mut constants = Vec::new();
+        if self.reads_weights() {
+            constants.push(("QTYPE", qtype as f64));
+        }
+        if self == Self::MatvecSwiGlu {
+            constants.push(("GATED", 1.0));
+        }
+        constants
     }
 }
 
@@ -265,7 +291,7 @@ impl Pipelines {
         };
         #[cfg(target_arch = "wasm32")]
         let module = ctx.device.create_shader_module(descriptor);
-        let constants: Vec<(&str, f64)> = if kernel.reads_weights() { vec![("QTYPE", qtype as f64)] } else { vec![] };
+        let constants = kernel.overrides(qtype);
         let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&format!("{kernel:?}/{qtype}")),
             layout: None,

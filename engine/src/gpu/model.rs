@@ -565,6 +565,9 @@ impl GpuSession<'_> {
         }
         ops.matmul(enc, &sc.attn, &w.attn_output, &sc.x2, n, Some(&sc.x))?;
         self.norm_project(ops, enc, &sc.x2, &w.ffn_norm, &w.ffn_gate_up, &sc.gate_up, &sc.h, n)?;
+        if n == 1 {
+            return ops.matvec_swiglu(enc, &sc.gate_up, &w.ffn_down, &sc.x, Some(&sc.x2));
+        }
         ops.swiglu(enc, &sc.gate_up, &sc.act, n, s.feed_forward_length)?;
         ops.matmul(enc, &sc.act, &w.ffn_down, &sc.x, n, Some(&sc.x2))
     }

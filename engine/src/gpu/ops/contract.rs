@@ -49,7 +49,7 @@ impl Contract {
 /// added without saying which interface it has.
 fn contract(kernel: Kernel) -> Contract {
     match kernel {
-        Kernel::Matmul | Kernel::MatmulCoop | Kernel::Matvec => Contract::of::<LinearParams>(),
+        Kernel::Matmul | Kernel::MatmulCoop | Kernel::Matvec | Kernel::MatvecSwiGlu => Contract::of::<LinearParams>(),
         Kernel::MatvecNorm => Contract::of::<MatvecNormParams>(),
         Kernel::Embed => Contract::of::<EmbedParams>(),
         Kernel::RmsNorm => Contract::of::<RmsNormParams>(),
@@ -116,10 +116,8 @@ fn check(kernel: Kernel, qtype: Option<u32>, head_dim: usize, lanes: u32, c: &Co
         Ok(info) => info,
         Err(e) => return vec![format!("{what}: WGSL does not validate:\n{}", e.emit_to_string(&source))],
     };
-    let mut constants = naga::back::PipelineConstants::default();
-    if let Some(q) = qtype {
-        constants.insert("QTYPE".to_string(), q as f64);
-    }
+    let constants: naga::back::PipelineConstants =
+        kernel.overrides(qtype.unwrap_or(0)).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let (module, info) = match naga::back::pipeline_constants::process_overrides(
         &module,
         &info,
@@ -362,10 +360,8 @@ fn every_kernel_compiles_to_spirv() {
             let info = Validator::new(ValidationFlags::all(), capabilities(kernel, lanes))
                 .validate(&module)
                 .expect("validates");
-            let mut constants = naga::back::PipelineConstants::default();
-            if let Some(q) = qtype {
-                constants.insert("QTYPE".to_string(), q as f64);
-            }
+            let constants: naga::back::PipelineConstants =
+                kernel.overrides(qtype.unwrap_or(0)).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
             let (module, info) = naga::back::pipeline_constants::process_overrides(
                 &module,
                 &info,

@@ -11,7 +11,7 @@ use crate::gpu::recorder::Recorder;
 use crate::gpu::weights::GpuWeight;
 
 kernel_interface! {
-    params LinearParams for [Matmul, MatmulCoop, Matvec] { n: u32, in_dim: u32, out_dim: u32, add_residual: u32 }
+    params LinearParams for [Matmul, MatmulCoop, Matvec, MatvecSwiGlu] { n: u32, in_dim: u32, out_dim: u32, add_residual: u32 }
     buffers LinearBuffers { x: Read, w: Read, y: ReadWrite, r: Read }
 }
 
@@ -38,12 +38,42 @@ impl Ops<'_> {
         n: usize,
         residual: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        let (in_dim, out_dim) = (w.cols, w.rows);
         let kernel = match n {
             1 => Kernel::Matvec,
             _ if self.ctx.coop_matmul() => Kernel::MatmulCoop,
             _ => Kernel::Matmul,
         };
+        self.linear(enc, kernel, x, w, y, n, residual)
+    }
+
+    /// `y = silu(gate) · up · wᵀ` (+ residual) for one token, the FFN's down projection with its
+    /// SwiGLU folded in (`matvec.wgsl` built as `MatvecSwiGlu`): `gate_up` is indexed as
+    /// [2, in] (gate, then up: the stacked projection's output for n = 1), y and the residual as
+    /// [out]. The same arithmetic as [`Ops::swiglu`] then [`Ops::matmul`] at n = 1.
+    pub fn matvec_swiglu(
+        &self,
+        enc: &mut Recorder,
+        gate_up: &wgpu::Buffer,
+        w: &GpuWeight,
+        y: &wgpu::Buffer,
+        residual: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        self.linear(enc, Kernel::MatvecSwiGlu, gate_up, w, y, 1, residual)
+    }
+
+    /// One linear kernel's launch; `x` holds [n, in] values, or [2, in] for `MatvecSwiGlu`.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &self,
+        enc: &mut Recorder,
+        kernel: Kernel,
+        x: &wgpu::Buffer,
+        w: &GpuWeight,
+        y: &wgpu::Buffer,
+        n: usize,
+        residual: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let (in_dim, out_dim) = (w.cols, w.rows);
         require(in_dim.is_multiple_of(LINEAR_IN_MULTIPLE), kernel, || {
             format!("in = {in_dim} (a multiple of {LINEAR_IN_MULTIPLE} is needed)")
         })?;
@@ -58,8 +88,9 @@ impl Ops<'_> {
             Some(r) => Bound::words(r, &[n, out_dim]),
             None => Bound::bytes(x, 0),
         };
+        let x_rows = if kernel == Kernel::MatvecSwiGlu { 2 } else { n };
         let buffers = LinearBuffers {
-            x: Bound::words(x, &[n, in_dim]),
+            x: Bound::words(x, &[x_rows, in_dim]),
             w: w.bound(kernel)?,
             y: Bound::words(y, &[n, out_dim]),
             r,
@@ -115,6 +146,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The SwiGLU matvec gives what the SwiGLU kernel then the matvec give, bit for bit (the
+    /// same arithmetic element for element), for every weight format, in = 32 (one block),
+    /// 160 (a step of 128 and a tail) and 1536 (SmolLM2's FFN), with and without the residual;
+    /// and both stay within the matvec tolerance of the CPU reference (silu(g)·u then x · wᵀ).
+    #[test]
+    fn matvec_swiglu_matches_swiglu_then_matvec() {
+        let gpu = TestGpu::new();
+        for (f, dtype) in FORMATS.into_iter().enumerate() {
+            for (s, (in_dim, out_dim)) in [(32, 5), (160, 70), (1536, 33)].into_iter().enumerate() {
+                let seed = 500 + (f * 10 + s) as u64;
+                let (w, w_f32) = gpu.weight(dtype, out_dim, in_dim, seed);
+                let gate_up = random(2 * in_dim, seed + 1, 4.0);
+                let r = random(out_dim, seed + 2, 1.0);
+                let act: Vec<f32> =
+                    gate_up[..in_dim].iter().zip(&gate_up[in_dim..]).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+                for with_residual in [false, true] {
+                    let what = format!("{dtype:?} in={in_dim} out={out_dim} residual={with_residual}");
+                    let (gb, rb) = (gpu.buffer(&gate_up), gpu.buffer(&r));
+                    let (act_b, two_step, fused) = (gpu.zeros(in_dim), gpu.zeros(out_dim), gpu.zeros(out_dim));
+                    let residual = with_residual.then_some(&rb);
+                    gpu.run(|ops, enc| {
+                        ops.swiglu(enc, &gb, &act_b, 1, in_dim)?;
+                        ops.matmul(enc, &act_b, &w, &two_step, 1, residual)?;
+                        ops.matvec_swiglu(enc, &gb, &w, &fused, residual)
+                    });
+                    let (two_step, fused) = (gpu.read(&two_step), gpu.read(&fused));
+                    let same = two_step.iter().zip(&fused).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{what}: fused {fused:?} vs two dispatches {two_step:?}");
+                    let mut expected = cpu_matmul(&act, &w_f32, 1, in_dim, out_dim);
+                    if with_residual {
+                        expected.iter_mut().zip(&r).for_each(|(e, r)| *e += r);
+                    }
+                    assert_close(&fused, &expected, 1e-4, &what);
+                }
+            }
+        }
+    }
+
+    /// The SwiGLU matvec refuses a gate/up buffer shorter than [2, in].
+    #[test]
+    fn matvec_swiglu_refuses_a_short_gate_up() {
+        let gpu = TestGpu::new();
+        let (w, _) = gpu.weight(GgmlDType::Q4_0, 8, 64, 1);
+        let (short, y) = (gpu.zeros(64 + 63), gpu.zeros(8));
+        gpu.expect_error(|ops, enc| ops.matvec_swiglu(enc, &short, &w, &y, None), "'x'");
     }
 
     /// The cooperative-matrix kernel and the f32 tiled kernel against the CPU reference, for
