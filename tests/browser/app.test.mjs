@@ -238,6 +238,24 @@ test("WebGPU scores like the CPU; a lost device gives a coded error and the CPU 
   const used = await worker.evaluate(() => ({ features: self.__features, shuffles: self.__shuffles || 0 }));
   assert.ok(used.features.includes("subgroups"), JSON.stringify(used));
   assert.ok(used.shuffles >= 1, `kernels compiled with subgroup shuffles: ${used.shuffles}`);
+  // Greedy generation on WebGPU — the pipelined decode (each step's pick made on the GPU, the
+  // next step queued before it is read, maps resolved by the browser's event loop), with the
+  // SwiGLU folded into the down projection — gives the CPU's tokens.
+  const generate = async (backend) => {
+    await page.getByTestId("tab-model").click();
+    await page.getByTestId("request-backend").selectOption(backend);
+    await page.getByTestId("tab-workbench").click();
+    await page.getByTestId("generate-prompt").fill("The capital of France is");
+    await page.getByTestId("generate-max").fill("4");
+    await page.getByTestId("generate-run").click();
+    const row = page.locator(`[data-testid="generate-results"] tr[data-backend="${backend}"]`).first();
+    await row.locator(".gen-status").filter({ hasText: /tok\/s/ }).waitFor({ timeout: 300_000 });
+    return { text: await row.locator(".gen-text").textContent(), status: await row.locator(".gen-status").textContent() };
+  };
+  const generatedOnGpu = await generate("gpu");
+  const generatedOnCpu = await generate("cpu");
+  assert.match(generatedOnGpu.status, /^4 tokens, hit the limit/, JSON.stringify(generatedOnGpu));
+  assert.equal(generatedOnGpu.text, generatedOnCpu.text, JSON.stringify({ generatedOnGpu, generatedOnCpu }));
   const cpu = await score("cpu");
   assert.equal(cpu.backend, "cpu");
   assert.deepEqual(gpu.output.continuation_ids, cpu.output.continuation_ids);
