@@ -8,7 +8,7 @@
 //! `requiredFeatures` when the adapter offers them and then calls the real one. Nothing else of
 //! the request changes, and [`SubgroupRequest::finish`] takes both wrappers away again (the
 //! prototypes are never touched). Remove this module when wgpu's WebGPU back end maps
-//! `Features::SUBGROUP`.
+//! `Features::SUBGROUP` (gfx-rs/wgpu#10146; the one-line fix, gfx-rs/wgpu#10220, is open).
 //!
 //! Hand-written because no library does it; the wrappers are wasm-bindgen closures, not
 //! JavaScript source (the page's Content-Security-Policy forbids `eval` and `new Function`, and
