@@ -67,10 +67,12 @@ fn fold_chunk(lid: u32, i: u32, kv_head: u32, key0: u32, end: u32, lo: u32, wind
         ez = e * z;
     }
     weights[lid] = e;
-    // The sums' barriers also make every thread's weight visible to the P·V loop below; the
-    // next chunk's reductions keep this chunk's weights until every thread has used them.
+    // The sums' barriers (or reduction_barrier, where the sums are subgroup butterflies) make
+    // every thread's weight visible to the P·V loop below; the next chunk's reductions (or the
+    // reduction_barrier at the end) keep this chunk's weights until every thread has used them.
     let l_chunk = workgroup_sum(lid, e, CHUNK);
     let t_chunk = workgroup_sum(lid, ez, CHUNK);
+    reduction_barrier(CHUNK);
     var c = 1.0;
     if (l > 0.0) {
         c = exp(m - m_new);
@@ -90,6 +92,7 @@ fn fold_chunk(lid: u32, i: u32, kv_head: u32, key0: u32, end: u32, lo: u32, wind
             acc = fma(vec4<f32>(w), v_cache[(kv_head * p.capacity + key0 + jj) * QUADS + quad], acc);
         }
     }
+    reduction_barrier(CHUNK);
 }
 
 @compute @workgroup_size(64)

@@ -45,6 +45,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     weight[t] = w;
     let big_l = workgroup_sum(t, w * st.y, 64u);
     let big_t = workgroup_sum(t, select(0.0, w * (st.z + (st.x - big_m) * st.y), live), 64u);
+    reduction_barrier(64u); // every weight[s] written (the sums may be subgroup butterflies)
     let inv = 1.0 / big_l;
     if (t < QUADS) {
         var o = vec4<f32>(0.0);

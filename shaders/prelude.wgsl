@@ -86,7 +86,21 @@ fn key_range(first: u32, last: u32, window: u32, dmin: u32, dmax: u32) -> vec2<u
 // t % SUBGROUP_LANES: `GpuContext`'s subgroup probe). Each butterfly step adds the same two
 // partial sums as the tree's step (a + b for a thread, b + a for its partner: IEEE addition is
 // commutative), so every thread gets the tree's total bit for bit, with or without subgroups.
+// (The maximum is the tree's too, up to the sign of a zero in threads other than the first:
+// max(+0, -0) may depend on the order.)
+//
+// A reduction of width <= SUBGROUP_LANES is a butterfly alone and does not synchronise the
+// workgroup: a kernel that shares its own workgroup memory across one calls reduction_barrier.
 var<workgroup> reduce_scratch: array<f32, 256>;
+
+// The barrier a reduction of `width` no longer gives when it is a butterfly alone (a no-op
+// where the reduction goes through workgroup memory, whose barriers already order everything).
+// Call from uniform control flow with a constant width.
+fn reduction_barrier(width: u32) {
+    if (width <= SUBGROUP_LANES) {
+        workgroupBarrier();
+    }
+}
 
 fn workgroup_sum(t: u32, v: f32, width: u32) -> f32 {
     let lanes = min(width, SUBGROUP_LANES);

@@ -139,6 +139,9 @@ const SUBGROUP_PROBE: &str = include_str!("../../../shaders/subgroup_probe.wgsl"
 async fn probe_subgroups(ctx: &GpuContext) -> u32 {
     const THREADS: u64 = 256;
     const MASKS: u64 = 8;
+    // Validation (a browser that refuses the module) and internal errors (a back end that fails
+    // to compile it) are the probe's to catch, not the context's: scopes nest, popped in reverse.
+    let internal = ctx.device.push_error_scope(wgpu::ErrorFilter::Internal);
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("subgroup probe"),
@@ -176,7 +179,11 @@ async fn probe_subgroups(ctx: &GpuContext) -> u32 {
     let submission = ctx.queue.submit([encoder.finish()]);
     let mapping = super::buffers::map_read(&staging);
     let refused = scope.pop();
-    if refused.await.is_some() || super::buffers::mapped(ctx, mapping, Some(submission)).await.is_err() {
+    let failed = internal.pop();
+    if refused.await.is_some()
+        || failed.await.is_some()
+        || super::buffers::mapped(ctx, mapping, Some(submission)).await.is_err()
+    {
         return 1;
     }
     let words: Vec<u32> = match staging.slice(..).get_mapped_range() {

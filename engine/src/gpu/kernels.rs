@@ -285,7 +285,9 @@ impl Pipelines {
             // - division: the launchers' `require`s rule out zero divisors (KV heads, query
             //   heads per KV head, head_dim / 2, dim / 4).
             // - loops: each counts up by a positive constant to a bound taken from an indexed
-            //   extent, and `launch` keeps extents below 4 GiB, so no counter wraps.
+            //   extent, and `launch` keeps extents below 4 GiB, so no counter wraps; the
+            //   reductions' loops halve a constant power of two down to 1 (or to the subgroup
+            //   lanes, a power of two the probe checked).
             // CTXSCOPE_CHECKED_SHADERS=1 brings the checks back to debug a kernel.
             unsafe { ctx.device.create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked()) }
         };

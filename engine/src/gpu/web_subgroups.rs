@@ -31,7 +31,7 @@ pub(crate) struct SubgroupRequest {
     gpu: JsValue,
     granted: Rc<Cell<bool>>,
     _request_adapter: Wrapper,
-    _request_device: Rc<RefCell<Option<Wrapper>>>,
+    _request_device: Rc<RefCell<Vec<Wrapper>>>,
 }
 
 fn get(target: &JsValue, key: &str) -> Option<JsValue> {
@@ -56,7 +56,7 @@ impl SubgroupRequest {
         let gpu = get(&navigator, "gpu")?;
         let request_adapter: Function = get(&gpu, "requestAdapter")?.dyn_into().ok()?;
         let granted = Rc::new(Cell::new(false));
-        let request_device: Rc<RefCell<Option<Wrapper>>> = Rc::new(RefCell::new(None));
+        let request_device: Rc<RefCell<Vec<Wrapper>>> = Rc::new(RefCell::new(Vec::new()));
         let wrapper = {
             let (gpu, granted, request_device) = (gpu.clone(), granted.clone(), request_device.clone());
             Closure::new(move |options: JsValue| -> JsValue {
@@ -97,7 +97,7 @@ impl Drop for SubgroupRequest {
 }
 
 /// Gives `adapter` its own `requestDevice`, which adds `subgroups` where the adapter offers them.
-fn wrap_request_device(adapter: &JsValue, granted: &Rc<Cell<bool>>, slot: &Rc<RefCell<Option<Wrapper>>>) {
+fn wrap_request_device(adapter: &JsValue, granted: &Rc<Cell<bool>>, kept: &Rc<RefCell<Vec<Wrapper>>>) {
     let Some(original) = get(adapter, "requestDevice").and_then(|f| f.dyn_into::<Function>().ok()) else { return };
     let offers = offers_subgroups(adapter);
     let (target, granted) = (adapter.clone(), granted.clone());
@@ -113,7 +113,9 @@ fn wrap_request_device(adapter: &JsValue, granted: &Rc<Cell<bool>>, slot: &Rc<Re
         original.call1(&target, &descriptor).unwrap_or_else(|e| Promise::reject(&e).into())
     });
     if Reflect::set(adapter, &JsValue::from_str("requestDevice"), wrapper.as_ref()).is_ok() {
-        // Kept until the request's `SubgroupRequest` is dropped (after the device is made).
-        *slot.borrow_mut() = Some(wrapper);
+        // Kept until the request's `SubgroupRequest` is dropped (after the device is made): every
+        // adapter handed out meanwhile (another task of the worker may ask for one) keeps a
+        // wrapper that still works.
+        kept.borrow_mut().push(wrapper);
     }
 }

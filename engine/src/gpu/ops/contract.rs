@@ -65,11 +65,13 @@ fn contract(kernel: Kernel) -> Contract {
 /// Every (QTYPE, head_dim, subgroup lanes) the engine builds `kernel` with: `Pipelines` is only
 /// ever created with the attention head size (`GpuModel::load` refuses others), a weight kernel
 /// is specialised for each format `weights::gpu_layout` produces, and a kernel that reduces is
-/// built without subgroups and with them (4 lanes as on SwiftShader, 32 as on NVIDIA).
+/// built without subgroups and with them (4 lanes as on SwiftShader, 32 as on NVIDIA, 64 as on
+/// AMD's GCN, where the 64-wide reductions are butterflies alone, 128 as the most any adapter
+/// reports).
 fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize, u32)> {
     let qtypes: Vec<Option<u32>> =
         if kernel.reads_weights() { QTYPES.iter().map(|&(_, id, _)| Some(id)).collect() } else { vec![None] };
-    let lanes: &[u32] = if kernel.reduces() { &[1, 4, 32] } else { &[1] };
+    let lanes: &[u32] = if kernel.reduces() { &[1, 4, 32, 64, 128] } else { &[1] };
     qtypes.iter().flat_map(|&q| lanes.iter().map(move |&l| (q, ATTENTION_HEAD_DIM, l))).collect()
 }
 
