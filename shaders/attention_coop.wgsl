@@ -9,21 +9,21 @@
 // The FlashAttention-2 loop (Dao 2023, "FlashAttention-2: Faster Attention with Better
 // Parallelism and Work Partitioning", Algorithm 1; reference code github.com/Dao-AILab/
 // flash-attention): a workgroup owns 64 consecutive queries of one head, four subgroups of 16
-// query rows each. Per tile of 64 keys: S = Q·Kᵀ on the cooperative matrices (f16 operands,
-// f32 sums) into workgroup memory; each row's online softmax by two lanes of its subgroup (32
-// keys each, exchanging only the tile's max, by a subgroup shuffle; no mask test on tiles every
-// row sees whole); P
-// rounded to f16; P·V on the cooperative matrices; each lane folds its 32 output columns,
-// o ← o·e^(m−m') + P·V, in registers. The next tile's K and V are fetched into registers while
-// the current one is worked on.
+// query rows each; each subgroup holds its rows of q·scale as four A fragments in registers for
+// the whole loop. Per tile of 64 keys: S = Q·Kᵀ on the cooperative matrices (f16 operands, f32
+// sums) into workgroup memory; each row's online softmax by two lanes of its subgroup (32 keys
+// each, read once into registers, exchanging only the tile's max, by a subgroup shuffle; no
+// mask test on tiles every row sees whole); P rounded to f16; P·V on the cooperative matrices;
+// each lane folds its 32 output columns, o ← o·e^(m−m') + P·V, in registers. The next tile's K
+// and V are fetched into registers while the current one is worked on.
 //
 // Numerics: q·scale, K, V and P are rounded to f16 (unit roundoff 2⁻¹¹); scores, the softmax
 // statistics (m, l, t), the products' sums and o stay f32. The entropy sums (l, t) use the f32
 // probabilities, o the f16 ones. Tested against an f64 softmax of the f16-rounded inputs
 // (ops/attention.rs, `coop_attention_matches_the_reference_on_f16_inputs`).
 //
-// Workgroup memory (HEAD_DIM = 64): q 9 KiB + k (then P) 9 KiB + v 9 KiB + scores 17 KiB
-// = 44 KiB (ATTENTION_COOP_WORKGROUP_BYTES in engine/src/gpu/kernels.rs), over
+// Workgroup memory (HEAD_DIM = 64): k (q first, then each key tile, then P) 9 KiB + v 9 KiB +
+// scores 17 KiB = 35 KiB (ATTENTION_COOP_WORKGROUP_BYTES in engine/src/gpu/kernels.rs), over
 // WebGPU's 16 KiB default: the host selects this kernel only where the device's limit holds it
 // (48 KiB on the H200).
 //
@@ -51,8 +51,8 @@ const SS: u32 = TILE + 4u;          // score / P·V rows (f32)
 const NEG_BIG: f32 = -3.0e38;
 
 // Every array's size is a multiple of 16 bytes, so each starts 16-byte aligned.
-var<workgroup> q_sh: array<f16, 4608>;   // [TILE][HS]: q · scale, this workgroup's queries
-var<workgroup> k_sh: array<f16, 4608>;   // [TILE][HS]: the key tile, then P [TILE rows][TILE keys]
+var<workgroup> k_sh: array<f16, 4608>;   // [TILE][HS]: q · scale at the start (loaded once into
+                                         // registers), then the key tile, then P [TILE rows][TILE keys]
 var<workgroup> v_sh: array<f16, 4608>;   // [TILE][HS]: the value tile
 var<workgroup> s_sh: array<f32, 4352>;   // [TILE][SS]: scores, then P·V
 
@@ -178,6 +178,48 @@ fn visible(i: u32, row_ok: bool, j: u32, lo: u32, window: u32, sinks: u32, sink_
     return ok;
 }
 
+// Which of keys j, j + 2, j + 4, j + 6 query i sees: all of them on a tile every row sees whole
+// (`full`, uniform: no per-key test).
+fn visible4(full: bool, i: u32, row_ok: bool, j: u32, lo: u32, window: u32, sinks: u32, sink_pass: bool) -> vec4<bool> {
+    if (full) {
+        return vec4<bool>(true);
+    }
+    return vec4<bool>(visible(i, row_ok, j, lo, window, sinks, sink_pass),
+        visible(i, row_ok, j + 2u, lo, window, sinks, sink_pass),
+        visible(i, row_ok, j + 4u, lo, window, sinks, sink_pass),
+        visible(i, row_ok, j + 6u, lo, window, sinks, sink_pass));
+}
+
+// The scores of keys c, c + 2, c + 4, c + 6 of the row at `at` (a lane takes every other key).
+fn scores4(at: u32) -> vec4<f32> {
+    return vec4<f32>(s_sh[at], s_sh[at + 2u], s_sh[at + 4u], s_sh[at + 6u]);
+}
+
+// Max over the visible scores of one group of four.
+fn max4(v: vec4<f32>, ok: vec4<bool>) -> f32 {
+    let w = select(vec4<f32>(NEG_BIG), v, ok);
+    return max(max(w.x, w.y), max(w.z, w.w));
+}
+
+// Running sums (l, t) of the exponentials e = e^(s−m) and e·(s−m), key by key in order.
+var<private> l: f32;
+var<private> tt: f32;
+
+// The four probabilities of one group into P (row-major at `at`, every other column), summed
+// into (l, t) in key order; 0 where the row does not see the key.
+fn exp4(v: vec4<f32>, ok: vec4<bool>, m: f32, at: u32) {
+    let z = v - vec4<f32>(m);
+    let e = select(vec4<f32>(0.0), exp(z), ok);
+    if (ok.x) { l += e.x; tt += e.x * z.x; }
+    if (ok.y) { l += e.y; tt += e.y * z.y; }
+    if (ok.z) { l += e.z; tt += e.z * z.z; }
+    if (ok.w) { l += e.w; tt += e.w * z.w; }
+    k_sh[at] = f16(e.x);
+    k_sh[at + 2u] = f16(e.y);
+    k_sh[at + 4u] = f16(e.z);
+    k_sh[at + 6u] = f16(e.w);
+}
+
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let h = wg.y;
@@ -209,15 +251,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             v = q[p.q_offset + ((r0 + qr) * p.heads + h) * QUADS + quad] * p.scale;
         }
         let s = qr * HS + quad * 4u;
-        q_sh[s] = f16(v.x);
-        q_sh[s + 1u] = f16(v.y);
-        q_sh[s + 2u] = f16(v.z);
-        q_sh[s + 3u] = f16(v.w);
+        k_sh[s] = f16(v.x);
+        k_sh[s + 1u] = f16(v.y);
+        k_sh[s + 2u] = f16(v.z);
+        k_sh[s + 3u] = f16(v.w);
     }
 
+    // This subgroup's 16 query rows as four A fragments (16 columns each), held in registers
+    // for the whole loop: QKᵀ reloads only the key tile.
+    workgroupBarrier();
+    let hs = HS;
+    let iq0 = sg * 16u * HS;
+    let iq1 = iq0 + 16u;
+    let iq2 = iq0 + 32u;
+    let iq3 = iq0 + 48u;
+    let qa0 = coopLoadT<coop_mat16x16<f16, A>>(&k_sh[iq0], hs);
+    let qa1 = coopLoadT<coop_mat16x16<f16, A>>(&k_sh[iq1], hs);
+    let qa2 = coopLoadT<coop_mat16x16<f16, A>>(&k_sh[iq2], hs);
+    let qa3 = coopLoadT<coop_mat16x16<f16, A>>(&k_sh[iq3], hs);
+    // Every subgroup has its fragments before the first key tile overwrites k_sh.
+    workgroupBarrier();
+
     var m = NEG_BIG;
-    var l = 0.0;                                // this lane's share of Σ e^(s−m) ...
-    var tt = 0.0;                               // ... and of Σ e^(s−m)(s−m)
+    l = 0.0;                                    // this lane's share of Σ e^(s−m) ...
+    tt = 0.0;                                   // ... and of Σ e^(s−m)(s−m)
     let z4 = vec4<f32>(0.0);
     o = Half32(z4, z4, z4, z4, z4, z4, z4, z4);
 
@@ -232,7 +289,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         window_tiles = (window_end - window_start + TILE - 1u) / TILE;
     }
 
-    let hs = HS;
     let ss = SS;
     let tiles = sink_tiles + window_tiles;
     if (tiles > 0u) {
@@ -254,24 +310,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         var s1 = coop_mat16x16<f32, C>();
         var s2 = coop_mat16x16<f32, C>();
         var s3 = coop_mat16x16<f32, C>();
-        // Every pointer's index is a plain value (`let`): naga's SPIR-V writer needs the index
-        // expression emitted before a cooperative load or store (the contract test compiles it).
-        for (var c = 0u; c < HEAD_DIM; c += 16u) {
-            let ia = sg * 16u * HS + c;
-            let ib0 = c;
-            let ib1 = 16u * HS + c;
-            let ib2 = 32u * HS + c;
-            let ib3 = 48u * HS + c;
-            let a = coopLoadT<coop_mat16x16<f16, A>>(&q_sh[ia], hs);
-            let b0 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib0], hs);
-            let b1 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib1], hs);
-            let b2 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib2], hs);
-            let b3 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[ib3], hs);
-            s0 = coopMultiplyAdd(a, b0, s0);
-            s1 = coopMultiplyAdd(a, b1, s1);
-            s2 = coopMultiplyAdd(a, b2, s2);
-            s3 = coopMultiplyAdd(a, b3, s3);
-        }
+        // Written out over the four 16-column steps, as the A fragments are four named values.
+        // Every pointer's index is a constant or a plain value (`let`): naga's SPIR-V writer needs
+        // the index expression emitted before a cooperative load or store (the contract test
+        // compiles it).
+        let k00 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[0u * HS + 0u], hs);
+        let k01 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[16u * HS + 0u], hs);
+        let k02 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[32u * HS + 0u], hs);
+        let k03 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[48u * HS + 0u], hs);
+        s0 = coopMultiplyAdd(qa0, k00, s0);
+        s1 = coopMultiplyAdd(qa0, k01, s1);
+        s2 = coopMultiplyAdd(qa0, k02, s2);
+        s3 = coopMultiplyAdd(qa0, k03, s3);
+        let k10 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[0u * HS + 16u], hs);
+        let k11 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[16u * HS + 16u], hs);
+        let k12 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[32u * HS + 16u], hs);
+        let k13 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[48u * HS + 16u], hs);
+        s0 = coopMultiplyAdd(qa1, k10, s0);
+        s1 = coopMultiplyAdd(qa1, k11, s1);
+        s2 = coopMultiplyAdd(qa1, k12, s2);
+        s3 = coopMultiplyAdd(qa1, k13, s3);
+        let k20 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[0u * HS + 32u], hs);
+        let k21 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[16u * HS + 32u], hs);
+        let k22 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[32u * HS + 32u], hs);
+        let k23 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[48u * HS + 32u], hs);
+        s0 = coopMultiplyAdd(qa2, k20, s0);
+        s1 = coopMultiplyAdd(qa2, k21, s1);
+        s2 = coopMultiplyAdd(qa2, k22, s2);
+        s3 = coopMultiplyAdd(qa2, k23, s3);
+        let k30 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[0u * HS + 48u], hs);
+        let k31 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[16u * HS + 48u], hs);
+        let k32 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[32u * HS + 48u], hs);
+        let k33 = coopLoad<coop_mat16x16<f16, B>>(&k_sh[48u * HS + 48u], hs);
+        s0 = coopMultiplyAdd(qa3, k30, s0);
+        s1 = coopMultiplyAdd(qa3, k31, s1);
+        s2 = coopMultiplyAdd(qa3, k32, s2);
+        s3 = coopMultiplyAdd(qa3, k33, s3);
         let srow = sg * 16u * SS;
         let is1 = srow + 16u;
         let is2 = srow + 32u;
@@ -292,18 +366,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             && key0 + TILE - 1u <= first - p.dmin && last - key0 < p.dmax && (window == 0u || last - key0 < window);
         let at = row * SS + half;
         let j0 = key0 + half;
-        var tile_max = NEG_BIG;
-        if (tile_full) {
-            for (var c = 0u; c < 64u; c += 2u) {
-                tile_max = max(tile_max, s_sh[at + c]);
-            }
-        } else {
-            for (var c = 0u; c < 64u; c += 2u) {
-                if (visible(i, row_ok, j0 + c, lo, window, sinks, sink_pass)) {
-                    tile_max = max(tile_max, s_sh[at + c]);
-                }
-            }
-        }
+        // The lane's 32 scores, read once into registers for both the max and the exponentials.
+        let c0 = scores4(at);
+        let c1 = scores4(at + 8u);
+        let c2 = scores4(at + 16u);
+        let c3 = scores4(at + 24u);
+        let c4 = scores4(at + 32u);
+        let c5 = scores4(at + 40u);
+        let c6 = scores4(at + 48u);
+        let c7 = scores4(at + 56u);
+        let v0 = visible4(tile_full, i, row_ok, j0, lo, window, sinks, sink_pass);
+        let v1 = visible4(tile_full, i, row_ok, j0 + 8u, lo, window, sinks, sink_pass);
+        let v2 = visible4(tile_full, i, row_ok, j0 + 16u, lo, window, sinks, sink_pass);
+        let v3 = visible4(tile_full, i, row_ok, j0 + 24u, lo, window, sinks, sink_pass);
+        let v4 = visible4(tile_full, i, row_ok, j0 + 32u, lo, window, sinks, sink_pass);
+        let v5 = visible4(tile_full, i, row_ok, j0 + 40u, lo, window, sinks, sink_pass);
+        let v6 = visible4(tile_full, i, row_ok, j0 + 48u, lo, window, sinks, sink_pass);
+        let v7 = visible4(tile_full, i, row_ok, j0 + 56u, lo, window, sinks, sink_pass);
+        let tile_max = max(max(max(max4(c0, v0), max4(c1, v1)), max(max4(c2, v2), max4(c3, v3))),
+            max(max(max4(c4, v4), max4(c5, v5)), max(max4(c6, v6), max4(c7, v7))));
         // The partner lane (t ^ 1) is in the same subgroup: a shuffle, no workgroup barrier.
         let m_new = max(m, max(tile_max, subgroupShuffleXor(tile_max, 1u)));
         // Rescale what has been summed (1 when the max stays; 0 when nothing was summed yet).
@@ -312,26 +393,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         l *= alpha;
         m = m_new;
         let prow = row * HS + half;
-        if (tile_full) {
-            for (var c = 0u; c < 64u; c += 2u) {
-                let z = s_sh[at + c] - m;
-                let e = exp(z);
-                l += e;
-                tt += e * z;
-                k_sh[prow + c] = f16(e);
-            }
-        } else {
-            for (var c = 0u; c < 64u; c += 2u) {
-                var e = 0.0;
-                if (visible(i, row_ok, j0 + c, lo, window, sinks, sink_pass)) {
-                    let z = s_sh[at + c] - m;
-                    e = exp(z);
-                    l += e;
-                    tt += e * z;
-                }
-                k_sh[prow + c] = f16(e);
-            }
-        }
+        exp4(c0, v0, m, prow);
+        exp4(c1, v1, m, prow + 8u);
+        exp4(c2, v2, m, prow + 16u);
+        exp4(c3, v3, m, prow + 24u);
+        exp4(c4, v4, m, prow + 32u);
+        exp4(c5, v5, m, prow + 40u);
+        exp4(c6, v6, m, prow + 48u);
+        exp4(c7, v7, m, prow + 56u);
         workgroupBarrier();
 
         // (P·V)[16 rows][HEAD_DIM] = P[16 rows][64 keys] · V[64 keys][HEAD_DIM]: A = P rows,

@@ -29,6 +29,9 @@
 #                                      alternating, then the NIAH grid (f32) with shuffles
 #   scripts/device/h200.sh scores [cpu] ~12k-token prompt scored on the GPU with the f32 and the
 #                                      fast kernels (and on the CPU with `cpu`: minutes)
+#   scripts/device/h200.sh devset      every case × RoPE variant of ../shared/testdata/hf-devset.json
+#                                      (carried as .dev/hf-devset.json) scored on the GPU with the
+#                                      f32 and the fast kernels, against HF (scripts/device/devset.py)
 # Results go to $OUT (the device tool brings them back).
 set -euo pipefail
 W=/tmp/ctxscope-h200
@@ -105,7 +108,9 @@ case "${1:?step}" in
     ;;
   tests-bench)
     vulkan
-    "$W/engine-tests" gpu:: 2>&1 | tail -40 | tee "$OUT/engine-tests-gpu.txt"
+    # One test at a time: once, the 36 tests in parallel threads (one device each) hung past 10
+    # minutes on the H200; one at a time they take ~13 s.
+    "$W/engine-tests" gpu:: --test-threads 1 2>&1 | tail -40 | tee "$OUT/engine-tests-gpu.txt"
     b() { "$W/ctxscope" bench --model "$W/model.gguf" --lengths 1024,8192,16384,32768 --decode-tokens 128 --repeats 2 "$@"; }
     CTXSCOPE_PRECISION_KERNELS=f32 b >"$OUT/bench-f32.json"
     CTXSCOPE_PRECISION_KERNELS=fast b >"$OUT/bench-fast.json"
@@ -156,6 +161,10 @@ case "${1:?step}" in
     for f in $runs; do
       echo "score-$f: $(grep -o '"prompt_tokens":[0-9]*' "$OUT/score-$f.json") $(grep -o '"logprob_sum":[^,}]*' "$OUT/score-$f.json")"
     done
+    ;;
+  devset)
+    vulkan
+    python3 scripts/device/devset.py "$W/ctxscope" "$W/model.gguf" .dev/hf-devset.json "$OUT/devset" | tee "$OUT/devset.txt"
     ;;
   devices)
     # The same grid with `--devices all`: one child shard per GPU, merged by the parent.
