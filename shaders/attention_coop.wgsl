@@ -22,8 +22,8 @@
 // probabilities, o the f16 ones. Tested against an f64 softmax of the f16-rounded inputs
 // (ops/attention.rs, `coop_attention_matches_the_reference_on_f16_inputs`).
 //
-// Workgroup memory (HEAD_DIM = 64): k (q first, then each key tile, then P) 9 KiB + v 9 KiB +
-// scores 17 KiB = 35 KiB (ATTENTION_COOP_WORKGROUP_BYTES in engine/src/gpu/kernels.rs), over
+// Workgroup memory (HEAD_DIM = 64): k (q first, then each key tile) 9 KiB + v 9 KiB + P 9 KiB +
+// scores 17 KiB = 44 KiB (ATTENTION_COOP_WORKGROUP_BYTES in engine/src/gpu/kernels.rs), over
 // WebGPU's 16 KiB default: the host selects this kernel only where the device's limit holds it
 // (48 KiB on the H200).
 //
@@ -52,7 +52,8 @@ const NEG_BIG: f32 = -3.0e38;
 
 // Every array's size is a multiple of 16 bytes, so each starts 16-byte aligned.
 var<workgroup> k_sh: array<f16, 4608>;   // [TILE][HS]: q · scale at the start (loaded once into
-                                         // registers), then the key tile, then P [TILE rows][TILE keys]
+                                         // registers), then the key tile
+var<workgroup> p_sh: array<f16, 4608>;   // [TILE rows][HS]: P, the first TILE of each row
 var<workgroup> v_sh: array<f16, 4608>;   // [TILE][HS]: the value tile
 var<workgroup> s_sh: array<f32, 4352>;   // [TILE][SS]: scores, then P·V
 
@@ -214,10 +215,10 @@ fn exp4(v: vec4<f32>, ok: vec4<bool>, m: f32, at: u32) {
     if (ok.y) { l += e.y; tt += e.y * z.y; }
     if (ok.z) { l += e.z; tt += e.z * z.z; }
     if (ok.w) { l += e.w; tt += e.w * z.w; }
-    k_sh[at] = f16(e.x);
-    k_sh[at + 2u] = f16(e.y);
-    k_sh[at + 4u] = f16(e.z);
-    k_sh[at + 6u] = f16(e.w);
+    p_sh[at] = f16(e.x);
+    p_sh[at + 2u] = f16(e.y);
+    p_sh[at + 4u] = f16(e.z);
+    p_sh[at + 6u] = f16(e.w);
 }
 
 @compute @workgroup_size(128)
@@ -354,8 +355,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         coopStoreT(s1, &s_sh[is1], ss);
         coopStoreT(s2, &s_sh[is2], ss);
         coopStoreT(s3, &s_sh[is3], ss);
-        // Scores visible to every lane; the K tile no longer read (P overwrites it).
-        workgroupBarrier();
+        // A subgroup's score rows are its own (stored by its cooperative store, read by its
+        // lanes), and P has an array of its own: a subgroup barrier, not a workgroup one (two
+        // of the loop's four workgroup barriers became these: +2–4 % prefill, BENCHMARKS.md).
+        // naga emits OpControlBarrier at subgroup scope with subgroup-memory semantics; that it
+        // orders this subgroup's workgroup-memory accesses is what NVIDIA's warp barrier does
+        // (PTX `bar.warp.sync`), not something SPIR-V promises: the kernel runs only on devices
+        // with 32-wide subgroups and cooperative matrices, and the kernel tests and the NIAH
+        // grid's hash (bit for bit the same as with workgroup barriers) check it on the H200.
+        subgroupBarrier();
 
         // This lane's 32 keys, every other one (key 2c + half: the two lanes of a row read
         // neighbouring words, and rows 8 apart share a bank, a 2-way conflict at worst): the
@@ -401,7 +409,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         exp4(c5, v5, m, prow + 40u);
         exp4(c6, v6, m, prow + 48u);
         exp4(c7, v7, m, prow + 56u);
-        workgroupBarrier();
+        // P rows visible to the subgroup's cooperative loads (its own rows again).
+        subgroupBarrier();
 
         // (P·V)[16 rows][HEAD_DIM] = P[16 rows][64 keys] · V[64 keys][HEAD_DIM]: A = P rows,
         // B = V rows (both row-major, coopLoadT), into this subgroup's score rows.
@@ -410,7 +419,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             for (var kk = 0u; kk < TILE; kk += 16u) {
                 let ia = sg * 16u * HS + kk;
                 let ib = kk * HS + c;
-                let a = coopLoadT<coop_mat16x16<f16, A>>(&k_sh[ia], hs);
+                let a = coopLoadT<coop_mat16x16<f16, A>>(&p_sh[ia], hs);
                 let b = coopLoadT<coop_mat16x16<f16, B>>(&v_sh[ib], hs);
                 acc = coopMultiplyAdd(a, b, acc);
             }

@@ -95,9 +95,12 @@ fn precision_kernels_from_env() -> Result<PrecisionKernels> {
 
 /// The device features the cooperative-matrix kernels need: f16 arithmetic for their workgroup
 /// tiles, cooperative matrices (`VK_KHR_cooperative_matrix` on Vulkan; wgpu marks them
-/// experimental) and subgroup operations (`attention_coop.wgsl`'s lane-pair shuffles).
-const COOP_FEATURES: wgpu::Features =
-    wgpu::Features::SHADER_F16.union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX).union(wgpu::Features::SUBGROUP);
+/// experimental), subgroup operations (`attention_coop.wgsl`'s lane-pair shuffles) and subgroup
+/// barriers (its subgroups order their own rows of workgroup memory without stopping the others).
+const COOP_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::SUBGROUP_BARRIER);
 
 /// Subgroup size the cooperative-matrix kernels are written for: they take invocations
 /// 32s..32s+31 as subgroup s, so the adapter's subgroups must be exactly 32 wide (NVIDIA's warps; CUDA C++

@@ -88,7 +88,11 @@ fn capabilities(kernel: Kernel, subgroup_lanes: u32) -> Capabilities {
     let plain = Capabilities::SHADER_FLOAT16_IN_FLOAT32;
     match kernel {
         Kernel::MatmulCoop | Kernel::AttentionCoop => {
-            plain | Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX | Capabilities::SUBGROUP
+            plain
+                | Capabilities::SHADER_FLOAT16
+                | Capabilities::COOPERATIVE_MATRIX
+                | Capabilities::SUBGROUP
+                | Capabilities::SUBGROUP_BARRIER
         }
         _ if subgroup_lanes > 1 => plain | Capabilities::SUBGROUP,
         _ => plain,
