@@ -47,7 +47,7 @@ pub const PRECISION_KERNELS_ENV: &str = "CTXSCOPE_PRECISION_KERNELS";
 /// replayed in a browser, which has no cooperative matrices, must give the same cells). On an
 /// H200 the fast kernels moved the teacher-forced log-probabilities of a 634-token continuation
 /// after an 11,902-token prompt by 0.0038 nats a token on average (at most 0.021) against the
-/// f32 kernels, for 47–136 % more prefill throughput at 1k–32k tokens (BENCHMARKS.md): worth it
+/// f32 kernels, for 2.1–2.9× the prefill throughput at 1k–32k tokens (BENCHMARKS.md): worth it
 /// for large sweeps whose results are compared among themselves, not against the reference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PrecisionKernels {
@@ -113,7 +113,10 @@ const COOP_SUBGROUP: u32 = 32;
 /// properties (`vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR`, subgroup scope), and
 /// subgroups of exactly [`COOP_SUBGROUP`]. An f16 accumulator is not accepted: a sum of
 /// hundreds or thousands of products rounded to 11 bits at every step loses what an f32 sum
-/// keeps. Never in the browser (the feature is native only).
+/// keeps. Never in the browser (the feature is native only). In practice this is NVIDIA's
+/// GPUs: AMD's report subgroups of 32 to 64 and Intel's of 8 to 32, so the exact width excludes
+/// them — which `attention_coop.wgsl`'s subgroup barriers rely on (their ordering of workgroup
+/// memory is NVIDIA's warp barrier's, not a SPIR-V promise; see the comment there).
 fn coop_matmul_supported(adapter: &wgpu::Adapter) -> bool {
     let info = adapter.get_info();
     adapter.features().contains(COOP_FEATURES)

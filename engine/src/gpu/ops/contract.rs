@@ -80,8 +80,9 @@ fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize, u32)> {
 /// ones runs in browsers. `matmul_coop.wgsl` and `attention_coop.wgsl` get what the devices they
 /// are selected on have: f16 arithmetic
 /// (`Features::SHADER_F16`), cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`)
-/// and subgroup operations (`Features::SUBGROUP`),
-/// the capabilities wgpu derives from those features. A reducing kernel built with subgroup
+/// subgroup operations (`Features::SUBGROUP`) and subgroup barriers (`Features::SUBGROUP_BARRIER`,
+/// used by the attention kernel; Vulkan devices report it with subgroups), the capabilities wgpu
+/// derives from those features. A reducing kernel built with subgroup
 /// lanes (`subgroup_lanes` > 1) gets subgroup operations, all it needs on top of the plain set
 /// (what WebGPU's `subgroups` feature gives).
 fn capabilities(kernel: Kernel, subgroup_lanes: u32) -> Capabilities {

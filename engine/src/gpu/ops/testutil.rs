@@ -60,7 +60,7 @@ impl TestGpu {
         let has = self.ctx.coop_matmul_supported();
         if !has {
             eprintln!(
-                "{test}: skipped: {} has no 16×16×16 f16 × f16 → f32 cooperative matrices on 32-wide subgroups with subgroup operations and 44 KiB of workgroup memory",
+                "{test}: skipped: {} has no 16×16×16 f16 × f16 → f32 cooperative matrices on 32-wide subgroups with subgroup operations and barriers and 44 KiB of workgroup memory",
                 self.ctx.adapter_label()
             );
         }
