@@ -79,7 +79,7 @@ fn specialisations(kernel: Kernel) -> Vec<(Option<u32>, usize, u32)> {
 /// flags: `unpack2x16float` and friends, nothing more; so every kernel but the two cooperative-matrix
 /// ones runs in browsers. `matmul_coop.wgsl` and `attention_coop.wgsl` get what the devices they
 /// are selected on have: f16 arithmetic
-/// (`Features::SHADER_F16`), cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`)
+/// (`Features::SHADER_F16`), cooperative matrices (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`),
 /// subgroup operations (`Features::SUBGROUP`) and subgroup barriers (`Features::SUBGROUP_BARRIER`,
 /// used by the attention kernel; Vulkan devices report it with subgroups), the capabilities wgpu
 /// derives from those features. A reducing kernel built with subgroup
